@@ -1,1 +1,270 @@
-//! placeholder
+//! The NQL engine: loads a Neptune project stored as Parquet and answers NQL queries over it
+//! through DataFusion.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use engine::{Engine, FetchOptions};
+//!
+//! let engine = Engine::open("path/to/project")?;
+//! let result = engine
+//!     .fetch_runs_table("last(`metrics/acc`):float >= 0.85 AND `sys/tags`:stringSet CONTAINS \"best\"", &FetchOptions::default())
+//!     .await?;
+//! println!("{} runs", result.num_rows());
+//! # Ok(()) }
+//! ```
+//!
+//! * [`load`]: reading and validating a project, and the one-pass series summaries.
+//! * [`table`]: a loaded table of objects with its NQL catalog.
+//! * [`query`]: fetch options, plans around the NQL filter, results.
+//!
+//! An [`Engine`] is `Send + Sync`: load once, then run many queries at once.
+
+pub mod error;
+pub mod load;
+pub mod query;
+pub mod table;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::execution::context::SessionContext;
+use datafusion::physical_plan::displayable;
+use datafusion::prelude::SessionConfig;
+use datasets::ProjectBatches;
+use datasets::layout::{ObjectKind, SeriesKind};
+use nql::{AttributeInfo, CheckedQuery};
+
+pub use error::{LoadError, QueryError};
+pub use load::{LoadOptions, LoadProgress, ProgressFn};
+pub use query::{FetchOptions, QueryResult, Trashed};
+pub use table::OutputColumn;
+
+use load::{LoadedProject, RawSeries};
+use table::ObjectTable;
+
+/// A loaded project, ready for queries.
+pub struct Engine {
+    tables: Vec<ObjectTable>,
+    ctx: SessionContext,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("tables", &self.tables)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `explain` shows: the checked query and DataFusion's plans.
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    /// The query as analysis understood it, every type resolved and negation explicit.
+    pub checked: String,
+    pub logical: String,
+    pub optimized: String,
+    pub physical: String,
+    pub warnings: Vec<nql::Diagnostic>,
+}
+
+impl Engine {
+    /// Loads the project in `dir` (see docs/dataset.md).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Engine, LoadError> {
+        Engine::open_with(dir, &LoadOptions::default())
+    }
+
+    /// Loads the project in `dir` with options (progress reports, memory limit, threads).
+    pub fn open_with(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<Engine, LoadError> {
+        Engine::new(load::load_dir(dir.as_ref(), options)?, options)
+    }
+
+    /// Builds an engine from record batches in memory, laid out as the Parquet files are.
+    pub fn from_batches(project: ProjectBatches) -> Result<Engine, LoadError> {
+        Engine::from_batches_with(project, &LoadOptions::default())
+    }
+
+    /// [`Engine::from_batches`] with options.
+    pub fn from_batches_with(project: ProjectBatches, options: &LoadOptions) -> Result<Engine, LoadError> {
+        Engine::new(load::load_batches(project, options)?, options)
+    }
+
+    fn new(project: LoadedProject, options: &LoadOptions) -> Result<Engine, LoadError> {
+        let threads = match options.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let config = SessionConfig::new().with_target_partitions(threads);
+        let ctx = SessionContext::new_with_config(config);
+        for t in &project.tables {
+            ctx.register_table(TableReference::bare(t.kind.table_name()), t.provider.clone())?;
+        }
+        for (kind, raw) in project.series {
+            register_series(&ctx, kind, raw)?;
+        }
+        Ok(Engine {
+            tables: project.tables,
+            ctx,
+        })
+    }
+
+    /// The object tables this project has.
+    pub fn tables(&self) -> Vec<ObjectKind> {
+        self.tables.iter().map(|t| t.kind).collect()
+    }
+
+    /// Every attribute of a table with its type and how many objects have it.
+    pub fn attributes(&self, kind: ObjectKind) -> Option<Vec<AttributeInfo>> {
+        self.table(kind).ok().map(|t| t.attributes())
+    }
+
+    /// The columns results of a table have, in order.
+    pub fn columns(&self, kind: ObjectKind) -> Option<&[OutputColumn]> {
+        self.table(kind).ok().map(|t| t.outputs.as_slice())
+    }
+
+    /// Number of objects in a table.
+    pub fn num_objects(&self, kind: ObjectKind) -> Option<usize> {
+        self.table(kind).ok().map(|t| t.rows)
+    }
+
+    /// Bytes of Arrow data the loaded tables hold.
+    pub fn memory_size(&self) -> usize {
+        self.tables.iter().map(|t| t.memory).sum()
+    }
+
+    /// The DataFusion session, with the tables `runs`, `models`, `model_versions` (one row per
+    /// object, series summarized) and `float_series`, `string_series` (the raw points).
+    pub fn session(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    fn table(&self, kind: ObjectKind) -> Result<&ObjectTable, QueryError> {
+        self.tables
+            .iter()
+            .find(|t| t.kind == kind)
+            .ok_or(QueryError::NoSuchTable(query::table_label(kind)))
+    }
+
+    /// Parses and analyzes `query` against a table.
+    pub fn check(
+        &self,
+        kind: ObjectKind,
+        query: &str,
+        options: &FetchOptions,
+    ) -> Result<CheckedQuery, QueryError> {
+        let table = self.table(kind)?;
+        let now = options.now.unwrap_or_else(chrono::Utc::now);
+        nql::check(query, &table.catalog, now).map_err(|diagnostics| QueryError::Invalid {
+            query: query.to_string(),
+            diagnostics,
+        })
+    }
+
+    /// Runs `query` on a table. `model` restricts model versions to one model's.
+    pub async fn fetch(
+        &self,
+        kind: ObjectKind,
+        query: &str,
+        options: &FetchOptions,
+        model: Option<&str>,
+    ) -> Result<QueryResult, QueryError> {
+        let table = self.table(kind)?;
+        let checked = self.check(kind, query, options)?;
+        let plan = query::build_plan(table, &checked, options, model)?;
+        let schema = Arc::new(plan.schema().as_arrow().clone());
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        Ok(QueryResult {
+            schema,
+            batches,
+            warnings: checked.warnings,
+        })
+    }
+
+    /// Neptune's `fetch_runs_table`.
+    pub async fn fetch_runs_table(
+        &self,
+        query: &str,
+        options: &FetchOptions,
+    ) -> Result<QueryResult, QueryError> {
+        self.fetch(ObjectKind::Runs, query, options, None).await
+    }
+
+    /// Neptune's `fetch_models_table`.
+    pub async fn fetch_models_table(
+        &self,
+        query: &str,
+        options: &FetchOptions,
+    ) -> Result<QueryResult, QueryError> {
+        self.fetch(ObjectKind::Models, query, options, None).await
+    }
+
+    /// Neptune's `fetch_model_versions_table`, optionally restricted to one model's versions.
+    pub async fn fetch_model_versions_table(
+        &self,
+        model: Option<&str>,
+        query: &str,
+        options: &FetchOptions,
+    ) -> Result<QueryResult, QueryError> {
+        self.fetch(ObjectKind::ModelVersions, query, options, model).await
+    }
+
+    /// The checked query and DataFusion's logical, optimized and physical plans.
+    pub async fn explain(
+        &self,
+        kind: ObjectKind,
+        query: &str,
+        options: &FetchOptions,
+        model: Option<&str>,
+    ) -> Result<Explanation, QueryError> {
+        let table = self.table(kind)?;
+        let checked = self.check(kind, query, options)?;
+        let plan = query::build_plan(table, &checked, options, model)?;
+        let state = self.ctx.state();
+        let optimized = state.optimize(&plan)?;
+        let physical = state.create_physical_plan(&plan).await?;
+        Ok(Explanation {
+            checked: checked
+                .predicate
+                .as_ref()
+                .map_or_else(|| "(empty query: every object)".to_string(), |p| p.to_string()),
+            logical: plan.display_indent().to_string(),
+            optimized: optimized.display_indent().to_string(),
+            physical: displayable(physical.as_ref()).indent(true).to_string(),
+            warnings: checked.warnings,
+        })
+    }
+}
+
+use datafusion::common::TableReference;
+
+/// Registers the raw points of a series table: the Parquet files themselves (read on
+/// demand), or the batches held in memory.
+fn register_series(ctx: &SessionContext, kind: SeriesKind, raw: RawSeries) -> Result<(), LoadError> {
+    use datafusion::datasource::MemTable;
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{
+        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+    };
+    let name = TableReference::bare(kind.table_name());
+    match raw {
+        RawSeries::Memory { batches } => {
+            let schema = batches[0].schema();
+            ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+        }
+        RawSeries::Files { files, schema } => {
+            let urls = files
+                .iter()
+                .map(|f| {
+                    let absolute = std::path::absolute(f).unwrap_or_else(|_| f.clone());
+                    ListingTableUrl::parse(absolute.to_string_lossy())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(schema);
+            ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+        }
+    }
+    Ok(())
+}

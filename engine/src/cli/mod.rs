@@ -1,0 +1,353 @@
+//! The `nql` command line: argument parsing, loading, and exit codes
+//! (0 success, 2 a bad query or bad arguments, 1 anything else).
+
+mod output;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use datasets::layout::ObjectKind;
+use engine::{Engine, FetchOptions, LoadError, LoadOptions, QueryError, Trashed};
+
+use output::Format;
+
+/// Query Neptune projects stored as Parquet with the Neptune Query Language (NQL).
+#[derive(Debug, Parser)]
+#[command(name = "nql", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a query and print the matching objects.
+    Query(QueryArgs),
+    /// Check a query: print its canonical form, or what is wrong with it.
+    Check(CheckArgs),
+    /// Show how a query is understood and the DataFusion plans that answer it.
+    Explain(ExplainArgs),
+    /// List the attributes of a table with their types and how many objects have each.
+    Schema(SchemaArgs),
+}
+
+/// Where the project comes from and which table to read.
+#[derive(Debug, Args)]
+struct Source {
+    /// The project directory (see docs/dataset.md). Without it: the built-in demo project.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// The table of objects to query.
+    #[arg(long, value_enum, default_value_t = Table::Runs)]
+    table: Table,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum Table {
+    Runs,
+    Models,
+    ModelVersions,
+}
+
+impl From<Table> for ObjectKind {
+    fn from(t: Table) -> Self {
+        match t {
+            Table::Runs => ObjectKind::Runs,
+            Table::Models => ObjectKind::Models,
+            Table::ModelVersions => ObjectKind::ModelVersions,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TrashedArg {
+    Exclude,
+    Only,
+    All,
+}
+
+/// The options shared by `query` and `explain`.
+#[derive(Debug, Args)]
+struct QueryOptions {
+    /// Only the versions of this model (with --table model_versions).
+    #[arg(long, value_name = "ID")]
+    model: Option<String>,
+    /// Trashed objects: leave them out, only them, or all.
+    #[arg(long, value_enum, default_value_t = TrashedArg::Exclude)]
+    trashed: TrashedArg,
+    /// The instant relative datetimes (-2h, -1M) count back from (RFC 3339). Default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    now: Option<DateTime<Utc>>,
+    /// Columns to show after sys/id: paths, path:type, or agg(path). Default: all.
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    columns: Option<Vec<String>>,
+    /// Sort by this column (missing values last, ties by sys/id). Default: sys/creation_time.
+    #[arg(long, value_name = "PATH")]
+    sort_by: Option<String>,
+    /// Sort ascending (default: descending).
+    #[arg(long)]
+    ascending: bool,
+    /// Show at most N objects.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    source: Source,
+    #[command(flatten)]
+    options: QueryOptions,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the result to this file instead of standard output (required for parquet).
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The NQL query ('' for every object).
+    query: String,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Check against this project's attributes too (unknown attributes, untyped names).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// The table whose attributes to check against (with --data).
+    #[arg(long, value_enum, default_value_t = Table::Runs)]
+    table: Table,
+    /// The NQL query.
+    query: String,
+}
+
+#[derive(Debug, Args)]
+struct ExplainArgs {
+    #[command(flatten)]
+    source: Source,
+    #[command(flatten)]
+    options: QueryOptions,
+    /// The NQL query.
+    query: String,
+}
+
+#[derive(Debug, Args)]
+struct SchemaArgs {
+    #[command(flatten)]
+    source: Source,
+}
+
+fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 instant such as 2026-06-01T00:00:00Z: {e}"))
+}
+
+/// A failure, with the exit code it maps to.
+#[derive(Debug)]
+enum Failure {
+    /// A bad query or bad arguments: exit 2.
+    Usage(String),
+    /// Anything else: exit 1.
+    Other(String),
+}
+
+impl From<QueryError> for Failure {
+    fn from(e: QueryError) -> Self {
+        let message = e.render(std::io::stderr().is_terminal());
+        if e.is_user_error() {
+            Failure::Usage(message)
+        } else {
+            Failure::Other(message)
+        }
+    }
+}
+
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Self {
+        Failure::Other(format!("error: {e}\n"))
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Other(format!("error: {e}\n"))
+    }
+}
+
+/// Runs the command line; the exit code follows the contract above.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Query(args) => run(query(args)),
+        Command::Check(args) => check(args),
+        Command::Explain(args) => run(explain(args)),
+        Command::Schema(args) => schema(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprint!("{message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(message)) => {
+            eprint!("{message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs an async command on a fresh runtime.
+fn run(f: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::from)?
+        .block_on(f)
+}
+
+/// Loads the project, with a progress bar on a terminal for loads that take a while.
+fn load(data: Option<&PathBuf>) -> Result<Engine, Failure> {
+    let Some(dir) = data else {
+        return Err(Failure::Usage(
+            "error: --data DIR is required (the built-in demo project is not wired yet)\n".into(),
+        ));
+    };
+    let options = LoadOptions {
+        progress: output::progress_bar(),
+        ..LoadOptions::default()
+    };
+    Ok(Engine::open_with(dir, &options)?)
+}
+
+fn fetch_options(o: &QueryOptions) -> FetchOptions {
+    FetchOptions {
+        columns: o.columns.clone(),
+        sort_by: o.sort_by.clone(),
+        ascending: o.ascending,
+        limit: o.limit,
+        trashed: match o.trashed {
+            TrashedArg::Exclude => Trashed::Exclude,
+            TrashedArg::Only => Trashed::Only,
+            TrashedArg::All => Trashed::All,
+        },
+        now: o.now,
+    }
+}
+
+fn print_warnings(query: &str, warnings: &[nql::Diagnostic]) {
+    let color = std::io::stderr().is_terminal();
+    for w in warnings {
+        eprint!("{}", w.render(query, color));
+    }
+}
+
+async fn query(args: QueryArgs) -> Result<(), Failure> {
+    if matches!(args.format, Format::Parquet) && args.output.is_none() {
+        return Err(Failure::Usage(
+            "error: --format parquet needs --output FILE\n".into(),
+        ));
+    }
+    if args.options.model.is_some() && args.source.table != Table::ModelVersions {
+        return Err(Failure::Usage(
+            "error: --model needs --table model_versions\n".into(),
+        ));
+    }
+    let engine = load(args.source.data.as_ref())?;
+    let options = fetch_options(&args.options);
+    let result = engine
+        .fetch(
+            args.source.table.into(),
+            &args.query,
+            &options,
+            args.options.model.as_deref(),
+        )
+        .await?;
+    print_warnings(&args.query, &result.warnings);
+    match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| Failure::Other(format!("error: {}: {e}\n", path.display())))?;
+            output::write(
+                args.format,
+                &result,
+                Box::new(std::io::BufWriter::new(file)),
+                false,
+            )
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let terminal = stdout.is_terminal();
+            output::write(
+                args.format,
+                &result,
+                Box::new(std::io::BufWriter::new(stdout)),
+                terminal,
+            )
+        }
+    }
+}
+
+fn check(args: CheckArgs) -> Result<(), Failure> {
+    let color = std::io::stderr().is_terminal();
+    let parsed = nql::parse(&args.query).map_err(|d| Failure::Usage(d.render(&args.query, color)))?;
+    let checked = match &args.data {
+        Some(dir) => {
+            let engine = load(Some(dir))?;
+            let options = FetchOptions::default();
+            Some(engine.check(args.table.into(), &args.query, &options)?)
+        }
+        None => None,
+    };
+    if let Some(checked) = &checked {
+        print_warnings(&args.query, &checked.warnings);
+    }
+    println!("{parsed}");
+    Ok(())
+}
+
+async fn explain(args: ExplainArgs) -> Result<(), Failure> {
+    let engine = load(args.source.data.as_ref())?;
+    let options = fetch_options(&args.options);
+    let e = engine
+        .explain(
+            args.source.table.into(),
+            &args.query,
+            &options,
+            args.options.model.as_deref(),
+        )
+        .await?;
+    print_warnings(&args.query, &e.warnings);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Checked query:\n  {}\n", e.checked)?;
+    writeln!(out, "Logical plan:\n{}\n", indent(&e.logical))?;
+    writeln!(out, "Optimized logical plan:\n{}\n", indent(&e.optimized))?;
+    writeln!(out, "Physical plan:\n{}", indent(&e.physical))?;
+    Ok(())
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn schema(args: SchemaArgs) -> Result<(), Failure> {
+    let engine = load(args.source.data.as_ref())?;
+    let kind: ObjectKind = args.source.table.into();
+    let attributes = engine
+        .attributes(kind)
+        .ok_or_else(|| Failure::Usage(format!("error: the project has no {} table\n", kind.table_name())))?;
+    let total = engine.num_objects(kind).unwrap_or(0);
+    output::print_schema(
+        kind.table_name(),
+        total,
+        &attributes,
+        std::io::stdout().is_terminal(),
+    )?;
+    Ok(())
+}

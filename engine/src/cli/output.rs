@@ -1,0 +1,177 @@
+//! Printing results: a table that fits the terminal, exact CSV and JSON, or Parquet.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use clap::ValueEnum;
+use comfy_table::{ContentArrangement, Table};
+use datafusion::arrow::array::Array;
+use datafusion::arrow::json::ArrayWriter;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::parquet::arrow::ArrowWriter;
+use engine::{ProgressFn, QueryResult};
+use indicatif::{ProgressBar, ProgressStyle};
+use nql::AttributeInfo;
+
+use super::Failure;
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    /// A table sized to the terminal (long values are cut).
+    Table,
+    /// Comma-separated values with a header line; values printed exactly.
+    Csv,
+    /// A JSON array of objects, one per row.
+    Json,
+    /// A Parquet file (needs --output).
+    Parquet,
+}
+
+/// Writes `result` in `format` to `out`. `terminal` fits tables to the terminal's width.
+pub fn write(
+    format: Format,
+    result: &QueryResult,
+    mut out: Box<dyn Write + Send>,
+    terminal: bool,
+) -> Result<(), Failure> {
+    let io = |e: std::io::Error| Failure::Other(format!("error: writing the result: {e}\n"));
+    match format {
+        Format::Table => {
+            let mut table = Table::new();
+            table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+            table.set_header(result.schema.fields().iter().map(|f| f.name().as_str()));
+            if terminal {
+                let width = terminal_size::terminal_size().map_or(120, |(w, _)| w.0);
+                table
+                    .set_content_arrangement(ContentArrangement::Dynamic)
+                    .set_width(width);
+            }
+            let options = FormatOptions::default().with_null("");
+            for batch in &result.batches {
+                let formatters = formatters(batch.columns(), &options)?;
+                for row in 0..batch.num_rows() {
+                    table.add_row(formatters.iter().map(|f| clip(&f.value(row).to_string(), 60)));
+                }
+            }
+            writeln!(out, "{table}").map_err(io)?;
+            writeln!(out, "{} rows", result.num_rows()).map_err(io)?;
+        }
+        Format::Csv => {
+            let mut writer = csv::Writer::from_writer(&mut out);
+            let header: Vec<&str> = result.schema.fields().iter().map(|f| f.name().as_str()).collect();
+            writer.write_record(&header).map_err(csv_error)?;
+            let options = FormatOptions::default().with_null("");
+            for batch in &result.batches {
+                let formatters = formatters(batch.columns(), &options)?;
+                for row in 0..batch.num_rows() {
+                    writer
+                        .write_record(formatters.iter().map(|f| f.value(row).to_string()))
+                        .map_err(csv_error)?;
+                }
+            }
+            writer.flush().map_err(io)?;
+        }
+        Format::Json => {
+            let mut writer = ArrayWriter::new(&mut out);
+            for batch in &result.batches {
+                writer
+                    .write(batch)
+                    .map_err(|e| Failure::Other(format!("error: writing JSON: {e}\n")))?;
+            }
+            writer
+                .finish()
+                .map_err(|e| Failure::Other(format!("error: writing JSON: {e}\n")))?;
+            drop(writer);
+            writeln!(out).map_err(io)?;
+        }
+        Format::Parquet => {
+            let mut writer = ArrowWriter::try_new(&mut out, Arc::clone(&result.schema), None)
+                .map_err(|e| Failure::Other(format!("error: writing Parquet: {e}\n")))?;
+            for batch in &result.batches {
+                writer
+                    .write(batch)
+                    .map_err(|e| Failure::Other(format!("error: writing Parquet: {e}\n")))?;
+            }
+            writer
+                .close()
+                .map_err(|e| Failure::Other(format!("error: writing Parquet: {e}\n")))?;
+        }
+    }
+    out.flush().map_err(io)
+}
+
+fn formatters<'a>(
+    columns: &'a [Arc<dyn Array>],
+    options: &'a FormatOptions<'a>,
+) -> Result<Vec<ArrayFormatter<'a>>, Failure> {
+    columns
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), options))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::Other(format!("error: formatting the result: {e}\n")))
+}
+
+fn csv_error(e: csv::Error) -> Failure {
+    Failure::Other(format!("error: writing CSV: {e}\n"))
+}
+
+/// Cuts `s` to `max` characters, marking the cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Prints a table's attributes: path, type, how many objects have it.
+pub fn print_schema(
+    table: &str,
+    objects: usize,
+    attributes: &[AttributeInfo],
+    terminal: bool,
+) -> std::io::Result<()> {
+    let mut t = Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(["path", "type", "objects"]);
+    if terminal {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    for a in attributes {
+        t.add_row([a.path.clone(), a.ty.to_string(), a.count.to_string()]);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{table}: {objects} objects, {} attributes", attributes.len())?;
+    writeln!(out, "{t}")
+}
+
+/// A progress bar on standard error when it is a terminal; nothing otherwise. It shows only
+/// for loads that take more than a moment.
+pub fn progress_bar() -> Option<ProgressFn> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::hidden();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} loading {msg}: {bar:30} {pos}/{len} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let shown = std::sync::atomic::AtomicBool::new(false);
+    Some(Arc::new(move |p: &engine::LoadProgress| {
+        if !shown.load(std::sync::atomic::Ordering::Relaxed) && started.elapsed().as_millis() > 300 {
+            shown.store(true, std::sync::atomic::Ordering::Relaxed);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.set_message(p.stage);
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+        if p.done == p.total && p.stage == "series" {
+            bar.finish_and_clear();
+        }
+    }))
+}

@@ -1,0 +1,536 @@
+//! Loading a project: from a directory of Parquet files laid out as docs/dataset.md says, or
+//! from record batches in memory. Everything is validated before anything is served; an
+//! error names the file, the column and the problem, and leaves nothing half-loaded.
+
+pub(crate) mod objects;
+pub(crate) mod series;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use datasets::ProjectBatches;
+use datasets::layout::{
+    self, ID_COLUMN, ObjectKind, PATH_COLUMN, STEP_COLUMN, SeriesKind, TIMESTAMP_COLUMN, VALUE_COLUMN,
+};
+
+use crate::error::LoadError;
+use crate::table::ObjectTable;
+use objects::ObjectChunk;
+use series::{FloatSummaries, IdIndex, SeriesProblem, StringSummaries};
+
+/// Reports how far a load has come.
+pub type ProgressFn = Arc<dyn Fn(&LoadProgress) + Send + Sync>;
+
+/// A progress report: `done` of `total` units of the current stage.
+#[derive(Clone, Debug)]
+pub struct LoadProgress {
+    /// What is being done: "objects" or "series".
+    pub stage: &'static str,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// How to load a project.
+#[derive(Clone, Default)]
+pub struct LoadOptions {
+    /// Called as work advances (from worker threads).
+    pub progress: Option<ProgressFn>,
+    /// Refuse to load a project that needs more memory than this many bytes.
+    pub memory_limit: Option<u64>,
+    /// Worker threads for reading and summarizing (0: one per core).
+    pub threads: usize,
+}
+
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("progress", &self.progress.is_some())
+            .field("memory_limit", &self.memory_limit)
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+impl LoadOptions {
+    fn threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    fn report(&self, stage: &'static str, done: usize, total: usize) {
+        if let Some(p) = &self.progress {
+            p(&LoadProgress {
+                stage,
+                done: done as u64,
+                total: total as u64,
+            });
+        }
+    }
+}
+
+/// Where the raw series points live after loading, for query-time access.
+#[derive(Debug)]
+pub(crate) enum RawSeries {
+    Files { files: Vec<PathBuf>, schema: SchemaRef },
+    Memory { batches: Vec<RecordBatch> },
+}
+
+/// A loaded project: its object tables and its raw series.
+#[derive(Debug)]
+pub(crate) struct LoadedProject {
+    pub tables: Vec<ObjectTable>,
+    pub series: Vec<(SeriesKind, RawSeries)>,
+}
+
+/// One unit of series input: a row group of a file, or a batch in memory.
+enum SeriesUnit {
+    RowGroup {
+        file: PathBuf,
+        row_group: usize,
+        metadata: ArrowReaderMetadata,
+    },
+    Batch {
+        label: PathBuf,
+        batch: RecordBatch,
+    },
+}
+
+/// Loads the project in `dir`.
+pub(crate) fn load_dir(dir: &Path, options: &LoadOptions) -> Result<LoadedProject, LoadError> {
+    let mut object_files = Vec::new();
+    for kind in ObjectKind::ALL {
+        match files_of(dir, kind.table_name())? {
+            Some(files) if !files.is_empty() => object_files.push((kind, files)),
+            _ if kind == ObjectKind::Runs => {
+                return Err(LoadError::MissingRuns {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            _ => {}
+        }
+    }
+    if let Some(limit) = options.memory_limit {
+        let needed = estimate_memory(&object_files)?;
+        if needed > limit {
+            return Err(LoadError::MemoryLimit { needed, limit });
+        }
+    }
+    let all: Vec<(ObjectKind, PathBuf)> = object_files
+        .iter()
+        .flat_map(|(k, files)| files.iter().map(move |f| (*k, f.clone())))
+        .collect();
+    let total = all.len();
+    let done = AtomicUsize::new(0);
+    let chunks = parallel_map(&all, options.threads(), |(kind, file)| {
+        let batch = read_whole(file)?;
+        let chunk = objects::normalize(file, &batch)?;
+        options.report("objects", done.fetch_add(1, Ordering::Relaxed) + 1, total);
+        Ok((*kind, chunk))
+    })?;
+
+    let mut series_units = Vec::new();
+    let mut raw = Vec::new();
+    for kind in [SeriesKind::Float, SeriesKind::String] {
+        let Some(files) = files_of(dir, kind.table_name())? else {
+            continue;
+        };
+        let mut schema = None;
+        for file in &files {
+            let metadata = series_metadata(file)?;
+            schema.get_or_insert_with(|| metadata.schema().clone());
+            for row_group in 0..metadata.metadata().num_row_groups() {
+                series_units.push((
+                    kind,
+                    SeriesUnit::RowGroup {
+                        file: file.clone(),
+                        row_group,
+                        metadata: metadata.clone(),
+                    },
+                ));
+            }
+        }
+        if let Some(schema) = schema {
+            raw.push((kind, RawSeries::Files { files, schema }));
+        }
+    }
+    assemble(chunks, series_units, raw, options)
+}
+
+/// Loads a project held in memory. Batches are labelled `runs[0]`, `float_series[3]` and so
+/// on in errors.
+pub(crate) fn load_batches(
+    project: ProjectBatches,
+    options: &LoadOptions,
+) -> Result<LoadedProject, LoadError> {
+    let label = |table: &str, i: usize| PathBuf::from(format!("{table}[{i}]"));
+    let mut chunks = Vec::new();
+    for (kind, batches) in [
+        (ObjectKind::Runs, &project.runs),
+        (ObjectKind::Models, &project.models),
+        (ObjectKind::ModelVersions, &project.model_versions),
+    ] {
+        for (i, b) in batches.iter().enumerate() {
+            chunks.push((kind, objects::normalize(&label(kind.table_name(), i), b)?));
+        }
+    }
+    if !chunks.iter().any(|(k, _)| *k == ObjectKind::Runs) {
+        return Err(LoadError::MissingRuns {
+            dir: PathBuf::from("(memory)"),
+        });
+    }
+    let mut units = Vec::new();
+    let mut raw = Vec::new();
+    for (kind, batches) in [
+        (SeriesKind::Float, project.float_series),
+        (SeriesKind::String, project.string_series),
+    ] {
+        if batches.is_empty() {
+            continue;
+        }
+        for (i, b) in batches.iter().enumerate() {
+            units.push((
+                kind,
+                SeriesUnit::Batch {
+                    label: label(kind.table_name(), i),
+                    batch: b.clone(),
+                },
+            ));
+        }
+        raw.push((kind, RawSeries::Memory { batches }));
+    }
+    assemble(chunks, units, raw, options)
+}
+
+/// The files of a table, leaving out hidden and `_`-prefixed files (`_SUCCESS`, `.crc`) that
+/// other writers leave beside their Parquet output.
+fn files_of(dir: &Path, table: &str) -> Result<Option<Vec<PathBuf>>, LoadError> {
+    let files = layout::table_files(dir, table).map_err(|source| LoadError::Io {
+        file: dir.join(table),
+        source,
+    })?;
+    Ok(files.map(|fs| {
+        fs.into_iter()
+            .filter(|f| {
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                !name.starts_with('.') && !name.starts_with('_')
+            })
+            .collect()
+    }))
+}
+
+/// Object tables, summaries, tables: the steps shared by both sources.
+fn assemble(
+    chunks: Vec<(ObjectKind, ObjectChunk)>,
+    series_units: Vec<(SeriesKind, SeriesUnit)>,
+    raw: Vec<(SeriesKind, RawSeries)>,
+    options: &LoadOptions,
+) -> Result<LoadedProject, LoadError> {
+    // Number every object, runs first; ids are unique across the project.
+    let mut index = IdIndex::default();
+    let mut owners: Vec<(usize, PathBuf)> = Vec::new();
+    let mut per_kind: Vec<(ObjectKind, Vec<ObjectChunk>)> = ObjectKind::ALL.map(|k| (k, Vec::new())).into();
+    for (kind, chunk) in chunks {
+        if let Some((_, bucket)) = per_kind.iter_mut().find(|(k, _)| *k == kind) {
+            bucket.push(chunk);
+        }
+    }
+    per_kind.retain(|(_, c)| !c.is_empty());
+    let mut ranges = Vec::new();
+    for (kind, chunks) in &per_kind {
+        let start = index.len();
+        for chunk in chunks {
+            owners.push((index.len(), chunk.file.clone()));
+            for id in chunk.ids.iter().flatten() {
+                if !index.insert(id) {
+                    let first = index.get(id).expect("a duplicate is present") as usize;
+                    let other = owners
+                        .iter()
+                        .rev()
+                        .find(|(s, _)| *s <= first)
+                        .map(|(_, f)| f.clone());
+                    return Err(LoadError::DuplicateId {
+                        file: chunk.file.clone(),
+                        id: id.to_string(),
+                        other: other.unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        ranges.push((*kind, start..index.len()));
+    }
+
+    let (floats, strings) = summarize(series_units, &index, options)?;
+    let partitions = options.threads();
+    let mut tables = Vec::new();
+    for ((kind, chunks), (_, range)) in per_kind.into_iter().zip(ranges) {
+        let (ids, attributes) = objects::assemble(chunks)?;
+        tables.push(ObjectTable::build(
+            kind,
+            ids,
+            attributes,
+            floats.columns(range.clone()),
+            strings.columns(range),
+            partitions,
+        )?);
+    }
+    if let Some(limit) = options.memory_limit {
+        let needed = tables.iter().map(|t| t.memory as u64).sum();
+        if needed > limit {
+            return Err(LoadError::MemoryLimit { needed, limit });
+        }
+    }
+    Ok(LoadedProject { tables, series: raw })
+}
+
+/// Summarizes every series unit with a pool of workers and merges their results.
+fn summarize(
+    units: Vec<(SeriesKind, SeriesUnit)>,
+    index: &IdIndex,
+    options: &LoadOptions,
+) -> Result<(FloatSummaries, StringSummaries), LoadError> {
+    let objects = index.len();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<LoadError>> = Mutex::new(None);
+    let total = units.len();
+    let workers = options.threads().min(units.len()).max(1);
+    let partials: Vec<(FloatSummaries, StringSummaries)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut floats = FloatSummaries::new(objects);
+                    let mut strings = StringSummaries::new(objects);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= units.len() || failed.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let (kind, unit) = &units[i];
+                        if let Err(e) = summarize_unit(*kind, unit, index, &mut floats, &mut strings) {
+                            failed.store(true, Ordering::Relaxed);
+                            first_error.lock().expect("not poisoned").get_or_insert(e);
+                            break;
+                        }
+                        options.report("series", i + 1, total);
+                    }
+                    (floats, strings)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("summary workers do not panic"))
+            .collect()
+    });
+    if let Some(e) = first_error.into_inner().expect("not poisoned") {
+        return Err(e);
+    }
+    let mut partials = partials.into_iter();
+    let (mut floats, mut strings) = partials
+        .next()
+        .unwrap_or_else(|| (FloatSummaries::new(objects), StringSummaries::new(objects)));
+    for (f, s) in partials {
+        floats.merge(f);
+        strings.merge(s);
+    }
+    Ok((floats, strings))
+}
+
+fn summarize_unit(
+    kind: SeriesKind,
+    unit: &SeriesUnit,
+    index: &IdIndex,
+    floats: &mut FloatSummaries,
+    strings: &mut StringSummaries,
+) -> Result<(), LoadError> {
+    let (file, batches) = match unit {
+        SeriesUnit::RowGroup {
+            file,
+            row_group,
+            metadata,
+        } => (file, read_row_group(file, metadata, *row_group)?),
+        SeriesUnit::Batch { label, batch } => (label, vec![batch.clone()]),
+    };
+    for batch in &batches {
+        let result = match kind {
+            SeriesKind::Float => floats.add_batch(batch, index),
+            SeriesKind::String => strings.add_batch(batch, index),
+        };
+        result.map_err(|p| match p {
+            SeriesProblem::Column { column, problem } => LoadError::SeriesColumn {
+                file: file.clone(),
+                column: column.to_string(),
+                problem,
+            },
+            SeriesProblem::UnknownObject(id) => LoadError::UnknownObject {
+                file: file.clone(),
+                id,
+            },
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs `f` over `items` on up to `threads` threads, keeping the order; the first error wins.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> Result<R, LoadError> + Sync,
+) -> Result<Vec<R>, LoadError> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<R, LoadError>>>> =
+        Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(items.len()).max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= items.len() {
+                        break;
+                    }
+                    let r = f(&items[i]);
+                    results.lock().expect("not poisoned")[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("not poisoned")
+        .into_iter()
+        .map(|r| r.expect("every item was processed"))
+        .collect()
+}
+
+fn open(file: &Path) -> Result<File, LoadError> {
+    File::open(file).map_err(|source| LoadError::Io {
+        file: file.to_path_buf(),
+        source,
+    })
+}
+
+fn parquet_error(file: &Path, e: impl std::fmt::Display) -> LoadError {
+    LoadError::Parquet {
+        file: file.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Reads a whole Parquet file into one batch.
+fn read_whole(file: &Path) -> Result<RecordBatch, LoadError> {
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(open(file)?).map_err(|e| parquet_error(file, e))?;
+    let schema = builder.schema().clone();
+    let reader = builder
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| parquet_error(file, e))?;
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| parquet_error(file, e))?;
+    concat_batches(&schema, &batches).map_err(|e| parquet_error(file, e))
+}
+
+/// The reader metadata of a series file, with `sys/id` and `path` read dictionary-encoded
+/// and only the columns the summaries need. Checks that the required columns are there.
+fn series_metadata(file: &Path) -> Result<ArrowReaderMetadata, LoadError> {
+    let f = open(file)?;
+    let plain =
+        ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()).map_err(|e| parquet_error(file, e))?;
+    let schema = plain.schema();
+    for required in [ID_COLUMN, PATH_COLUMN, STEP_COLUMN, VALUE_COLUMN] {
+        if schema.column_with_name(required).is_none() {
+            return Err(LoadError::SeriesColumn {
+                file: file.to_path_buf(),
+                column: required.to_string(),
+                problem: format!(
+                    "missing (a series table has columns {ID_COLUMN}, {PATH_COLUMN}, {STEP_COLUMN}, {VALUE_COLUMN} and optionally {TIMESTAMP_COLUMN})"
+                ),
+            });
+        }
+    }
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let hinted: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let is_key = f.name() == ID_COLUMN || f.name() == PATH_COLUMN;
+            if is_key
+                && matches!(
+                    f.data_type(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                )
+            {
+                f.as_ref().clone().with_data_type(dictionary.clone())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(
+        hinted,
+        schema.metadata().clone(),
+    )));
+    ArrowReaderMetadata::try_new(plain.metadata().clone(), options).map_err(|e| parquet_error(file, e))
+}
+
+/// Reads one row group of a series file, only the columns the summaries use.
+fn read_row_group(
+    file: &Path,
+    metadata: &ArrowReaderMetadata,
+    row_group: usize,
+) -> Result<Vec<RecordBatch>, LoadError> {
+    let wanted = [
+        ID_COLUMN,
+        PATH_COLUMN,
+        STEP_COLUMN,
+        VALUE_COLUMN,
+        TIMESTAMP_COLUMN,
+    ];
+    let schema = metadata.schema();
+    let roots: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| wanted.contains(&schema.field(i).name().as_str()))
+        .collect();
+    let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open(file)?, metadata.clone())
+        .with_row_groups(vec![row_group])
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| parquet_error(file, e))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| parquet_error(file, e))
+}
+
+/// What the object tables will take in memory once decoded, from the Parquet footers.
+fn estimate_memory(object_files: &[(ObjectKind, Vec<PathBuf>)]) -> Result<u64, LoadError> {
+    let mut total = 0u64;
+    for (_, files) in object_files {
+        for file in files {
+            let md = ArrowReaderMetadata::load(&open(file)?, ArrowReaderOptions::new())
+                .map_err(|e| parquet_error(file, e))?;
+            total += md
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|rg| rg.total_byte_size().max(0) as u64)
+                .sum::<u64>();
+        }
+    }
+    Ok(total)
+}

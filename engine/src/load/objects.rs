@@ -1,0 +1,265 @@
+//! Object tables (runs, models, model versions): every column checked against the dataset
+//! layout and converted to one canonical Arrow type per NQL type, so that planning and
+//! execution see a single representation:
+//!
+//! | NQL type | stored as |
+//! |---|---|
+//! | int | Int64 |
+//! | float | Float64 (NaN canonical) |
+//! | string, artifact, fileRef | Utf8View |
+//! | experimentState | Utf8View holding `active` / `inactive` |
+//! | bool | Boolean |
+//! | datetime | Timestamp(unit of the file, UTC), Date32, Date64 |
+//! | stringSet | List(Utf8) |
+//! | fileRefSeries, histogramSeries | as in the file (only presence is queried) |
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringViewArray, new_null_array};
+use datafusion::arrow::compute::{cast, concat};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type};
+use datafusion::arrow::record_batch::RecordBatch;
+use datasets::layout::{ID_COLUMN, natural_type, split_column_name, suffix_fits};
+use nql::AttrType;
+use nql::hir::ExperimentState;
+
+use crate::error::LoadError;
+
+/// One attribute column of an object table, in its canonical Arrow type.
+#[derive(Clone, Debug)]
+pub(crate) struct AttributeColumn {
+    pub path: String,
+    pub ty: AttrType,
+    pub array: ArrayRef,
+}
+
+/// One file's (or one in-memory batch's) worth of an object table, normalized.
+#[derive(Debug)]
+pub(crate) struct ObjectChunk {
+    pub file: PathBuf,
+    pub rows: usize,
+    pub ids: StringViewArray,
+    pub attributes: Vec<AttributeColumn>,
+}
+
+/// Checks and normalizes the columns of `batch`, read from `file`.
+pub(crate) fn normalize(file: &Path, batch: &RecordBatch) -> Result<ObjectChunk, LoadError> {
+    let column_error = |column: &str, problem: String| LoadError::Column {
+        file: file.to_path_buf(),
+        column: column.to_string(),
+        problem,
+    };
+    let mut ids = None;
+    let mut attributes: Vec<AttributeColumn> = Vec::new();
+    let mut seen: HashMap<(String, AttrType), String> = HashMap::new();
+    for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
+        let name = field.name();
+        let (path, suffix) = split_column_name(name);
+        if suffix.is_none()
+            && let Some((_, tail)) = name.rsplit_once(':')
+            && let Some(close) = nql::AttrType::closest(tail)
+            && close.name().eq_ignore_ascii_case(tail)
+        {
+            return Err(column_error(
+                name,
+                format!("unknown type suffix `:{tail}` (type names are camelCase: `:{close}`)"),
+            ));
+        }
+        let natural = natural_type(array.data_type());
+        let ty = match (suffix, natural) {
+            (Some(t), _) if suffix_fits(t, array.data_type()) => t,
+            (Some(t), _) => {
+                return Err(column_error(
+                    name,
+                    format!(
+                        "the suffix `:{t}` contradicts the column's Arrow type {}",
+                        array.data_type()
+                    ),
+                ));
+            }
+            (None, Some(t)) => t,
+            (None, None) => {
+                return Err(column_error(
+                    name,
+                    format!(
+                        "unsupported Arrow type {} (use strings, integers up to 64 bits signed or 32 unsigned, floats, booleans, timestamps or dates, or lists of strings)",
+                        array.data_type()
+                    ),
+                ));
+            }
+        };
+        if path == ID_COLUMN {
+            if ty != AttrType::String {
+                return Err(column_error(
+                    name,
+                    format!("`sys/id` must be a string column, not {ty}"),
+                ));
+            }
+            if let Some(row) = first_null(array.as_ref()) {
+                return Err(LoadError::NullId {
+                    file: file.to_path_buf(),
+                    row,
+                });
+            }
+            let a = cast(array, &DataType::Utf8View).map_err(|e| column_error(name, e.to_string()))?;
+            ids = Some(a.as_string_view().clone());
+            continue;
+        }
+        if let Some(other) = seen.insert((path.to_string(), ty), name.to_string()) {
+            return Err(column_error(
+                name,
+                format!("columns `{other}` and `{name}` are both the attribute `{path}:{ty}`"),
+            ));
+        }
+        let array = canonical_array(ty, array).map_err(|problem| column_error(name, problem))?;
+        attributes.push(AttributeColumn {
+            path: path.to_string(),
+            ty,
+            array,
+        });
+    }
+    let ids = ids.ok_or_else(|| LoadError::MissingId {
+        file: file.to_path_buf(),
+    })?;
+    Ok(ObjectChunk {
+        file: file.to_path_buf(),
+        rows: batch.num_rows(),
+        ids,
+        attributes,
+    })
+}
+
+fn first_null(a: &dyn Array) -> Option<usize> {
+    a.logical_nulls()
+        .filter(|n| n.null_count() > 0)
+        .and_then(|n| (0..n.len()).find(|&i| n.is_null(i)))
+}
+
+/// The canonical Arrow type an attribute of `ty` is stored as, given its source type.
+pub(crate) fn canonical_type(ty: AttrType, source: &DataType) -> DataType {
+    match ty {
+        AttrType::Int => DataType::Int64,
+        AttrType::Float => DataType::Float64,
+        AttrType::String | AttrType::Artifact | AttrType::FileRef | AttrType::ExperimentState => {
+            DataType::Utf8View
+        }
+        AttrType::StringSet => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+        AttrType::Datetime => match source {
+            DataType::Timestamp(unit, _) => DataType::Timestamp(*unit, Some("UTC".into())),
+            other => other.clone(),
+        },
+        _ => source.clone(),
+    }
+}
+
+/// Converts a column to the canonical type of `ty`.
+fn canonical_array(ty: AttrType, array: &ArrayRef) -> Result<ArrayRef, String> {
+    let target = canonical_type(ty, array.data_type());
+    let source = match array.data_type() {
+        // Dictionary-encoded strings are decoded first.
+        DataType::Dictionary(_, value) => cast(array, value).map_err(|e| e.to_string())?,
+        _ => array.clone(),
+    };
+    let converted = if source.data_type() == &target {
+        source
+    } else {
+        cast(&source, &target).map_err(|e| e.to_string())?
+    };
+    Ok(match ty {
+        AttrType::Float => canonical_nans(converted),
+        AttrType::ExperimentState => canonical_states(&converted)?,
+        _ => converted,
+    })
+}
+
+/// Rewrites every NaN to the positive quiet NaN, so that all NaNs equal each other and sort
+/// above every number (spec 2).
+fn canonical_nans(array: ArrayRef) -> ArrayRef {
+    let floats = array.as_primitive::<Float64Type>();
+    if !floats.values().iter().any(|v| v.is_nan()) {
+        return array;
+    }
+    let out: Float64Array = floats.unary(|v| if v.is_nan() { f64::NAN } else { v });
+    Arc::new(out)
+}
+
+/// States are stored as `active` / `inactive`; `running` and `idle` (any case) are aliases.
+fn canonical_states(array: &ArrayRef) -> Result<ArrayRef, String> {
+    let strings = array.as_string_view();
+    let mut out = Vec::with_capacity(strings.len());
+    for v in strings.iter() {
+        out.push(match v {
+            None => None,
+            Some(s) => Some(
+                ExperimentState::parse(s)
+                    .ok_or_else(|| {
+                        format!("`{s}` is not an experiment state (active, inactive, running or idle)")
+                    })?
+                    .name(),
+            ),
+        });
+    }
+    Ok(Arc::new(StringViewArray::from(out)))
+}
+
+/// Puts the chunks of one table together: attributes in first-seen order, nulls where a
+/// chunk lacks an attribute.
+pub(crate) fn assemble(
+    chunks: Vec<ObjectChunk>,
+) -> Result<(StringViewArray, Vec<AttributeColumn>), LoadError> {
+    let mut order: Vec<(String, AttrType, DataType)> = Vec::new();
+    let mut position: HashMap<(String, AttrType), usize> = HashMap::new();
+    for chunk in &chunks {
+        for a in &chunk.attributes {
+            let key = (a.path.clone(), a.ty);
+            match position.get(&key) {
+                Some(&i) if order[i].2 != *a.array.data_type() => {
+                    return Err(LoadError::Column {
+                        file: chunk.file.clone(),
+                        column: a.path.clone(),
+                        problem: format!(
+                            "stored as {} here but as {} in {}",
+                            a.array.data_type(),
+                            order[i].2,
+                            chunks[0].file.display()
+                        ),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    position.insert(key, order.len());
+                    order.push((a.path.clone(), a.ty, a.array.data_type().clone()));
+                }
+            }
+        }
+    }
+    let id_parts: Vec<&dyn Array> = chunks.iter().map(|c| &c.ids as &dyn Array).collect();
+    let ids = concat(&id_parts).map_err(|e| LoadError::Column {
+        file: chunks[0].file.clone(),
+        column: ID_COLUMN.into(),
+        problem: e.to_string(),
+    })?;
+    let mut columns = Vec::with_capacity(order.len());
+    for (path, ty, data_type) in order {
+        let parts: Vec<ArrayRef> = chunks
+            .iter()
+            .map(|c| {
+                c.attributes
+                    .iter()
+                    .find(|a| a.path == path && a.ty == ty)
+                    .map(|a| a.array.clone())
+                    .unwrap_or_else(|| new_null_array(&data_type, c.rows))
+            })
+            .collect();
+        let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+        let array = concat(&refs).map_err(|e| LoadError::Column {
+            file: chunks[0].file.clone(),
+            column: path.clone(),
+            problem: e.to_string(),
+        })?;
+        columns.push(AttributeColumn { path, ty, array });
+    }
+    Ok((ids.as_string_view().clone(), columns))
+}

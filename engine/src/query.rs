@@ -1,0 +1,246 @@
+//! Answering a query: the options of Neptune's `fetch_*_table` calls, turned into a
+//! DataFusion plan around the lowered NQL filter (trash filter, sort with ties broken by
+//! `sys/id`, top-k limit, projection with result names).
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::TableReference;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr, ident, lit};
+use datasets::layout::ObjectKind;
+use nql::{Aggregate, AttrType, CheckedQuery, Diagnostic};
+use regex::Regex;
+
+use crate::error::QueryError;
+use crate::table::{ObjectTable, OutputColumn, id_column, summary_column};
+
+/// Which objects to include with respect to the trash (spec 4.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Trashed {
+    /// Leave trashed objects out (the default).
+    #[default]
+    Exclude,
+    /// Only trashed objects.
+    Only,
+    /// Trashed or not.
+    All,
+}
+
+impl std::str::FromStr for Trashed {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "exclude" => Ok(Trashed::Exclude),
+            "only" => Ok(Trashed::Only),
+            "all" => Ok(Trashed::All),
+            other => Err(format!("`{other}` is not one of exclude, only, all")),
+        }
+    }
+}
+
+/// The options of a fetch call (Neptune's `fetch_runs_table` and friends).
+#[derive(Clone, Debug, Default)]
+pub struct FetchOptions {
+    /// Columns to return after `sys/id`: paths, `path:type`, or `agg(path)` for a float
+    /// series summary. `None`: every attribute (series show their last value).
+    pub columns: Option<Vec<String>>,
+    /// The column to sort by; `None` is `sys/creation_time` (or only `sys/id` when the table
+    /// has no creation time).
+    pub sort_by: Option<String>,
+    /// Sort ascending instead of descending.
+    pub ascending: bool,
+    /// Return at most this many objects (computed as a top-k, not a full sort).
+    pub limit: Option<usize>,
+    pub trashed: Trashed,
+    /// The instant relative datetimes are read against; `None`: the clock.
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// What a fetch returns: the matching objects as Arrow batches (`sys/id` first), and the
+/// warnings analysis produced about the query.
+#[derive(Clone, Debug)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl QueryResult {
+    /// How many objects matched (after the limit).
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// The `sys/id` of every row, in result order.
+    pub fn ids(&self) -> Vec<String> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::compute::cast;
+        use datafusion::arrow::datatypes::DataType;
+        let mut out = Vec::with_capacity(self.num_rows());
+        for b in &self.batches {
+            let ids = cast(b.column(0), &DataType::Utf8).expect("sys/id is a string column");
+            out.extend(
+                ids.as_string::<i32>()
+                    .iter()
+                    .map(|s| s.unwrap_or_default().to_string()),
+            );
+        }
+        out
+    }
+}
+
+/// The default sort key (spec 5).
+pub const DEFAULT_SORT: &str = "sys/creation_time";
+
+/// Builds the whole plan for a checked query on `table`.
+pub(crate) fn build_plan(
+    table: &ObjectTable,
+    checked: &CheckedQuery,
+    options: &FetchOptions,
+    model: Option<&str>,
+) -> Result<LogicalPlan, QueryError> {
+    let lowering = |e: nql::lower::LowerError| {
+        QueryError::Execution(datafusion::error::DataFusionError::Plan(e.to_string()))
+    };
+    let mut filters = Vec::new();
+    if checked.predicate.is_some() {
+        filters.push(nql::lower::filter_expr(checked, &table.catalog).map_err(lowering)?);
+    }
+    let trashed = table.catalog_column("sys/trashed", AttrType::Bool);
+    match (options.trashed, trashed) {
+        (Trashed::All, _) | (Trashed::Exclude, None) => {}
+        (Trashed::Exclude, Some(c)) => filters.push(ident(c).is_not_true()),
+        (Trashed::Only, Some(c)) => filters.push(ident(c).is_true()),
+        (Trashed::Only, None) => filters.push(lit(false)),
+    }
+    if let Some(model) = model {
+        match table.catalog_column("sys/model_id", AttrType::String) {
+            Some(c) => {
+                filters.push(ident(c).eq(lit(datafusion::common::ScalarValue::Utf8View(Some(model.into())))))
+            }
+            None => filters.push(lit(false)),
+        }
+    }
+    let mut builder = LogicalPlanBuilder::scan(
+        TableReference::bare(table.kind.table_name()),
+        table.source.clone(),
+        None,
+    )?;
+    if let Some(filter) = datafusion::logical_expr::utils::conjunction(filters) {
+        builder = builder.filter(filter)?;
+    }
+    let sort = sort_exprs(table, options)?;
+    builder = match options.limit {
+        Some(limit) => builder.sort_with_limit(sort, Some(limit))?,
+        None => builder.sort(sort)?,
+    };
+    builder = builder.project(projection(table, options)?)?;
+    Ok(builder.build()?)
+}
+
+/// The sort key (missing values last), then `sys/id` ascending for a deterministic order.
+fn sort_exprs(table: &ObjectTable, options: &FetchOptions) -> Result<Vec<SortExpr>, QueryError> {
+    let key = match &options.sort_by {
+        Some(spec) => {
+            let mut found = resolve(table, spec)?;
+            if found.len() > 1 {
+                let names: Vec<String> = found.iter().map(|c| c.name.clone()).collect();
+                return Err(QueryError::BadOption(format!(
+                    "cannot sort by `{spec}`: it names {} columns ({}); write one of them",
+                    names.len(),
+                    names.join(", ")
+                )));
+            }
+            found.pop()
+        }
+        None => resolve(table, DEFAULT_SORT).ok().and_then(|mut f| f.pop()),
+    };
+    let mut sort = Vec::new();
+    if let Some(key) = key {
+        sort.push(ident(key.column).sort(options.ascending, false));
+    }
+    sort.push(ident(id_column()).sort(true, false));
+    Ok(sort)
+}
+
+/// `sys/id` first, then the requested columns under their result names.
+fn projection(table: &ObjectTable, options: &FetchOptions) -> Result<Vec<Expr>, QueryError> {
+    let mut columns: Vec<OutputColumn> = match &options.columns {
+        None => table.outputs.clone(),
+        Some(specs) => {
+            let mut out = Vec::new();
+            for spec in specs {
+                for c in resolve(table, spec)? {
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+            }
+            out
+        }
+    };
+    columns.retain(|c| c.column != id_column());
+    let mut exprs = vec![ident(id_column()).alias("sys/id")];
+    exprs.extend(columns.into_iter().map(|c| ident(c.column).alias(c.name)));
+    Ok(exprs)
+}
+
+/// The columns a column spec names: a result name, `path:type`, `agg(path)`, or a path
+/// (all its types).
+pub(crate) fn resolve(table: &ObjectTable, spec: &str) -> Result<Vec<OutputColumn>, QueryError> {
+    static AGGREGATE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)^(average|last|max|min|variance)\((.+)\)$").expect("valid regex"));
+    if let Some(c) = table.outputs.iter().find(|c| c.name == spec) {
+        return Ok(vec![c.clone()]);
+    }
+    if let Some(caps) = AGGREGATE.captures(spec) {
+        let aggregate = Aggregate::from_name(&caps[1]).expect("the regex only admits aggregates");
+        let path = caps[2].trim_matches('`');
+        let path = path.strip_suffix(":floatSeries").unwrap_or(path);
+        if table.catalog_column(path, AttrType::FloatSeries).is_some() {
+            return Ok(vec![OutputColumn {
+                name: format!("{aggregate}({path})"),
+                path: path.to_string(),
+                ty: AttrType::FloatSeries,
+                column: summary_column(aggregate, path, AttrType::FloatSeries),
+            }]);
+        }
+    }
+    let (path, ty) = datasets::layout::split_column_name(spec);
+    let found: Vec<OutputColumn> = table
+        .outputs
+        .iter()
+        .filter(|c| c.path == path && ty.is_none_or(|t| t == c.ty))
+        .cloned()
+        .collect();
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    let suggestion = table
+        .outputs
+        .iter()
+        .min_by_key(|c| strsim::damerau_levenshtein(spec, &c.name))
+        .map(|c| format!("; did you mean `{}`?", c.name))
+        .unwrap_or_default();
+    Err(QueryError::BadOption(format!(
+        "no column `{spec}` in {}{suggestion}",
+        table.kind.table_name()
+    )))
+}
+
+impl ObjectTable {
+    /// The internal column of `path:ty`, if the table has it.
+    pub(crate) fn catalog_column(&self, path: &str, ty: AttrType) -> Option<String> {
+        let aggregate =
+            matches!(ty, AttrType::FloatSeries | AttrType::StringSeries).then_some(Aggregate::Last);
+        nql::Catalog::column(&self.catalog, path, ty, aggregate).map(|c| c.name)
+    }
+}
+
+/// The table name for messages.
+pub(crate) fn table_label(kind: ObjectKind) -> &'static str {
+    kind.table_name()
+}
