@@ -127,6 +127,13 @@ impl Engine {
         self.table(kind).ok().map(|t| t.rows)
     }
 
+    /// The NQL catalog of a table: its attributes and the columns that hold them in the
+    /// session's table of the same name. With it, [`nql::lower`] builds filters over that
+    /// table directly.
+    pub fn catalog(&self, kind: ObjectKind) -> Option<&nql::TableCatalog> {
+        self.table(kind).ok().map(|t| &t.catalog)
+    }
+
     /// Bytes of Arrow data the loaded tables hold.
     pub fn memory_size(&self) -> usize {
         self.tables.iter().map(|t| t.memory).sum()

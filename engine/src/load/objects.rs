@@ -168,20 +168,21 @@ fn canonical_array(ty: AttrType, array: &ArrayRef) -> Result<ArrayRef, String> {
         cast(&source, &target).map_err(|e| e.to_string())?
     };
     Ok(match ty {
-        AttrType::Float => canonical_nans(converted),
+        AttrType::Float => canonical_floats(converted),
         AttrType::ExperimentState => canonical_states(&converted)?,
         _ => converted,
     })
 }
 
-/// Rewrites every NaN to the positive quiet NaN, so that all NaNs equal each other and sort
-/// above every number (spec 2).
-fn canonical_nans(array: ArrayRef) -> ArrayRef {
+/// Rewrites every NaN to the positive quiet NaN and -0.0 to 0.0 (see `series::canonical`), so
+/// that all NaNs equal each other and sort above every number (spec 2).
+fn canonical_floats(array: ArrayRef) -> ArrayRef {
     let floats = array.as_primitive::<Float64Type>();
-    if !floats.values().iter().any(|v| v.is_nan()) {
+    let needs = |v: &f64| v.is_nan() || (*v == 0.0 && v.is_sign_negative());
+    if !floats.values().iter().any(needs) {
         return array;
     }
-    let out: Float64Array = floats.unary(|v| if v.is_nan() { f64::NAN } else { v });
+    let out: Float64Array = floats.unary(super::series::canonical);
     Arc::new(out)
 }
 

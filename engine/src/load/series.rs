@@ -207,11 +207,18 @@ fn timestamps_ns(array: &ArrayRef) -> Result<Vec<i64>, SeriesProblem> {
     })
 }
 
-/// NaN with its sign and payload cleared, so that every NaN sorts above every number
-/// (arithmetic such as `inf + -inf` yields a NaN with the sign bit set on x86).
+/// The float as NQL compares it: every NaN becomes the positive quiet NaN, above every number
+/// (arithmetic such as `inf + -inf` yields a NaN with the sign bit set on x86), and -0.0
+/// becomes 0.0, so that equality and Arrow's totalOrder agree.
 #[inline]
-fn canonical(v: f64) -> f64 {
-    if v.is_nan() { f64::NAN } else { v }
+pub(crate) fn canonical(v: f64) -> f64 {
+    if v.is_nan() {
+        f64::NAN
+    } else if v == 0.0 {
+        0.0
+    } else {
+        v
+    }
 }
 
 /// The running summary of one float series.
@@ -236,7 +243,8 @@ impl FloatSummary {
             count: 1,
             sum: value,
             mean: value,
-            m2: 0.0,
+            // The variance of a series holding inf is undefined (NaN), even with one point.
+            m2: if value.is_finite() { 0.0 } else { f64::NAN },
             max: value,
             min: value,
             last_step: step,

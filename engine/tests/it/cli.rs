@@ -1,0 +1,183 @@
+//! The `nql` binary: every subcommand, the formats, exit codes, diagnostics on stderr.
+
+use std::process::{Command, Output};
+
+use crate::common::conformance_dir;
+
+fn nql(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nql"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn data() -> String {
+    conformance_dir().join("data").display().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn query_as_csv_prints_one_id_per_line() {
+    let d = data();
+    let o = nql(&[
+        "query",
+        "--data",
+        &d,
+        "--now",
+        "2026-06-01T00:00:00Z",
+        "--columns",
+        "sys/id",
+        "--format",
+        "csv",
+        "--sort-by",
+        "sys/id",
+        "--ascending",
+        "--",
+        "sys/failed:bool = true AND sys/size:int > 1GB",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "sys/id");
+    assert!(
+        lines.len() > 1 && lines[1..].iter().all(|l| l.starts_with("NQ-")),
+        "{text}"
+    );
+    let mut sorted = lines[1..].to_vec();
+    sorted.sort();
+    assert_eq!(sorted, lines[1..]);
+}
+
+#[test]
+fn json_table_and_parquet_formats() {
+    let d = data();
+    let base = [
+        "query",
+        "--data",
+        &d,
+        "--columns",
+        "sys/name,params/lr:float,sys/tags",
+        "--limit",
+        "3",
+    ];
+    let o = nql(&[&base[..], &["--format", "json", "--", ""]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 3);
+    assert!(rows[0].get("sys/id").is_some());
+
+    let o = nql(&[&base[..], &["--format", "table", "--", ""]].concat());
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains("sys/id") && stdout(&o).contains("3 rows"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = nql(&[&base[..], &["--format", "parquet", "--", ""]].concat());
+    assert_eq!(o.status.code(), Some(2), "parquet needs --output");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.parquet");
+    let o = nql(&[
+        &base[..],
+        &["--format", "parquet", "--output", out.to_str().unwrap(), "--", ""],
+    ]
+    .concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let file = std::fs::File::open(&out).unwrap();
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 3);
+}
+
+#[test]
+fn a_bad_query_exits_2_with_the_diagnostic_on_stderr() {
+    let d = data();
+    let o = nql(&["query", "--data", &d, "--", "params/lr:float CONTAINS \"0.1\""]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).is_empty());
+    let err = stderr(&o);
+    assert!(
+        err.contains("`CONTAINS` is not defined for attributes of type `float`"),
+        "{err}"
+    );
+    assert!(
+        err.contains('^') || err.contains('─'),
+        "a caret under the query: {err}"
+    );
+}
+
+#[test]
+fn bad_arguments_exit_2_and_unreadable_data_exits_1() {
+    assert_eq!(nql(&["query", "--table", "nope", ""]).status.code(), Some(2));
+    assert_eq!(nql(&["query", "--limit", "many", ""]).status.code(), Some(2));
+    let o = nql(&["query", "--data", "/definitely/not/here", ""]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/definitely/not/here"), "{}", stderr(&o));
+}
+
+#[test]
+fn warnings_go_to_stderr() {
+    let d = data();
+    let o = nql(&[
+        "query",
+        "--data",
+        &d,
+        "--columns",
+        "sys/id",
+        "--format",
+        "csv",
+        "--",
+        "metrics/accuracy:floatSeries > 0.5",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("did you mean `metrics/acc:floatSeries`"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "sys/id\n", "only the header");
+}
+
+#[test]
+fn check_prints_the_canonical_form_or_the_diagnostic() {
+    let o = nql(&["check", "sys/failed:bool == True and not `f1`:float<0.5"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o).trim(),
+        "`sys/failed`:bool = True AND NOT `f1`:float < 0.5"
+    );
+    let o = nql(&["check", "()"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty parentheses"), "{}", stderr(&o));
+}
+
+#[test]
+fn explain_and_schema() {
+    let d = data();
+    let o = nql(&["explain", "--data", &d, "--", "last(`metrics/acc`) > 0.9"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    for part in [
+        "Checked query:",
+        "last(`metrics/acc`:floatSeries) > 0.9",
+        "Logical plan:",
+        "Physical plan:",
+    ] {
+        assert!(out.contains(part), "{part} in {out}");
+    }
+    let o = nql(&["schema", "--data", &d, "--table", "models"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(
+        out.contains("models: 20 objects") && out.contains("experimentState"),
+        "{out}"
+    );
+}

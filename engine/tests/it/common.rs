@@ -1,0 +1,53 @@
+//! Shared helpers: the conformance project, a runtime, small builders.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Utc};
+use engine::{Engine, FetchOptions, QueryError, Trashed};
+
+/// The conformance dataset copied from the shared suite.
+pub fn conformance_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
+}
+
+/// The conformance project, loaded once per test binary.
+pub fn conformance_engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            Arc::new(Engine::open(conformance_dir().join("data")).expect("the conformance data loads"))
+        })
+        .clone()
+}
+
+/// A current-thread runtime for driving the async API from plain tests.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}
+
+pub fn now(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("RFC 3339")
+        .with_timezone(&Utc)
+}
+
+/// Options with a fixed clock and the given trash mode.
+pub fn options(trashed: Trashed) -> FetchOptions {
+    FetchOptions {
+        trashed,
+        now: Some(now("2026-06-01T00:00:00Z")),
+        ..FetchOptions::default()
+    }
+}
+
+/// The sorted ids a query returns on the runs table, or the error.
+pub fn run_ids(engine: &Engine, query: &str, options: &FetchOptions) -> Result<Vec<String>, QueryError> {
+    let mut ids = block_on(engine.fetch_runs_table(query, options))?.ids();
+    ids.sort();
+    Ok(ids)
+}

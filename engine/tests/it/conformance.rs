@@ -1,0 +1,66 @@
+//! The shared conformance suite (tests/conformance: a dataset and NQL cases with the answers
+//! the spec requires), run through the library API.
+
+use datasets::layout::ObjectKind;
+use engine::{FetchOptions, Trashed};
+use serde::Deserialize;
+
+use crate::common::{block_on, conformance_dir, conformance_engine, now};
+
+#[derive(Debug, Deserialize)]
+struct Case {
+    id: String,
+    table: String,
+    trashed: String,
+    now: String,
+    query: String,
+    expect: serde_json::Value,
+}
+
+#[test]
+fn every_conformance_case_passes() {
+    let engine = conformance_engine();
+    let text = std::fs::read_to_string(conformance_dir().join("cases.jsonl")).unwrap();
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Case = serde_json::from_str(line).unwrap();
+        count += 1;
+        let options = FetchOptions {
+            trashed: case.trashed.parse::<Trashed>().unwrap(),
+            now: Some(now(&case.now)),
+            ..FetchOptions::default()
+        };
+        let kind = ObjectKind::from_table_name(&case.table).unwrap();
+        let got = block_on(engine.fetch(kind, &case.query, &options, None));
+        match (&case.expect, got) {
+            (serde_json::Value::String(s), Err(e)) if s == "error" && e.is_user_error() => {}
+            (serde_json::Value::Array(expected), Ok(result)) => {
+                let mut ids = result.ids();
+                ids.sort();
+                let expected: Vec<String> =
+                    expected.iter().map(|v| v.as_str().unwrap().to_string()).collect();
+                if ids != expected {
+                    failures.push(format!(
+                        "{}: {:?}: got {} ids, expected {}",
+                        case.id,
+                        case.query,
+                        ids.len(),
+                        expected.len()
+                    ));
+                }
+            }
+            (expected, got) => failures.push(format!(
+                "{}: {:?}: expected {expected}, got {got:?}",
+                case.id, case.query
+            )),
+        }
+    }
+    assert!(count >= 300, "the suite has {count} cases");
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

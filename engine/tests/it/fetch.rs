@@ -1,0 +1,260 @@
+//! The calls around a query (spec 5): columns, sorting with missing values last and ties by
+//! `sys/id`, limits, trash, model versions of one model, warnings, explain.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, StringArray};
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datasets::ProjectBatches;
+use datasets::layout::ObjectKind;
+use engine::{Engine, FetchOptions, QueryError, Trashed};
+
+use crate::common::{block_on, conformance_engine, options, run_ids};
+
+fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap()
+}
+
+/// Five runs; `score` has a tie and a missing value.
+fn scored() -> Engine {
+    let runs = batch(vec![
+        (
+            "sys/id",
+            Arc::new(StringArray::from(vec!["R-3", "R-1", "R-2", "R-5", "R-4"])),
+        ),
+        (
+            "score",
+            Arc::new(Float64Array::from(vec![
+                Some(0.5),
+                Some(0.9),
+                None,
+                Some(0.5),
+                Some(0.1),
+            ])),
+        ),
+        (
+            "epochs",
+            Arc::new(Int64Array::from(vec![Some(1), None, Some(3), Some(4), Some(5)])),
+        ),
+        (
+            "epochs:string",
+            Arc::new(StringArray::from(vec![None, Some("ten"), None, None, None])),
+        ),
+    ]);
+    Engine::from_batches(ProjectBatches {
+        runs: vec![runs],
+        ..ProjectBatches::default()
+    })
+    .unwrap()
+}
+
+fn ids_in_order(engine: &Engine, options: &FetchOptions) -> Vec<String> {
+    block_on(engine.fetch_runs_table("", options)).unwrap().ids()
+}
+
+#[test]
+fn sorting_puts_missing_values_last_and_breaks_ties_by_id() {
+    let engine = scored();
+    let mut o = FetchOptions {
+        sort_by: Some("score".into()),
+        ..FetchOptions::default()
+    };
+    assert_eq!(ids_in_order(&engine, &o), ["R-1", "R-3", "R-5", "R-4", "R-2"]);
+    o.ascending = true;
+    assert_eq!(ids_in_order(&engine, &o), ["R-4", "R-3", "R-5", "R-1", "R-2"]);
+    o.limit = Some(2);
+    assert_eq!(ids_in_order(&engine, &o), ["R-4", "R-3"]);
+    // Without a creation time, the order is by id.
+    assert_eq!(
+        ids_in_order(&engine, &FetchOptions::default()),
+        ["R-1", "R-2", "R-3", "R-4", "R-5"]
+    );
+}
+
+#[test]
+fn columns_are_named_by_path_or_path_and_type() {
+    let engine = scored();
+    let names = |columns: Option<Vec<&str>>| {
+        let o = FetchOptions {
+            columns: columns.map(|c| c.into_iter().map(String::from).collect()),
+            ..FetchOptions::default()
+        };
+        let r = block_on(engine.fetch_runs_table("", &o)).unwrap();
+        r.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(None), ["sys/id", "score", "epochs:int", "epochs:string"]);
+    assert_eq!(
+        names(Some(vec!["epochs"])),
+        ["sys/id", "epochs:int", "epochs:string"]
+    );
+    assert_eq!(
+        names(Some(vec!["epochs:string", "sys/id"])),
+        ["sys/id", "epochs:string"]
+    );
+    let o = FetchOptions {
+        columns: Some(vec!["scor".into()]),
+        ..FetchOptions::default()
+    };
+    let e = block_on(engine.fetch_runs_table("", &o)).unwrap_err();
+    assert!(
+        matches!(&e, QueryError::BadOption(m) if m.contains("did you mean `score`")),
+        "{e}"
+    );
+    assert!(e.is_user_error());
+    let o = FetchOptions {
+        sort_by: Some("epochs".into()),
+        ..FetchOptions::default()
+    };
+    assert!(matches!(
+        block_on(engine.fetch_runs_table("", &o)),
+        Err(QueryError::BadOption(_))
+    ));
+}
+
+#[test]
+fn series_columns_show_the_last_value_and_aggregates_can_be_asked_for() {
+    let engine = conformance_engine();
+    let o = FetchOptions {
+        columns: Some(vec![
+            "metrics/acc".into(),
+            "max(metrics/acc)".into(),
+            "logs/stdout".into(),
+        ]),
+        sort_by: Some("sys/id".into()),
+        ascending: true,
+        ..options(Trashed::All)
+    };
+    let r = block_on(engine.fetch_runs_table("sys/id:string = \"NQ-1\"", &o)).unwrap();
+    let names: Vec<&str> = r.schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        ["sys/id", "metrics/acc", "max(metrics/acc)", "logs/stdout"]
+    );
+    let ids = block_on(engine.fetch_runs_table("last(`metrics/acc`) = 0.3", &options(Trashed::All)))
+        .unwrap()
+        .ids();
+    let o = FetchOptions {
+        columns: Some(vec!["metrics/acc".into()]),
+        ..options(Trashed::All)
+    };
+    let query = format!("sys/id:string = \"{}\"", ids[0]);
+    let r = block_on(engine.fetch_runs_table(&query, &o)).unwrap();
+    assert_eq!(
+        r.batches[0]
+            .column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .value(0),
+        0.3
+    );
+}
+
+#[test]
+fn limit_and_default_sort_by_creation_time_descending() {
+    let engine = conformance_engine();
+    let all = block_on(engine.fetch_runs_table("", &options(Trashed::Exclude))).unwrap();
+    let top = block_on(engine.fetch_runs_table(
+        "",
+        &FetchOptions {
+            limit: Some(5),
+            ..options(Trashed::Exclude)
+        },
+    ))
+    .unwrap();
+    assert_eq!(top.ids(), all.ids()[..5]);
+    let times = all.batches.iter().flat_map(|b| {
+        let i = b.schema().index_of("sys/creation_time").unwrap();
+        let c = b
+            .column(i)
+            .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+            .clone();
+        (0..c.len()).map(move |r| c.is_valid(r).then(|| c.value(r)))
+    });
+    let times: Vec<Option<i64>> = times.collect();
+    let present: Vec<i64> = times.iter().flatten().copied().collect();
+    assert!(present.windows(2).all(|w| w[0] >= w[1]), "descending");
+    assert!(
+        times.iter().skip_while(|t| t.is_some()).all(|t| t.is_none()),
+        "missing last"
+    );
+}
+
+#[test]
+fn trash_modes_split_the_table() {
+    let engine = conformance_engine();
+    let count = |t| run_ids(&engine, "", &options(t)).unwrap().len();
+    assert_eq!(
+        count(Trashed::Exclude) + count(Trashed::Only),
+        count(Trashed::All)
+    );
+    assert!(count(Trashed::Only) > 0);
+}
+
+#[test]
+fn model_versions_of_one_model() {
+    let engine = conformance_engine();
+    let r = block_on(engine.fetch_model_versions_table(Some("MDL-1"), "", &options(Trashed::All))).unwrap();
+    assert!(r.num_rows() > 0);
+    let all = block_on(engine.fetch_model_versions_table(
+        None,
+        "sys/model_id:string = \"MDL-1\"",
+        &options(Trashed::All),
+    ));
+    assert_eq!(r.ids().len(), all.unwrap().num_rows());
+    let models = block_on(engine.fetch_models_table("", &options(Trashed::All))).unwrap();
+    assert_eq!(models.num_rows(), 20);
+}
+
+#[test]
+fn warnings_come_back_with_the_result() {
+    let engine = conformance_engine();
+    let r = block_on(engine.fetch_runs_table("metrics/accuracy:floatSeries > 0.5", &options(Trashed::All)))
+        .unwrap();
+    assert_eq!(r.num_rows(), 0);
+    assert_eq!(r.warnings.len(), 1);
+    assert!(
+        r.warnings[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("metrics/acc:floatSeries"),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn explain_shows_the_checked_query_and_the_plans() {
+    let engine = conformance_engine();
+    let e = block_on(engine.explain(
+        ObjectKind::Runs,
+        "`params/lr`:float != 0.1 AND sys/tags CONTAINS best",
+        &options(Trashed::Exclude),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(
+        e.checked,
+        "NOT `params/lr`:float = 0.1 AND `sys/tags`:stringSet CONTAINS \"best\""
+    );
+    assert!(e.logical.contains("Filter:"), "{}", e.logical);
+    assert!(e.physical.contains("FilterExec"), "{}", e.physical);
+}
+
+#[test]
+fn a_missing_table_is_a_user_error() {
+    let e = block_on(scored().fetch_models_table("", &FetchOptions::default())).unwrap_err();
+    assert!(matches!(e, QueryError::NoSuchTable("models")) && e.is_user_error());
+}

@@ -1,0 +1,10 @@
+//! The engine's integration tests, in one binary (each test binary links DataFusion once).
+
+mod bad_data;
+mod cli;
+mod common;
+mod concurrency;
+mod conformance;
+mod differential;
+mod fetch;
+mod reference;
