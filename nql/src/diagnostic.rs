@@ -156,8 +156,23 @@ impl Diagnostic {
         } else {
             GraphicalTheme::unicode_nocolor()
         };
-        let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+        // Never break "2024-01-01" or "cunning-blobfish" at a hyphen when wrapping help text.
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(100)
+            .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
         let mut out = String::new();
+        // miette draws nothing for an empty label at the very end of the text ("expected a
+        // value, found end of query"): give it a blank column to point at.
+        let at_end = std::iter::once(self.span)
+            .chain(self.related.iter().map(|(s, _)| *s))
+            .any(|s| s.is_empty() && s.start >= source.len());
+        let padded;
+        let source = if at_end {
+            padded = format!("{source} ");
+            padded.as_str()
+        } else {
+            source
+        };
         let report = WithSource {
             diagnostic: self,
             source,
