@@ -168,6 +168,57 @@ pub fn read_datetime(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     Some(local.with_timezone(&Utc))
 }
 
+/// Why `text` is not a datetime, when more can be said than "write an instant such as ...".
+pub fn datetime_problem(text: &str) -> Option<String> {
+    static DATE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(\d{4})([-/.])(\d{1,2})[-/.](\d{1,2})(?:[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?")
+            .expect("valid regex")
+    });
+    static OFFSET: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"[Tt ].*[+-](\d{2}):?(\d{2})?$").expect("valid regex"));
+    static RELATIVE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^([+-]?)\s*\d+\s*([A-Za-z]*)$").expect("valid regex"));
+    let text = text.trim();
+    if let Some(c) = DATE.captures(text) {
+        if &c[2] != "-" {
+            return Some("write dates year first with dashes, as in 2024-01-01".into());
+        }
+        let (y, m, d) = (c[1].parse().ok()?, c[3].parse::<u32>().ok()?, c[4].parse().ok()?);
+        if !(1..=12).contains(&m) {
+            return Some(format!("there is no month {m}: months go from 01 to 12"));
+        }
+        if NaiveDate::from_ymd_opt(y, m, d).is_none() {
+            return Some(format!("{y}-{m:02} has no day {d}"));
+        }
+        let part = |i: usize| c.get(i).and_then(|p| p.as_str().parse::<u32>().ok());
+        if part(5).is_some_and(|h| h > 23)
+            || part(6).is_some_and(|m| m > 59)
+            || part(7).is_some_and(|s| s > 59)
+        {
+            return Some("the time of day goes from 00:00:00 to 23:59:59".into());
+        }
+        if let Some(o) = OFFSET.captures(text)
+            && (o[1].parse::<u32>().ok()? > 23 || o.get(2).is_some_and(|m| m.as_str() > "59"))
+        {
+            return Some("offsets go from -23:59 to +23:59, as in +09:00".into());
+        }
+        return None;
+    }
+    if let Some(c) = RELATIVE.captures(text) {
+        if &c[1] != "-" {
+            if c[2].is_empty() {
+                return None;
+            }
+            return Some(format!(
+                "relative times count back from now and start with a minus, as in -{}",
+                text.trim_start_matches('+')
+            ));
+        }
+        return Some("relative times end in a unit: s, m (minutes), h, d, w, M (months) or y".into());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
