@@ -27,6 +27,8 @@ pub fn analyze(
         now,
         errors: Vec::new(),
         warnings: Vec::new(),
+        all_attributes: None,
+        suggestions_left: MAX_SUGGESTIONS,
     };
     let predicate = query.expr.as_ref().map(|e| analyzer.expr(e));
     if analyzer.errors.is_empty() {
@@ -45,7 +47,16 @@ struct Analyzer<'a> {
     now: DateTime<Utc>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
+    /// Every attribute of the catalog, fetched once for "did you mean" suggestions.
+    all_attributes: Option<Vec<AttributeInfo>>,
+    /// How many more "did you mean" searches this query may run (each costs one edit
+    /// distance per catalog attribute).
+    suggestions_left: usize,
 }
+
+/// The most "did you mean" searches one query runs; later unknown attributes are still
+/// warned about, without a suggestion.
+const MAX_SUGGESTIONS: usize = 100;
 
 /// How a reference's type was established: written in the query, or read from the data.
 struct Resolved {
@@ -388,23 +399,42 @@ impl Analyzer<'_> {
     }
 
     /// The existing attribute closest to `path` (same path with another type first).
-    fn suggest(&self, path: &str, ty: Option<AttrType>) -> Option<String> {
-        let all = self.catalog.attributes();
-        let score = |a: &AttributeInfo| {
-            let distance = strsim::damerau_levenshtein(path, &a.path);
-            let same_type = ty.is_some_and(|t| t.family() == a.ty.family());
-            (distance, !same_type, std::cmp::Reverse(a.count))
-        };
-        let best = all.iter().min_by_key(|a| score(a))?;
-        let distance = strsim::damerau_levenshtein(path, &best.path);
+    ///
+    /// A candidate is close when few edits separate it from `path` (at most a third of the
+    /// longer name, and fewer than the shorter one has characters: `OR` is not close to `f1`),
+    /// or when one name contains the other. Edit distances are only computed for candidates
+    /// whose lengths allow them to be close, so long names cost no more than short ones.
+    fn suggest(&mut self, path: &str, ty: Option<AttrType>) -> Option<String> {
+        self.suggestions_left = self.suggestions_left.checked_sub(1)?;
+        let catalog = self.catalog;
+        let all = self.all_attributes.get_or_insert_with(|| catalog.attributes());
         let len = path.chars().count();
-        let best_len = best.path.chars().count();
-        let limit = 2.max(len.max(best_len) / 3);
-        // A suggestion must share something with the name: `OR` is not "close" to `f1`.
-        let close = distance <= limit && distance < len.min(best_len).max(1);
-        let contains =
-            (len >= 3 && best.path.contains(path)) || (best_len >= 3 && path.contains(best.path.as_str()));
-        (close || contains).then(|| format!("{}:{}", best.path, best.ty))
+        let mut best: Option<((usize, bool, std::cmp::Reverse<usize>), &AttributeInfo)> = None;
+        for a in all.iter() {
+            let a_len = a.path.chars().count();
+            let (short, long) = (len.min(a_len), len.max(a_len));
+            let limit = 2.max(long / 3);
+            let contains =
+                (len >= 3 && a.path.contains(path)) || (a_len >= 3 && path.contains(a.path.as_str()));
+            let distance = if contains {
+                // One name inside the other: the distance is the difference in length.
+                long - short
+            } else if long - short <= limit && long - short < short {
+                let d = strsim::osa_distance(path, &a.path);
+                if d > limit || d >= short {
+                    continue;
+                }
+                d
+            } else {
+                continue;
+            };
+            let same_type = ty.is_some_and(|t| t.family() == a.ty.family());
+            let score = (distance, !same_type, std::cmp::Reverse(a.count));
+            if best.as_ref().is_none_or(|(b, _)| score < *b) {
+                best = Some((score, a));
+            }
+        }
+        best.map(|(_, a)| format!("{}:{}", a.path, a.ty))
     }
 
     /// The positive condition of `op value` for an attribute of type `ty`, and whether the

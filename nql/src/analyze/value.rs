@@ -15,6 +15,12 @@ pub fn read_number(text: &str) -> Option<Number> {
         Regex::new(r"^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*([A-Za-z]+)?$").expect("valid regex")
     });
     let text = text.trim();
+    // Fast path for the common case, a plain integer of at most 18 digits.
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if !digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let v: i64 = digits.parse().ok()?;
+        return Some(Number::Int(if text.starts_with('-') { -v } else { v }));
+    }
     match text.to_ascii_lowercase().trim_start_matches('+') {
         "inf" | "infinity" => return Some(Number::Float(f64::INFINITY)),
         "-inf" | "-infinity" => return Some(Number::Float(f64::NEG_INFINITY)),
@@ -37,15 +43,13 @@ pub fn read_number(text: &str) -> Option<Number> {
         Some(u) => size_unit(u.as_str())?,
     };
     // The float value, correctly rounded from the decimal (scaling by 1024 is exact).
-    let decimal = format!(
-        "{}{int_digits}.{frac_digits}0e{}",
-        &caps[1],
-        exp10 + unit_pow10 as i64
-    );
+    // Saturating: `1e9223372036854775807kB` is infinite, not an overflow.
+    let exp10 = exp10.saturating_add(unit_pow10 as i64);
+    let decimal = format!("{}{int_digits}.{frac_digits}0e{exp10}", &caps[1]);
     let float = decimal.parse::<f64>().ok()? * 1024f64.powi(unit_pow1024);
 
     // Exact integer arithmetic when the value is an integer.
-    let exact = exact_integer(int_digits, frac_digits, exp10 + unit_pow10 as i64, unit_pow1024)
+    let exact = exact_integer(int_digits, frac_digits, exp10, unit_pow1024)
         .map(|v| if negative { -v } else { v })
         .and_then(|v| i64::try_from(v).ok());
     Some(match exact {
@@ -79,15 +83,15 @@ fn exact_integer(int_digits: &str, frac_digits: &str, exp10: i64, pow1024: i32) 
     if digits.len() > 36 {
         return None;
     }
-    let mut value: i128 = if digits.is_empty() {
-        0
-    } else {
-        digits.parse().ok()?
-    };
+    if digits.is_empty() {
+        // Zero, whatever the exponent (`0e-999999999999999999` must not loop).
+        return Some(0);
+    }
+    let mut value: i128 = digits.parse().ok()?;
     for _ in 0..pow1024 {
         value = value.checked_mul(1024)?;
     }
-    let mut exp = exp10 - frac_digits.len() as i64;
+    let mut exp = exp10.saturating_sub(frac_digits.len() as i64);
     while exp < 0 {
         if value % 10 != 0 {
             return None;

@@ -77,6 +77,17 @@ pub(super) fn from_pest(source: &str, err: &pest::error::Error<Rule>) -> Diagnos
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
+    if let ErrorVariant::CustomError { message } = &err.variant
+        && message.contains("limit reached")
+    {
+        // pest's own guard: the thread's stack is too small even for MAX_NESTING levels.
+        return Diagnostic::error(
+            DiagnosticKind::TooDeep { max: MAX_NESTING },
+            token_at(source, pos).1,
+            "the parser ran out of stack here",
+        )
+        .with_help("flatten the query, or parse it on a thread with a larger stack");
+    }
     let positives: &[Rule] = match &err.variant {
         ErrorVariant::ParsingError { positives, .. } => positives,
         ErrorVariant::CustomError { .. } => &[],
