@@ -409,7 +409,9 @@ impl Analyzer<'_> {
         let catalog = self.catalog;
         let all = self.all_attributes.get_or_insert_with(|| catalog.attributes());
         let len = path.chars().count();
-        let mut best: Option<((usize, bool, std::cmp::Reverse<usize>), &AttributeInfo)> = None;
+        // (edit distance, not the same type, fewer objects): smaller is better.
+        type Score = (usize, bool, std::cmp::Reverse<usize>);
+        let mut best: Option<(Score, &AttributeInfo)> = None;
         for a in all.iter() {
             let a_len = a.path.chars().count();
             let (short, long) = (len.min(a_len), len.max(a_len));

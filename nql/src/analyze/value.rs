@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(n("9223372036854775807"), Some(Number::Int(i64::MAX)));
         assert_eq!(
             n("9223372036854775808"),
-            Some(Number::Float(9.223372036854775808e18))
+            Some(Number::Float(9.223_372_036_854_776e18))
         );
         for bad in [
             "",
