@@ -5,6 +5,8 @@
 //! optional help line. Rendering with carets under the query text is done by miette, only
 //! when asked ([`Diagnostic::render`]).
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
@@ -150,23 +152,82 @@ impl Diagnostic {
 
     /// Renders the diagnostic with carets under `source`, the query it is about.
     /// `color` adds ANSI colours (for terminals).
+    ///
+    /// A long query (over 2 KiB) is shown as an excerpt around the primary span, with its real
+    /// line numbers, so that rendering stays cheap and miette's column limit (65,535) is never
+    /// reached.
     pub fn render(&self, source: &str, color: bool) -> String {
+        self.render_with(source, color, &OnceCell::new())
+    }
+
+    /// [`Diagnostic::render`] with the query's newline positions computed at most once for
+    /// every diagnostic of a query.
+    fn render_with(&self, source: &str, color: bool, newlines: &OnceCell<Vec<usize>>) -> String {
         let theme = if color {
             GraphicalTheme::unicode()
         } else {
             GraphicalTheme::unicode_nocolor()
         };
-        let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
-        let mut out = String::new();
+        // Never break "2024-01-01" or "cunning-blobfish" at a hyphen when wrapping help text.
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(100)
+            .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
+        let (lo, hi) = self.window(source);
+        let mut text = Cow::Borrowed(&source[lo..hi]);
+        // miette draws nothing for an empty label at the very end of the text ("expected a
+        // value, found end of query"): give it a blank column to point at.
+        let at_end = std::iter::once(self.span)
+            .chain(self.related.iter().map(|(s, _)| *s))
+            .any(|s| s.is_empty() && s.start >= source.len());
+        if at_end && hi == source.len() {
+            text.to_mut().push(' ');
+        }
+        let line = if lo == 0 {
+            0
+        } else {
+            let newlines = newlines.get_or_init(|| source.match_indices('\n').map(|(i, _)| i).collect());
+            newlines.partition_point(|&n| n < lo)
+        };
         let report = WithSource {
             diagnostic: self,
-            source,
+            excerpt: Excerpt {
+                text: &text,
+                offset: lo,
+                line,
+            },
+            end: hi + usize::from(at_end && hi == source.len()),
         };
+        let mut out = String::new();
         if handler.render_report(&mut out, &report).is_err() {
             // Rendering into a String cannot fail in practice; fall back to the plain message.
             out = format!("{self}");
         }
         out
+    }
+
+    /// The byte range of `source` to show: all of it when it is short, else the primary span
+    /// (its first 240 bytes) with 120 bytes of context on either side.
+    fn window(&self, source: &str) -> (usize, usize) {
+        const WHOLE: usize = 2048;
+        const CONTEXT: usize = 120;
+        const LONGEST_LABEL: usize = 240;
+        if source.len() <= WHOLE {
+            return (0, source.len());
+        }
+        let start = self.span.start.min(source.len());
+        let end = self
+            .span
+            .end
+            .clamp(start, (start + LONGEST_LABEL).min(source.len()));
+        let mut lo = start.saturating_sub(CONTEXT);
+        while !source.is_char_boundary(lo) {
+            lo -= 1;
+        }
+        let mut hi = (end + CONTEXT).min(source.len());
+        while !source.is_char_boundary(hi) {
+            hi += 1;
+        }
+        (lo, hi)
     }
 }
 
@@ -185,10 +246,45 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
-/// A diagnostic paired with its query text, which is what miette renders.
+/// A diagnostic paired with (an excerpt of) its query text, which is what miette renders.
 struct WithSource<'a> {
     diagnostic: &'a Diagnostic,
-    source: &'a str,
+    excerpt: Excerpt<'a>,
+    /// Where the excerpt ends in the query (a padding blank included).
+    end: usize,
+}
+
+/// The part of the query a diagnostic shows: `text` starts at byte `offset` of the query, on
+/// line `line` (0-based). Spans stay offsets into the whole query.
+struct Excerpt<'a> {
+    text: &'a str,
+    offset: usize,
+    line: usize,
+}
+
+impl miette::SourceCode for Excerpt<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let local = miette::SourceSpan::new(span.offset().saturating_sub(self.offset).into(), span.len());
+        let contents = self
+            .text
+            .read_span(&local, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new(
+            contents.data(),
+            miette::SourceSpan::new(
+                (contents.span().offset() + self.offset).into(),
+                contents.span().len(),
+            ),
+            contents.line() + self.line,
+            // Only used for `file:line:column` links, which we do not print.
+            contents.column(),
+            contents.line_count(),
+        )))
+    }
 }
 
 impl fmt::Debug for WithSource<'_> {
@@ -225,20 +321,23 @@ impl miette::Diagnostic for WithSource<'_> {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.source)
+        Some(&self.excerpt)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let clamp = |s: Span| {
-            let end = s.end.min(self.source.len());
-            Span::new(s.start.min(end), end)
+        let (lo, hi) = (self.excerpt.offset, self.end);
+        let clamp = move |s: Span| {
+            let end = s.end.clamp(lo, hi);
+            Span::new(s.start.clamp(lo, end), end)
         };
         let d = self.diagnostic;
         let primary =
             LabeledSpan::new_primary_with_span((!d.label.is_empty()).then(|| d.label.clone()), clamp(d.span));
+        // Secondary labels outside the excerpt of a long query are left out.
         let related = d
             .related
             .iter()
+            .filter(move |(s, _)| s.start >= lo && s.end <= hi)
             .map(move |(s, l)| LabeledSpan::new_with_span(Some(l.clone()), clamp(*s)));
         Some(Box::new(std::iter::once(primary).chain(related)))
     }
@@ -251,7 +350,11 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 impl Diagnostics {
     /// Renders every diagnostic with carets under `source`, one after the other.
     pub fn render(&self, source: &str, color: bool) -> String {
-        self.0.iter().map(|d| d.render(source, color)).collect()
+        let newlines = OnceCell::new();
+        self.0
+            .iter()
+            .map(|d| d.render_with(source, color, &newlines))
+            .collect()
     }
 
     /// The errors only.

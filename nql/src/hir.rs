@@ -156,7 +156,7 @@ impl Display for Predicate {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         fn operand(f: &mut Formatter<'_>, p: &Predicate) -> fmt::Result {
             match p {
-                Predicate::And(_) | Predicate::Or(_) => write!(f, "({p})"),
+                Predicate::And(items) | Predicate::Or(items) if !items.is_empty() => write!(f, "({p})"),
                 _ => p.fmt(f),
             }
         }

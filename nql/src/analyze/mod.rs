@@ -27,6 +27,8 @@ pub fn analyze(
         now,
         errors: Vec::new(),
         warnings: Vec::new(),
+        all_attributes: None,
+        suggestions_left: MAX_SUGGESTIONS,
     };
     let predicate = query.expr.as_ref().map(|e| analyzer.expr(e));
     if analyzer.errors.is_empty() {
@@ -45,7 +47,16 @@ struct Analyzer<'a> {
     now: DateTime<Utc>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
+    /// Every attribute of the catalog, fetched once for "did you mean" suggestions.
+    all_attributes: Option<Vec<AttributeInfo>>,
+    /// How many more "did you mean" searches this query may run (each costs one edit
+    /// distance per catalog attribute).
+    suggestions_left: usize,
 }
+
+/// The most "did you mean" searches one query runs; later unknown attributes are still
+/// warned about, without a suggestion.
+const MAX_SUGGESTIONS: usize = 100;
 
 /// How a reference's type was established: written in the query, or read from the data.
 struct Resolved {
@@ -97,10 +108,17 @@ impl Analyzer<'_> {
                 op.span,
                 "operator used here",
             )
-            .with_help(format!(
-                "`{shown}` allows {}",
-                Operator::list(shown.allowed_operators())
-            ));
+            .with_help(match (shown, op.node) {
+                (AttrType::StringSet, Operator::Eq) => {
+                    "`stringSet` allows CONTAINS, EXISTS: CONTAINS tests whether one element equals the value"
+                        .to_string()
+                }
+                (AttrType::StringSet, Operator::Ne) => {
+                    "`stringSet` allows CONTAINS, EXISTS: NOT CONTAINS tests that no element equals the value"
+                        .to_string()
+                }
+                _ => format!("`{shown}` allows {}", Operator::list(shown.allowed_operators())),
+            });
             d = match resolved.type_span {
                 Some(s) => d.with_related(s, format!("the attribute is {}", resolved.ty)),
                 None => d.with_related(
@@ -127,7 +145,7 @@ impl Analyzer<'_> {
         };
         let predicate = match &clause.test {
             AstTest::Exists { .. } => positive(Condition::Exists),
-            AstTest::Compare { value, .. } => match self.condition(op.node, resolved.ty, value) {
+            AstTest::Compare { value, .. } => match self.condition(op.node, &resolved, reference, value) {
                 Some((condition, complement)) => {
                     let p = positive(condition);
                     if complement {
@@ -208,8 +226,16 @@ impl Analyzer<'_> {
             return None;
         }
         let (ty, type_span) = match (inner, implied) {
-            (Some(i), Some(o)) if i.node != o => {
+            // A non-series inside the parentheses is reported below as an aggregate misuse.
+            (Some(i), Some(o))
+                if i.node != o && matches!(i.node, AttrType::FloatSeries | AttrType::StringSeries) =>
+            {
                 let outer = r.result_type.expect("implied comes from the result type");
+                let yields = if i.node == AttrType::StringSeries {
+                    "string"
+                } else {
+                    "float"
+                };
                 self.errors.push(
                     Diagnostic::error(
                         DiagnosticKind::ConflictingTypes {
@@ -219,7 +245,11 @@ impl Analyzer<'_> {
                         outer.span,
                         "this result type",
                     )
-                    .with_related(i.span, "does not fit this series type"),
+                    .with_related(i.span, "does not fit this series type")
+                    .with_help(format!(
+                        "`{}()` of a {} yields a {yields}: write `:{yields}` or leave the result type out",
+                        agg.node, i.node
+                    )),
                 );
                 return None;
             }
@@ -267,10 +297,43 @@ impl Analyzer<'_> {
     fn untyped(&mut self, r: &Reference, aggregate: Option<Aggregate>) -> Option<AttrType> {
         let path = &r.name.node;
         let mut found: Vec<AttributeInfo> = self.catalog.attributes_at(path);
-        if let Some(agg) = aggregate {
-            found.retain(|a| {
-                a.ty == AttrType::FloatSeries || (a.ty == AttrType::StringSeries && agg == Aggregate::Last)
-            });
+        if let (Some(agg), Some(agg_span)) = (aggregate, r.aggregate.map(|a| a.span)) {
+            let all = std::mem::take(&mut found);
+            found = all
+                .iter()
+                .filter(|a| {
+                    a.ty == AttrType::FloatSeries
+                        || (a.ty == AttrType::StringSeries && agg == Aggregate::Last)
+                })
+                .cloned()
+                .collect();
+            if found.is_empty() && !all.is_empty() {
+                // The path exists, but not as a series the aggregate applies to: an error, not
+                // an unknown attribute.
+                let mut types: Vec<AttrType> = all.iter().map(|a| a.ty).collect();
+                types.sort();
+                let types: Vec<&str> = types.iter().map(|t| t.name()).collect();
+                self.errors.push(
+                    Diagnostic::error(
+                        DiagnosticKind::AggregateNotAllowed {
+                            aggregate: agg,
+                            ty: all[0].ty,
+                        },
+                        agg_span,
+                        "aggregate used here",
+                    )
+                    .with_related(
+                        r.name.span,
+                        format!("`{path}` is {} in this table", types.join(", ")),
+                    )
+                    .with_help(if all.iter().any(|a| a.ty == AttrType::StringSeries) {
+                        "only `last()` applies to a stringSeries".to_string()
+                    } else {
+                        format!("aggregates apply to floatSeries (and `last` to stringSeries); compare `{path}` directly")
+                    }),
+                );
+                return None;
+            }
         }
         found.sort_by_key(|a| a.ty);
         let mut families: Vec<AttrType> = found.iter().map(|a| a.ty.family()).collect();
@@ -336,23 +399,55 @@ impl Analyzer<'_> {
     }
 
     /// The existing attribute closest to `path` (same path with another type first).
-    fn suggest(&self, path: &str, ty: Option<AttrType>) -> Option<String> {
-        let all = self.catalog.attributes();
-        let score = |a: &AttributeInfo| {
-            let distance = strsim::damerau_levenshtein(path, &a.path);
+    ///
+    /// A candidate is close when few edits separate it from `path` (at most a third of the
+    /// longer name, and fewer than the shorter one has characters: `OR` is not close to `f1`),
+    /// or when one name contains the other. Edit distances are only computed for candidates
+    /// whose lengths allow them to be close, so long names cost no more than short ones.
+    fn suggest(&mut self, path: &str, ty: Option<AttrType>) -> Option<String> {
+        self.suggestions_left = self.suggestions_left.checked_sub(1)?;
+        let catalog = self.catalog;
+        let all = self.all_attributes.get_or_insert_with(|| catalog.attributes());
+        let len = path.chars().count();
+        // (edit distance, not the same type, fewer objects): smaller is better.
+        type Score = (usize, bool, std::cmp::Reverse<usize>);
+        let mut best: Option<(Score, &AttributeInfo)> = None;
+        for a in all.iter() {
+            let a_len = a.path.chars().count();
+            let (short, long) = (len.min(a_len), len.max(a_len));
+            let limit = 2.max(long / 3);
+            let contains =
+                (len >= 3 && a.path.contains(path)) || (a_len >= 3 && path.contains(a.path.as_str()));
+            let distance = if contains {
+                // One name inside the other: the distance is the difference in length.
+                long - short
+            } else if long - short <= limit && long - short < short {
+                let d = strsim::osa_distance(path, &a.path);
+                if d > limit || d >= short {
+                    continue;
+                }
+                d
+            } else {
+                continue;
+            };
             let same_type = ty.is_some_and(|t| t.family() == a.ty.family());
-            (distance, !same_type, std::cmp::Reverse(a.count))
-        };
-        let best = all.iter().min_by_key(|a| score(a))?;
-        let distance = strsim::damerau_levenshtein(path, &best.path);
-        let limit = 2.max(path.chars().count().max(best.path.chars().count()) / 3);
-        let contains = best.path.contains(path) || path.contains(best.path.as_str());
-        (distance <= limit || contains).then(|| format!("{}:{}", best.path, best.ty))
+            let score = (distance, !same_type, std::cmp::Reverse(a.count));
+            if best.as_ref().is_none_or(|(b, _)| score < *b) {
+                best = Some((score, a));
+            }
+        }
+        best.map(|(_, a)| format!("{}:{}", a.path, a.ty))
     }
 
     /// The positive condition of `op value` for an attribute of type `ty`, and whether the
     /// clause is its complement (`!=`). `None` when the value was refused (error recorded).
-    fn condition(&mut self, op: Operator, ty: AttrType, value: &ast::Value) -> Option<(Condition, bool)> {
+    fn condition(
+        &mut self,
+        op: Operator,
+        resolved: &Resolved,
+        reference: &Reference,
+        value: &ast::Value,
+    ) -> Option<(Condition, bool)> {
         let comparison = match op {
             Operator::Eq | Operator::Ne => Some(Comparison::Eq),
             Operator::Lt => Some(Comparison::Lt),
@@ -371,14 +466,15 @@ impl Analyzer<'_> {
                 }
                 Condition::Matches(value.text.clone())
             }
-            (_, Some(cmp)) => Condition::Compare(cmp, self.literal(ty, value)?),
+            (_, Some(cmp)) => Condition::Compare(cmp, self.literal(resolved, reference, value)?),
             _ => unreachable!("EXISTS is not a comparison"),
         };
         Some((condition, complement))
     }
 
-    /// Reads `value` as type `ty` (spec 3), or records an error at the value.
-    fn literal(&mut self, ty: AttrType, value: &ast::Value) -> Option<Literal> {
+    /// Reads `value` as the reference's type (spec 3), or records an error at the value.
+    fn literal(&mut self, resolved: &Resolved, reference: &Reference, value: &ast::Value) -> Option<Literal> {
+        let ty = resolved.ty;
         let text = value.text.as_str();
         let (literal, expected, help) = match ty {
             AttrType::Int | AttrType::Float | AttrType::FloatSeries => (
@@ -394,7 +490,7 @@ impl Analyzer<'_> {
             AttrType::Datetime => (
                 value::read_datetime(text, self.now).map(Literal::Datetime),
                 "a datetime",
-                "write an instant such as \"2024-01-01T00:00:00Z\", \"2024-02-06T05:00:00+09:00\" or 2024-01-01, or a relative time such as -2h, -5d, -1M",
+                "write an instant such as 2024-01-01T00:00:00Z, 2024-02-06T05:00:00+09:00 or 2024-01-01, or a relative time such as -2h, -5d, -1M",
             ),
             AttrType::ExperimentState => (
                 ExperimentState::parse(text).map(Literal::State),
@@ -404,21 +500,36 @@ impl Analyzer<'_> {
             _ => (Some(Literal::String(text.to_string())), "", ""),
         };
         if literal.is_none() {
-            let mut help = help.to_string();
-            if text.starts_with('`') {
-                help = "backquotes are for names; quote values with \" or '".into();
-            } else if value.quoted && text.trim() != text {
-                help = format!("{help} (without spaces around it)");
-            }
+            let help = if text.starts_with('`') {
+                "backquotes are for names; quote values with \" or '".to_string()
+            } else if ty == AttrType::Datetime {
+                value::datetime_problem(text).unwrap_or_else(|| help.to_string())
+            } else {
+                help.to_string()
+            };
+            // Where the type the value must fit comes from.
+            let (origin, why) = match (reference.aggregate, resolved.type_span) {
+                (Some(agg), _) => (agg.span, format!("`{}()` yields a number", agg.node)),
+                (None, Some(s)) => (s, format!("the attribute is {ty}")),
+                (None, None) => (
+                    reference.name.span,
+                    format!("`{}` is {ty} in this table", reference.name.node),
+                ),
+            };
             self.errors.push(
                 Diagnostic::error(
                     DiagnosticKind::BadValue {
-                        expected: format!("{expected} for this {ty} attribute"),
-                        found: text.to_string(),
+                        expected: expected.to_string(),
+                        found: if text.is_empty() {
+                            "\"\"".into()
+                        } else {
+                            text.to_string()
+                        },
                     },
                     value.span,
                     format!("not {expected}"),
                 )
+                .with_related(origin, why)
                 .with_help(help),
             );
         }
@@ -458,6 +569,5 @@ fn regex_error(value: &ast::Value, e: &regex::Error) -> Diagnostic {
         span,
         reason,
     )
-    .with_related(value.span, "in this pattern")
     .with_help("MATCHES takes RE2 syntax (the `regex` crate); escape special characters with a backslash")
 }

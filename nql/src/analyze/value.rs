@@ -15,6 +15,12 @@ pub fn read_number(text: &str) -> Option<Number> {
         Regex::new(r"^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*([A-Za-z]+)?$").expect("valid regex")
     });
     let text = text.trim();
+    // Fast path for the common case, a plain integer of at most 18 digits.
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if !digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let v: i64 = digits.parse().ok()?;
+        return Some(Number::Int(if text.starts_with('-') { -v } else { v }));
+    }
     match text.to_ascii_lowercase().trim_start_matches('+') {
         "inf" | "infinity" => return Some(Number::Float(f64::INFINITY)),
         "-inf" | "-infinity" => return Some(Number::Float(f64::NEG_INFINITY)),
@@ -37,15 +43,13 @@ pub fn read_number(text: &str) -> Option<Number> {
         Some(u) => size_unit(u.as_str())?,
     };
     // The float value, correctly rounded from the decimal (scaling by 1024 is exact).
-    let decimal = format!(
-        "{}{int_digits}.{frac_digits}0e{}",
-        &caps[1],
-        exp10 + unit_pow10 as i64
-    );
+    // Saturating: `1e9223372036854775807kB` is infinite, not an overflow.
+    let exp10 = exp10.saturating_add(unit_pow10 as i64);
+    let decimal = format!("{}{int_digits}.{frac_digits}0e{exp10}", &caps[1]);
     let float = decimal.parse::<f64>().ok()? * 1024f64.powi(unit_pow1024);
 
     // Exact integer arithmetic when the value is an integer.
-    let exact = exact_integer(int_digits, frac_digits, exp10 + unit_pow10 as i64, unit_pow1024)
+    let exact = exact_integer(int_digits, frac_digits, exp10, unit_pow1024)
         .map(|v| if negative { -v } else { v })
         .and_then(|v| i64::try_from(v).ok());
     Some(match exact {
@@ -79,15 +83,15 @@ fn exact_integer(int_digits: &str, frac_digits: &str, exp10: i64, pow1024: i32) 
     if digits.len() > 36 {
         return None;
     }
-    let mut value: i128 = if digits.is_empty() {
-        0
-    } else {
-        digits.parse().ok()?
-    };
+    if digits.is_empty() {
+        // Zero, whatever the exponent (`0e-999999999999999999` must not loop).
+        return Some(0);
+    }
+    let mut value: i128 = digits.parse().ok()?;
     for _ in 0..pow1024 {
         value = value.checked_mul(1024)?;
     }
-    let mut exp = exp10 - frac_digits.len() as i64;
+    let mut exp = exp10.saturating_sub(frac_digits.len() as i64);
     while exp < 0 {
         if value % 10 != 0 {
             return None;
@@ -168,6 +172,57 @@ pub fn read_datetime(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     Some(local.with_timezone(&Utc))
 }
 
+/// Why `text` is not a datetime, when more can be said than "write an instant such as ...".
+pub fn datetime_problem(text: &str) -> Option<String> {
+    static DATE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(\d{4})([-/.])(\d{1,2})[-/.](\d{1,2})(?:[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?")
+            .expect("valid regex")
+    });
+    static OFFSET: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"[Tt ].*[+-](\d{2}):?(\d{2})?$").expect("valid regex"));
+    static RELATIVE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^([+-]?)\s*\d+\s*([A-Za-z]*)$").expect("valid regex"));
+    let text = text.trim();
+    if let Some(c) = DATE.captures(text) {
+        if &c[2] != "-" {
+            return Some("write dates year first with dashes, as in 2024-01-01".into());
+        }
+        let (y, m, d) = (c[1].parse().ok()?, c[3].parse::<u32>().ok()?, c[4].parse().ok()?);
+        if !(1..=12).contains(&m) {
+            return Some(format!("there is no month {m}: months go from 01 to 12"));
+        }
+        if NaiveDate::from_ymd_opt(y, m, d).is_none() {
+            return Some(format!("{y}-{m:02} has no day {d}"));
+        }
+        let part = |i: usize| c.get(i).and_then(|p| p.as_str().parse::<u32>().ok());
+        if part(5).is_some_and(|h| h > 23)
+            || part(6).is_some_and(|m| m > 59)
+            || part(7).is_some_and(|s| s > 59)
+        {
+            return Some("the time of day goes from 00:00:00 to 23:59:59".into());
+        }
+        if let Some(o) = OFFSET.captures(text)
+            && (o[1].parse::<u32>().ok()? > 23 || o.get(2).is_some_and(|m| m.as_str() > "59"))
+        {
+            return Some("offsets go from -23:59 to +23:59, as in +09:00".into());
+        }
+        return None;
+    }
+    if let Some(c) = RELATIVE.captures(text) {
+        if &c[1] != "-" {
+            if c[2].is_empty() {
+                return None;
+            }
+            return Some(format!(
+                "relative times count back from now and start with a minus, as in -{}",
+                text.trim_start_matches('+')
+            ));
+        }
+        return Some("relative times end in a unit: s, m (minutes), h, d, w, M (months) or y".into());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,7 +249,7 @@ mod tests {
         assert_eq!(n("9223372036854775807"), Some(Number::Int(i64::MAX)));
         assert_eq!(
             n("9223372036854775808"),
-            Some(Number::Float(9.223372036854775808e18))
+            Some(Number::Float(9.223_372_036_854_776e18))
         );
         for bad in [
             "",

@@ -1,0 +1,250 @@
+//! The DataFusion plans the lowering builds, pinned with insta inline snapshots as
+//! DataFusion's optimizer tests do. Every test is `(c op v) IS TRUE` or another form that is
+//! never NULL, so that NOT is the exact complement (spec 4.1).
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::logical_plan::builder::LogicalTableSource;
+use datafusion::logical_expr::{Expr, Operator};
+use insta::assert_snapshot;
+
+use crate::common::{catalog, check, table};
+
+/// `TableScan → Filter` for `query` over the test table, indented.
+fn plan(query: &str) -> String {
+    let checked = check(query).unwrap_or_else(|e| panic!("{query:?}: {e}"));
+    let source = Arc::new(LogicalTableSource::new(table().schema.clone()));
+    let plan = nql::lower::plan(&checked, catalog(), "runs", source).expect("lowering");
+    plan.display_indent().to_string()
+}
+
+/// Only the filter expression of `query`, printed with the parentheses DataFusion's Display
+/// leaves out after NOT (`NOT a OR b` there means `NOT (a OR b)`).
+fn filter(query: &str) -> String {
+    let checked = check(query).unwrap_or_else(|e| panic!("{query:?}: {e}"));
+    show(&nql::lower::filter_expr(&checked, catalog()).expect("lowering"))
+}
+
+fn is_junction(e: &Expr) -> Option<Operator> {
+    match e {
+        Expr::BinaryExpr(b) if matches!(b.op, Operator::And | Operator::Or) => Some(b.op),
+        _ => None,
+    }
+}
+
+fn show(e: &Expr) -> String {
+    match e {
+        Expr::Not(inner) if is_junction(inner).is_some() => format!("NOT ({})", show(inner)),
+        Expr::Not(inner) => format!("NOT {}", show(inner)),
+        Expr::BinaryExpr(b) if is_junction(e).is_some() => {
+            let side = |s: &Expr| match is_junction(s) {
+                Some(op) if op != b.op => format!("({})", show(s)),
+                _ => show(s),
+            };
+            format!("{} {} {}", side(&b.left), b.op, side(&b.right))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// How deep the AND/OR tree of an expression is.
+fn junction_depth(e: &Expr) -> usize {
+    match e {
+        Expr::BinaryExpr(b) if is_junction(e).is_some() => {
+            1 + junction_depth(&b.left).max(junction_depth(&b.right))
+        }
+        Expr::Not(inner) => junction_depth(inner),
+        _ => 0,
+    }
+}
+
+#[test]
+fn empty_query_scans_everything() {
+    assert_snapshot!(plan(""), @"TableScan: runs");
+}
+
+#[test]
+fn plain_comparison() {
+    assert_snapshot!(plan("`f1`:float >= 0.85"), @"
+    Filter: runs.f1 >= Float64(0.85) IS TRUE
+      TableScan: runs
+    ");
+}
+
+#[test]
+fn int_column_with_integer_and_fractional_literals() {
+    assert_snapshot!(filter("params/batch_size:int = 64"), @"params/batch_size = Int64(64) IS TRUE");
+    assert_snapshot!(filter("params/batch_size:int = 64.0"), @"params/batch_size = Int64(64) IS TRUE");
+    assert_snapshot!(filter("params/batch_size:int = 64.5"), @"Boolean(false)");
+    assert_snapshot!(filter("params/batch_size:int > 2.5"), @"params/batch_size > Int64(2) IS TRUE");
+    assert_snapshot!(filter("params/batch_size:int >= 2.5"), @"params/batch_size > Int64(2) IS TRUE");
+    assert_snapshot!(filter("params/batch_size:int < -2.5"), @"params/batch_size <= Int64(-3) IS TRUE");
+    assert_snapshot!(filter("params/batch_size:int <= 2.5"), @"params/batch_size <= Int64(2) IS TRUE");
+    assert_snapshot!(filter("params/batch_size:int != 2.5"), @"NOT Boolean(false)");
+}
+
+#[test]
+fn int_column_with_infinities_and_nan() {
+    assert_snapshot!(filter("sys/size:int < inf"), @"sys/size IS NOT NULL");
+    assert_snapshot!(filter("sys/size:int > -inf"), @"sys/size IS NOT NULL");
+    assert_snapshot!(filter("sys/size:int = nan"), @"Boolean(false)");
+    assert_snapshot!(filter("sys/size:int < nan"), @"sys/size IS NOT NULL");
+    assert_snapshot!(filter("sys/size:int > 1e30"), @"Boolean(false)");
+}
+
+#[test]
+fn float_literals() {
+    assert_snapshot!(filter("f1:float = 1"), @"f1 = Float64(1) IS TRUE");
+    assert_snapshot!(filter("f1:float = nan"), @"f1 = Float64(NaN) IS TRUE");
+    assert_snapshot!(filter("f1:float < -inf"), @"f1 < Float64(-inf) IS TRUE");
+    assert_snapshot!(filter("sys/size:float > 800kb"), @"sys/size > Int64(800000) IS TRUE");
+}
+
+#[test]
+fn int_and_float_columns_of_one_path() {
+    assert_snapshot!(filter("params/epochs:float > 2.5"), @"params/epochs:int > Int64(2) IS TRUE OR params/epochs:float > Float64(2.5) IS TRUE");
+    assert_snapshot!(filter("params/epochs:int = 3"), @"params/epochs:int = Int64(3) IS TRUE OR params/epochs:float = Float64(3) IS TRUE");
+    assert_snapshot!(filter("params/epochs EXISTS"), @"params/epochs:int IS NOT NULL OR params/epochs:float IS NOT NULL");
+    assert_snapshot!(filter("params/epochs != 3"), @"NOT (params/epochs:int = Int64(3) IS TRUE OR params/epochs:float = Float64(3) IS TRUE)");
+}
+
+#[test]
+fn datetimes_in_every_unit() {
+    // Microseconds, UTC.
+    assert_snapshot!(filter("sys/creation_time:datetime > \"2024-01-01T00:00:00Z\""), @r#"sys/creation_time > TimestampMicrosecond(1704067200000000, Some("UTC")) IS TRUE"#);
+    // Milliseconds without a time zone: an instant with microseconds falls between two values.
+    assert_snapshot!(filter("sys/modification_time:datetime >= \"2024-01-01T00:00:00.000001Z\""), @"sys/modification_time > TimestampMillisecond(1704067200000, None) IS TRUE");
+    assert_snapshot!(filter("sys/modification_time:datetime = \"2024-01-01T00:00:00.000001Z\""), @"Boolean(false)");
+    assert_snapshot!(filter("sys/modification_time:datetime = \"2024-01-01T09:00:00.001+09:00\""), @"sys/modification_time = TimestampMillisecond(1704067200001, None) IS TRUE");
+    // Nanoseconds.
+    assert_snapshot!(filter("sys/ping_time:datetime < \"2024-02-06T05:00:00.123456789+09\""), @r#"sys/ping_time < TimestampNanosecond(1707163200123456789, Some("UTC")) IS TRUE"#);
+    // Days.
+    assert_snapshot!(filter("info/release_date:datetime = 2025-01-01"), @r#"info/release_date = Date32("2025-01-01") IS TRUE"#);
+    assert_snapshot!(filter("info/release_date:datetime < \"2025-01-01T12:00:00Z\""), @r#"info/release_date <= Date32("2025-01-01") IS TRUE"#);
+    // Relative to the fixed now (2026-06-01).
+    assert_snapshot!(filter("sys/creation_time:datetime > -1M"), @r#"sys/creation_time > TimestampMicrosecond(1777593600000000, Some("UTC")) IS TRUE"#);
+}
+
+#[test]
+fn negations_are_exact_complements() {
+    assert_snapshot!(filter("f1:float != 1"), @"NOT f1 = Float64(1) IS TRUE");
+    assert_snapshot!(filter("f1:float NOT > 1"), @"NOT f1 > Float64(1) IS TRUE");
+    assert_snapshot!(filter("NOT f1:float > 1"), @"NOT f1 > Float64(1) IS TRUE");
+    assert_snapshot!(filter("NOT NOT f1:float > 1"), @"NOT NOT f1 > Float64(1) IS TRUE");
+    assert_snapshot!(filter("sys/name:string NOT CONTAINS \"blobfish\""), @r#"NOT contains(sys/name, Utf8View("blobfish")) IS TRUE"#);
+    assert_snapshot!(filter("sys/name:string NOT MATCHES \"^exp\""), @r#"NOT regexp_like(sys/name, Utf8View("^exp")) IS TRUE"#);
+    assert_snapshot!(filter("f1:float NOT EXISTS"), @"NOT f1 IS NOT NULL");
+    assert_snapshot!(filter("NOT (f1:float > 1 AND flag:bool = true)"), @"NOT (f1 > Float64(1) IS TRUE AND flag IS TRUE)");
+}
+
+#[test]
+fn missing_attributes_are_false() {
+    assert_snapshot!(filter("nosuch:float > 1"), @"Boolean(false)");
+    assert_snapshot!(filter("nosuch:float != 1"), @"NOT Boolean(false)");
+    assert_snapshot!(filter("nosuch = 1"), @"Boolean(false)");
+    assert_snapshot!(filter("NOT nosuch EXISTS"), @"NOT Boolean(false)");
+    assert_snapshot!(plan("f1:float > 1 OR nosuch:string EXISTS"), @"
+    Filter: runs.f1 > Float64(1) IS TRUE OR Boolean(false)
+      TableScan: runs
+    ");
+}
+
+#[test]
+fn bools() {
+    assert_snapshot!(filter("flag:bool = true"), @"flag IS TRUE");
+    assert_snapshot!(filter("flag:bool = false"), @"flag IS FALSE");
+    assert_snapshot!(filter("flag:bool != true"), @"NOT flag IS TRUE");
+}
+
+#[test]
+fn strings_states_and_artifacts() {
+    // Literals take the column's own string type: Utf8, Utf8View, LargeUtf8.
+    assert_snapshot!(filter("sys/owner:string = \"jackie\""), @r#"sys/owner = Utf8("jackie") IS TRUE"#);
+    assert_snapshot!(filter("sys/name:string > \"z\""), @r#"sys/name > Utf8View("z") IS TRUE"#);
+    assert_snapshot!(filter("sys/description:string CONTAINS \"new data\""), @r#"contains(sys/description, LargeUtf8("new data")) IS TRUE"#);
+    assert_snapshot!(filter("sys/state:experimentState = running"), @r#"sys/state:experimentState = Utf8("active") IS TRUE"#);
+    assert_snapshot!(filter("dataset_version:artifact = 9a113b79"), @r#"dataset_version:artifact = Utf8("9a113b79") IS TRUE"#);
+}
+
+#[test]
+fn string_set_contains() {
+    assert_snapshot!(filter("sys/tags:stringSet CONTAINS \"my tag\""), @r#"array_has(sys/tags, Utf8("my tag")) IS TRUE"#);
+    assert_snapshot!(filter("sys/tags:stringSet NOT CONTAINS best"), @r#"NOT array_has(sys/tags, Utf8("best")) IS TRUE"#);
+}
+
+#[test]
+fn matches() {
+    assert_snapshot!(filter(r#"sys/name:string MATCHES "^exp-\\d+$""#), @r#"regexp_like(sys/name, Utf8View("^exp-\d+$")) IS TRUE"#);
+    assert_snapshot!(filter("`logs/stdout`:stringSeries MATCHES \"done\""), @r#"regexp_like(logs/stdout#last, Utf8View("done")) IS TRUE"#);
+}
+
+#[test]
+fn series_aggregates() {
+    assert_snapshot!(filter("last(`metrics/acc`):float > 0.9"), @"metrics/acc#last > Float64(0.9) IS TRUE");
+    assert_snapshot!(filter("`metrics/acc`:floatSeries > 0.9"), @"metrics/acc#last > Float64(0.9) IS TRUE");
+    assert_snapshot!(filter("average(`metrics/acc`:floatSeries) >= 0.5"), @"metrics/acc#average >= Float64(0.5) IS TRUE");
+    assert_snapshot!(filter("max(`metrics/acc`) = nan"), @"metrics/acc#max = Float64(NaN) IS TRUE");
+    assert_snapshot!(filter("min(`val/loss`) < 0"), @"val/loss#min < Float64(0) IS TRUE");
+    assert_snapshot!(filter("variance(`accuracy`:floatSeries) = 0"), @"accuracy#variance = Float64(0) IS TRUE");
+    assert_snapshot!(filter("`metrics/acc`:floatSeries EXISTS"), @"metrics/acc#last IS NOT NULL");
+    assert_snapshot!(filter("`logs/stdout`:stringSeries = \"done\""), @r#"logs/stdout#last = Utf8View("done") IS TRUE"#);
+    assert_snapshot!(filter("last(`logs/stdout`) CONTAINS \"ERROR\""), @r#"contains(logs/stdout#last, Utf8View("ERROR")) IS TRUE"#);
+}
+
+#[test]
+fn exists_on_every_kind_of_column() {
+    assert_snapshot!(filter("model/weights:fileRef EXISTS AND sys/tags:stringSet EXISTS AND info/release_date:datetime EXISTS"), @"model/weights:fileRef IS NOT NULL AND sys/tags IS NOT NULL AND info/release_date IS NOT NULL");
+}
+
+#[test]
+fn long_chains_become_balanced_trees() {
+    assert_snapshot!(filter("sys/size:int = 1 OR sys/size:int = 2 OR sys/size:int = 3 OR sys/size:int = 4 OR sys/size:int = 5"), @"sys/size = Int64(1) IS TRUE OR sys/size = Int64(2) IS TRUE OR sys/size = Int64(3) IS TRUE OR sys/size = Int64(4) IS TRUE OR sys/size = Int64(5) IS TRUE");
+    assert_snapshot!(plan("(`sys/tags`:stringSet CONTAINS \"some-tag\") AND (`f1`:float >= 0.85) AND flag:bool = true"), @r#"
+    Filter: array_has(runs.sys/tags, Utf8("some-tag")) IS TRUE AND runs.f1 >= Float64(0.85) IS TRUE AND runs.flag IS TRUE
+      TableScan: runs
+    "#);
+}
+
+#[test]
+fn a_thousand_clauses_are_ten_levels_deep() {
+    let q = (0..1000)
+        .map(|i| format!("sys/size:int = {i}"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let checked = check(&q).unwrap();
+    let e = nql::lower::filter_expr(&checked, catalog()).unwrap();
+    assert_eq!(junction_depth(&e), 10);
+    let q = (0..1000)
+        .map(|i| format!("params/epochs:float = {i}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let checked = check(&q).unwrap();
+    let e = nql::lower::filter_expr(&checked, catalog()).unwrap();
+    // Ten levels of AND, then the OR of the int and the float column.
+    assert_eq!(junction_depth(&e), 11);
+}
+
+#[test]
+fn odd_column_names_are_identifiers_not_sql() {
+    assert_snapshot!(filter("`with space/loss` > 4 AND `say \"hi\"`:string = x AND `it's`:int = 1"), @r#"with space/loss > Float64(4) IS TRUE AND say "hi" = Utf8("x") IS TRUE AND it's = Int64(1) IS TRUE"#);
+}
+
+#[test]
+fn a_catalog_without_a_column_is_an_error_not_a_panic() {
+    // An attribute the catalog lists without a column (a broken catalog) fails lowering.
+    let mut broken = nql::TableCatalog::new();
+    broken.add_attribute(
+        "x",
+        nql::AttrType::FloatSeries,
+        1,
+        nql::ColumnInfo {
+            name: "x".into(),
+            data_type: datafusion::arrow::datatypes::DataType::Float64,
+        },
+    );
+    let checked = nql::check("max(`x`) > 1", &broken, crate::common::now()).unwrap();
+    let err = nql::lower::filter_expr(&checked, &broken).unwrap_err();
+    assert_snapshot!(err.to_string(), @"the catalog has no usable column for `x:floatSeries`: no column");
+    let checked = nql::check("`x`:floatSeries CONTAINS \"a\"", &broken, crate::common::now());
+    assert!(checked.is_err());
+}
