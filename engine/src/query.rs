@@ -142,28 +142,32 @@ pub(crate) fn build_plan(
 }
 
 /// The sort key (missing values last), then `sys/id` ascending for a deterministic order.
+/// The default is the order the table is stored in, which the planner then skips.
 fn sort_exprs(table: &ObjectTable, options: &FetchOptions) -> Result<Vec<SortExpr>, QueryError> {
-    let key = match &options.sort_by {
-        Some(spec) => {
-            let mut found = resolve(table, spec)?;
-            if found.len() > 1 {
-                let names: Vec<String> = found.iter().map(|c| c.name.clone()).collect();
-                return Err(QueryError::BadOption(format!(
-                    "cannot sort by `{spec}`: it names {} columns ({}); write one of them",
-                    names.len(),
-                    names.join(", ")
-                )));
-            }
-            found.pop()
+    let Some(spec) = &options.sort_by else {
+        let mut order = crate::table::default_order(&table.schema);
+        if options.ascending && order.len() > 1 {
+            order[0] = SortExpr::new(order[0].expr.clone(), true, false);
         }
-        None => resolve(table, DEFAULT_SORT).ok().and_then(|mut f| f.pop()),
+        return Ok(order);
     };
-    let mut sort = Vec::new();
-    if let Some(key) = key {
-        sort.push(ident(key.column).sort(options.ascending, false));
+    let mut found = resolve(table, spec)?;
+    if found.len() > 1 {
+        let names: Vec<String> = found.iter().map(|c| c.name.clone()).collect();
+        return Err(QueryError::BadOption(format!(
+            "cannot sort by `{spec}`: it names {} columns ({}); write one of them",
+            names.len(),
+            names.join(", ")
+        )));
     }
-    sort.push(ident(id_column()).sort(true, false));
-    Ok(sort)
+    let key = found.pop().expect("resolve returns at least one column");
+    if key.column == id_column() {
+        return Ok(vec![ident(id_column()).sort(options.ascending, false)]);
+    }
+    Ok(vec![
+        ident(key.column).sort(options.ascending, false),
+        ident(id_column()).sort(true, false),
+    ])
 }
 
 /// `sys/id` first, then the requested columns under their result names.

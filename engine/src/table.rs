@@ -6,14 +6,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringViewArray};
+use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::{MemTable, provider_as_source};
-use datafusion::logical_expr::TableSource;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, SortExpr, TableSource, ident};
 use datasets::layout::{ID_COLUMN, ObjectKind};
 use nql::{Aggregate, AttrType, AttributeInfo, ColumnInfo, TableCatalog};
 
 use crate::error::LoadError;
 use crate::load::objects::AttributeColumn;
+use crate::query::DEFAULT_SORT;
 
 /// A column of a loaded table, as results show it.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,10 +159,14 @@ impl ObjectTable {
         }
         let outputs = output_names(attrs);
         let schema = Arc::new(Schema::new(fields));
-        let batch =
-            RecordBatch::try_new(schema.clone(), arrays).map_err(datafusion::error::DataFusionError::from)?;
+        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(DataFusionError::from)?;
+        // Stored in the default result order, so that the usual query needs no sort: a filter
+        // keeps the order, and a limit stops early.
+        let (batch, order) = sort_default(batch)?;
         let memory = batch.get_array_memory_size();
-        let provider = Arc::new(MemTable::try_new(schema.clone(), partition(&batch, partitions))?);
+        let provider = Arc::new(
+            MemTable::try_new(schema.clone(), partition(&batch, partitions))?.with_sort_order(vec![order]),
+        );
         Ok(ObjectTable {
             kind,
             rows,
@@ -205,6 +212,41 @@ fn output_names(attrs: Vec<(String, AttrType, String)>) -> Vec<OutputColumn> {
             column,
         })
         .collect()
+}
+
+/// The default result order (spec 5): `sys/creation_time` descending with missing values
+/// last, then `sys/id` ascending.
+pub(crate) fn default_order(schema: &Schema) -> Vec<SortExpr> {
+    let created = attribute_column(DEFAULT_SORT, AttrType::Datetime);
+    let mut order = Vec::new();
+    if schema.column_with_name(&created).is_some() {
+        order.push(ident(created).sort(false, false));
+    }
+    order.push(ident(id_column()).sort(true, false));
+    order
+}
+
+/// Sorts the table into the default result order; returns it with that order.
+fn sort_default(batch: RecordBatch) -> Result<(RecordBatch, Vec<SortExpr>), LoadError> {
+    let order = default_order(&batch.schema());
+    let columns: Vec<SortColumn> = order
+        .iter()
+        .map(|s| {
+            let Expr::Column(c) = &s.expr else {
+                unreachable!("the default order sorts columns")
+            };
+            SortColumn {
+                values: batch.column_by_name(&c.name).expect("the column exists").clone(),
+                options: Some(SortOptions {
+                    descending: !s.asc,
+                    nulls_first: s.nulls_first,
+                }),
+            }
+        })
+        .collect();
+    let indices = lexsort_to_indices(&columns, None).map_err(DataFusionError::from)?;
+    let sorted = take_record_batch(&batch, &indices).map_err(DataFusionError::from)?;
+    Ok((sorted, order))
 }
 
 /// Splits a batch into up to `n` contiguous slices (zero-copy), one per partition.
