@@ -2,6 +2,7 @@
 //! (0 success, 2 a bad query or bad arguments, 1 anything else).
 
 mod output;
+mod shell;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ enum Command {
     Explain(ExplainArgs),
     /// List the attributes of a table with their types and how many objects have each.
     Schema(SchemaArgs),
+    /// An interactive prompt: load the project once, then run queries and commands.
+    Shell(ShellArgs),
 }
 
 /// Where the project comes from and which table to read.
@@ -135,6 +138,13 @@ struct ExplainArgs {
 }
 
 #[derive(Debug, Args)]
+struct ShellArgs {
+    /// The project directory. Without it: the built-in demo project.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct SchemaArgs {
     #[command(flatten)]
     source: Source,
@@ -148,7 +158,7 @@ fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
 
 /// A failure, with the exit code it maps to.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     /// A bad query or bad arguments: exit 2.
     Usage(String),
     /// Anything else: exit 1.
@@ -186,6 +196,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Explain(args) => run(explain(args)),
         Command::Schema(args) => schema(args),
+        Command::Shell(args) => load(args.data.as_ref()).and_then(shell::run),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -238,7 +249,7 @@ fn fetch_options(o: &QueryOptions) -> FetchOptions {
     }
 }
 
-fn print_warnings(query: &str, warnings: &[nql::Diagnostic]) {
+pub(crate) fn print_warnings(query: &str, warnings: &[nql::Diagnostic]) {
     let color = std::io::stderr().is_terminal();
     for w in warnings {
         eprint!("{}", w.render(query, color));

@@ -38,23 +38,8 @@ pub fn write(
     let io = |e: std::io::Error| Failure::Other(format!("error: writing the result: {e}\n"));
     match format {
         Format::Table => {
-            let mut table = Table::new();
-            table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-            table.set_header(result.schema.fields().iter().map(|f| f.name().as_str()));
-            if terminal {
-                let width = terminal_size::terminal_size().map_or(120, |(w, _)| w.0);
-                table
-                    .set_content_arrangement(ContentArrangement::Dynamic)
-                    .set_width(width);
-            }
-            let options = FormatOptions::default().with_null("");
-            for batch in &result.batches {
-                let formatters = formatters(batch.columns(), &options)?;
-                for row in 0..batch.num_rows() {
-                    table.add_row(formatters.iter().map(|f| clip(&f.value(row).to_string(), 60)));
-                }
-            }
-            writeln!(out, "{table}").map_err(io)?;
+            let width = terminal.then(|| terminal_size::terminal_size().map_or(120, |(w, _)| w.0 as usize));
+            writeln!(out, "{}", table(result, width)?).map_err(io)?;
             writeln!(out, "{} rows", result.num_rows()).map_err(io)?;
         }
         Format::Csv => {
@@ -99,6 +84,67 @@ pub fn write(
         }
     }
     out.flush().map_err(io)
+}
+
+/// The result as a table. With a terminal `width`, only the columns that fit are shown (from
+/// the left; `sys/id` always), and a last line says how many were left out.
+fn table(result: &QueryResult, width: Option<usize>) -> Result<String, Failure> {
+    let options = FormatOptions::default().with_null("");
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for batch in &result.batches {
+        let formatters = formatters(batch.columns(), &options)?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| cell(&f.value(row).to_string()))
+                    .collect(),
+            );
+        }
+    }
+    let headers: Vec<String> = result.schema.fields().iter().map(|f| cell(f.name())).collect();
+    let mut shown = headers.len();
+    if let Some(width) = width {
+        let mut used = 1;
+        shown = 0;
+        for (c, h) in headers.iter().enumerate() {
+            let w = rows
+                .iter()
+                .map(|r| r[c].chars().count())
+                .chain([h.chars().count()])
+                .max()
+                .unwrap_or(0)
+                + 3;
+            if c > 0 && used + w > width {
+                break;
+            }
+            used += w;
+            shown = c + 1;
+        }
+    }
+    let mut table = Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(&headers[..shown]);
+    for r in &rows {
+        table.add_row(&r[..shown]);
+    }
+    let mut text = table.to_string();
+    if shown < headers.len() {
+        text.push_str(&format!(
+            "\n{} more columns not shown: {} (choose with --columns)",
+            headers.len() - shown,
+            clip(&headers[shown..].join(", "), 200)
+        ));
+    }
+    Ok(text)
+}
+
+/// A value as a table cell: control characters escaped, long text cut.
+fn cell(s: &str) -> String {
+    clip(
+        &s.replace('\n', "\\n").replace('\t', "\\t").replace('\r', "\\r"),
+        40,
+    )
 }
 
 fn formatters<'a>(

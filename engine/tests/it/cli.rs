@@ -181,3 +181,32 @@ fn explain_and_schema() {
         "{out}"
     );
 }
+
+#[test]
+fn shell_runs_queries_and_commands_from_standard_input() {
+    use std::io::Write;
+    let d = data();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nql"))
+        .args(["shell", "--data", &d])
+        .env("HOME", tempfile::tempdir().unwrap().path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = ".columns sys/id\n.format csv\n.limit 2\n.sort sys/id asc\nsys/failed = true\n.bogus\nsys/failed:bool > true\n.table models\n\n.quit\n";
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(
+        out.contains("sys/id\nNQ-") && out.matches("NQ-").count() == 2,
+        "{out}"
+    );
+    let err = stderr(&o);
+    assert!(err.contains("unknown command `.bogus`"), "{err}");
+    assert!(
+        err.contains("`>` is not defined for attributes of type `bool`"),
+        "{err}"
+    );
+}
