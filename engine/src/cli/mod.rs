@@ -1,6 +1,7 @@
 //! The `nql` command line: argument parsing, loading, and exit codes
 //! (0 success, 2 a bad query or bad arguments, 1 anything else).
 
+mod bench;
 mod output;
 mod shell;
 
@@ -35,6 +36,8 @@ enum Command {
     Schema(SchemaArgs),
     /// An interactive prompt: load the project once, then run queries and commands.
     Shell(ShellArgs),
+    /// Load a project once and time queries on the runs table (median of many runs).
+    Bench(BenchArgs),
 }
 
 /// Where the project comes from and which table to read.
@@ -138,6 +141,27 @@ struct ExplainArgs {
 }
 
 #[derive(Debug, Args)]
+struct BenchArgs {
+    /// The project directory. Without it: the built-in demo project.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// A file of queries, one per line as `name<TAB>query` (or `-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    queries: Option<PathBuf>,
+    /// Timed runs of each query (after three warm-up runs).
+    #[arg(long, default_value_t = 100)]
+    iterations: usize,
+    /// Columns to return (default: sys/id, as a comparison of filters wants).
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',', default_value = "sys/id")]
+    columns: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Queries to time, besides those in --queries.
+    query: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 struct ShellArgs {
     /// The project directory. Without it: the built-in demo project.
     #[arg(long, value_name = "DIR")]
@@ -197,6 +221,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => run(explain(args)),
         Command::Schema(args) => schema(args),
         Command::Shell(args) => load(args.data.as_ref()).and_then(shell::run),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -361,4 +386,43 @@ fn schema(args: SchemaArgs) -> Result<(), Failure> {
         std::io::stdout().is_terminal(),
     )?;
     Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<(), Failure> {
+    let mut queries = Vec::new();
+    if let Some(path) = &args.queries {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())?
+        } else {
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::Other(format!("error: {}: {e}\n", path.display())))?
+        };
+        queries = bench::read_queries(&text);
+    }
+    queries.extend(
+        args.query
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (format!("arg{}", i + 1), q.clone())),
+    );
+    if queries.is_empty() {
+        return Err(Failure::Usage(
+            "error: give queries as arguments or with --queries FILE\n".into(),
+        ));
+    }
+    let started = std::time::Instant::now();
+    let engine = load(args.data.as_ref())?;
+    let load_time = started.elapsed();
+    let options = FetchOptions {
+        columns: Some(args.columns.clone()),
+        ..FetchOptions::default()
+    };
+    run(bench::run(
+        engine,
+        load_time,
+        queries,
+        options,
+        args.iterations.max(1),
+        args.json,
+    ))
 }

@@ -210,3 +210,25 @@ fn shell_runs_queries_and_commands_from_standard_input() {
         "{err}"
     );
 }
+
+#[test]
+fn bench_times_queries_and_reports_json() {
+    let d = data();
+    let o = nql(&[
+        "bench",
+        "--data",
+        &d,
+        "--iterations",
+        "3",
+        "--json",
+        "f1:float > 0.5",
+        "sys/failed = true",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["queries"].as_array().unwrap().len(), 2);
+    assert!(report["queries"][0]["median_ms"].as_f64().unwrap() > 0.0);
+    assert!(report["queries"][0]["rows"].as_u64().unwrap() > 0);
+    assert!(report["arrow_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(nql(&["bench", "--data", &d]).status.code(), Some(2), "no queries");
+}
