@@ -3,12 +3,20 @@
 //! of realistic projects ([`generate`]), the built-in demo project ([`demo`]), and importers
 //! from CSV and MLPerf results ([`import`]).
 
+mod build;
+mod curves;
+pub mod generate;
 pub mod layout;
 pub mod read;
+mod vocab;
 pub mod write;
+
+#[cfg(test)]
+mod tests;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
+pub use generate::{GenerateError, GenerateSummary, Progress, ProjectSpec, generate, generate_to_dir};
 pub use read::ReadError;
 pub use write::{Compression, WriteError, WriteOptions};
 
