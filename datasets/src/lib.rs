@@ -5,6 +5,7 @@
 
 mod build;
 mod curves;
+pub mod demo;
 pub mod generate;
 pub mod layout;
 pub mod read;
