@@ -7,6 +7,7 @@ mod build;
 mod curves;
 pub mod demo;
 pub mod generate;
+pub mod import;
 pub mod layout;
 pub mod read;
 mod vocab;

@@ -1,5 +1,6 @@
 //! Unit tests of the crate, one module per feature; small sizes, debug-profile fast.
 
+mod csv;
 mod demo;
 mod generate;
 

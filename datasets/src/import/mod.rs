@@ -1,0 +1,3 @@
+//! Importers: CSV files ([`csv`]).
+
+pub mod csv;
