@@ -3,6 +3,7 @@
 mod csv;
 mod demo;
 mod generate;
+mod mlperf;
 
 use std::collections::BTreeMap;
 
