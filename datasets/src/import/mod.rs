@@ -1,0 +1,4 @@
+//! Importers: CSV files ([`csv`]) and MLPerf Training results ([`mlperf`]).
+
+pub mod csv;
+pub mod mlperf;
