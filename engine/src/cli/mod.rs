@@ -38,6 +38,45 @@ enum Command {
     Shell(ShellArgs),
     /// Load a project once and time queries on the runs table (median of many runs).
     Bench(BenchArgs),
+    /// Write a generated, realistic project (seeded: the same seed gives the same files).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// The directory to write (created if needed; it must not hold a project yet).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Number of runs.
+    #[arg(long, default_value_t = 1_000)]
+    runs: u64,
+    /// Number of models.
+    #[arg(long, default_value_t = 10)]
+    models: usize,
+    /// Number of model versions.
+    #[arg(long, default_value_t = 100)]
+    model_versions: usize,
+    /// Float series per run.
+    #[arg(long, default_value_t = 4)]
+    series: usize,
+    /// Points per float series (of runs that ran to the end).
+    #[arg(long, default_value_t = 100)]
+    points: usize,
+    /// Attributes beyond the standard ones.
+    #[arg(long, default_value_t = 3)]
+    extra_attributes: usize,
+    /// Fraction of runs with a NaN point.
+    #[arg(long, default_value_t = 0.01)]
+    nan_rate: f64,
+    /// Every run logs every point (no early stops, failures or runs without series).
+    #[arg(long)]
+    full: bool,
+    /// The seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Worker threads (0: one per core); the output does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 /// Where the project comes from and which table to read.
@@ -222,6 +261,7 @@ pub fn main() -> ExitCode {
         Command::Schema(args) => schema(args),
         Command::Shell(args) => load(args.data.as_ref()).and_then(shell::run),
         Command::Bench(args) => bench(args),
+        Command::Generate(args) => generate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -248,9 +288,7 @@ fn run(f: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
 /// Loads the project, with a progress bar on a terminal for loads that take a while.
 fn load(data: Option<&PathBuf>) -> Result<Engine, Failure> {
     let Some(dir) = data else {
-        return Err(Failure::Usage(
-            "error: --data DIR is required (the built-in demo project is not wired yet)\n".into(),
-        ));
+        return Ok(Engine::from_batches(datasets::demo::project())?);
     };
     let options = LoadOptions {
         progress: output::progress_bar(),
@@ -425,4 +463,43 @@ fn bench(args: BenchArgs) -> Result<(), Failure> {
         args.iterations.max(1),
         args.json,
     ))
+}
+
+fn generate(args: GenerateArgs) -> Result<(), Failure> {
+    let mut spec = datasets::generate::ProjectSpec {
+        runs: args.runs,
+        models: args.models,
+        model_versions: args.model_versions,
+        float_series_per_run: args.series,
+        points_per_series: args.points,
+        extra_attributes: args.extra_attributes,
+        nan_rate: args.nan_rate,
+        seed: args.seed,
+        threads: args.threads,
+        ..datasets::generate::ProjectSpec::default()
+    };
+    if args.full {
+        spec.early_stop_rate = 0.0;
+        spec.failed_rate = 0.0;
+        spec.no_series_rate = 0.0;
+        spec.active_rate = 0.0;
+    }
+    let bar = output::generation_bar(args.runs);
+    let summary = datasets::generate::generate_to_dir(&spec, &args.out, |p| bar.set_position(p.runs_done))
+        .map_err(|e| match e {
+            datasets::generate::GenerateError::InvalidSpec(m) => Failure::Usage(format!("error: {m}\n")),
+            other => Failure::Other(format!("error: {other}\n")),
+        })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "wrote {} runs, {} models, {} model versions, {} float points, {} string entries in {} files to {}",
+        summary.runs,
+        summary.models,
+        summary.model_versions,
+        summary.float_points,
+        summary.string_entries,
+        summary.files.len(),
+        args.out.display()
+    );
+    Ok(())
 }

@@ -221,3 +221,17 @@ pub fn progress_bar() -> Option<ProgressFn> {
         }
     }))
 }
+
+/// A progress bar for generation, on standard error when it is a terminal.
+pub fn generation_bar(runs: u64) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(runs);
+    bar.set_style(
+        ProgressStyle::with_template("generating {bar:30} {pos}/{len} runs ({elapsed}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}

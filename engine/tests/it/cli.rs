@@ -232,3 +232,149 @@ fn bench_times_queries_and_reports_json() {
     assert!(report["arrow_bytes"].as_u64().unwrap() > 0);
     assert_eq!(nql(&["bench", "--data", &d]).status.code(), Some(2), "no queries");
 }
+
+/// Every example query of Neptune's NQL page, and whether it asks for trashed runs too.
+const SEED_EXAMPLES: &[(&str, bool)] = &[
+    (
+        "(`sys/tags`:stringSet CONTAINS \"some-tag\") AND (`f1`:float >= 0.85)",
+        false,
+    ),
+    ("`scores/f1`:float >= 0.60", false),
+    ("`scores/f1`:float > 0.8", false),
+    ("`sys/tags`:stringSet CONTAINS \"my tag\"", false),
+    ("average(`accuracy`:floatSeries) > 0.8", false),
+    (
+        "(last(`metrics/acc`):float >= 0.85) AND (`learning_rate`:float = 0.002)",
+        false,
+    ),
+    ("`sys/name`:string NOT CONTAINS \"blobfish\"", false),
+    ("NOT `sys/name`:string CONTAINS \"blobfish\"", false),
+    (
+        "NOT (`sys/name`:string CONTAINS blobfish AND `sys/failed`:bool = True)",
+        false,
+    ),
+    ("last(`metrics/accuracy`):float >= 0.80", false),
+    (
+        "(`model_info/size_MB`:float <= 50MB) AND (`test/acc`:float > 0.90)",
+        false,
+    ),
+    (
+        "(`sys/owner`:string = \"jackie\") AND (`sys/tags`:stringSet CONTAINS \"exploration\")",
+        false,
+    ),
+    (
+        "(sys/creation_time:datetime > \"2024-01-01T00:00:00Z\") AND (sys/failed:bool = True)",
+        false,
+    ),
+    ("`f1_score`:float < 0.50", false),
+    ("`sys/name`:string = \"cunning-blobfish\"", false),
+    ("`sys/name`:string CONTAINS \"blobfish\"", false),
+    (
+        "`my_monitoring_namespace/stdout`:stringSeries CONTAINS \"error\"",
+        false,
+    ),
+    ("`sys/tags`:stringSet CONTAINS \"tag-name\"", false),
+    (
+        "(`sys/tags`:stringSet CONTAINS \"tag1\") OR (`sys/tags`:stringSet CONTAINS \"tag2\")",
+        false,
+    ),
+    (
+        "(`sys/tags`:stringSet CONTAINS \"tag1\") AND (`sys/tags`:stringSet CONTAINS \"tag2\")",
+        false,
+    ),
+    ("`sys/ping_time`:datetime > \"2024-02-06T05:00:00Z\"", false),
+    ("`sys/ping_time`:datetime > \"2024-02-06T05:00:00+09\"", false),
+    ("`sys/creation_time`:datetime < \"-3M\"", false),
+    ("`sys/description`:string = \"test run on new data\"", false),
+    ("`sys/description`:string CONTAINS \"new data\"", false),
+    ("`sys/id`:string = \"NLI-345\"", false),
+    (
+        "(`sys/id`:string = \"NLI-35\") OR (`sys/id`:string = \"NLI-36\")",
+        false,
+    ),
+    ("`sys/owner`:string = \"jackie\"", false),
+    ("`sys/owner`:string CONTAINS \"@ml-team\"", false),
+    ("`sys/size`:float > 100MB", true),
+    ("`sys/size`:float > 10MB", false),
+    ("`sys/size`:float > 800kb", false),
+    ("`sys/size`:float > \"800 kb\"", false),
+    ("`sys/size`:float > 800000", false),
+    ("`sys/state`:experimentState = \"inactive\"", false),
+    ("`sys/failed`:bool = True", false),
+    (
+        "`dataset_version`:artifact = 9a113b799082e5fd628be178bedd52837bac24e91f",
+        false,
+    ),
+];
+
+#[test]
+fn every_seed_example_answers_on_the_demo_project() {
+    let mut empty = Vec::new();
+    for (query, trashed) in SEED_EXAMPLES {
+        let trash = if *trashed { "all" } else { "exclude" };
+        let o = nql(&[
+            "query",
+            "--trashed",
+            trash,
+            "--columns",
+            "sys/id",
+            "--format",
+            "csv",
+            "--",
+            query,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{query}: {}", stderr(&o));
+        assert!(stderr(&o).is_empty(), "{query} warns: {}", stderr(&o));
+        if stdout(&o).lines().count() < 2 {
+            empty.push(*query);
+        }
+    }
+    assert!(empty.is_empty(), "no answer on the demo project: {empty:#?}");
+    // The three sizes are one and the same query.
+    let ids = |q: &str| {
+        stdout(&nql(&[
+            "query",
+            "--columns",
+            "sys/id",
+            "--format",
+            "csv",
+            "--",
+            q,
+        ]))
+    };
+    assert_eq!(ids("`sys/size`:float > 800kb"), ids("`sys/size`:float > 800000"));
+}
+
+#[test]
+fn generate_writes_a_project_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p");
+    let o = nql(&[
+        "generate",
+        "--out",
+        out.to_str().unwrap(),
+        "--runs",
+        "300",
+        "--points",
+        "20",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrote 300 runs"), "{}", stderr(&o));
+    let o = nql(&[
+        "query",
+        "--data",
+        out.to_str().unwrap(),
+        "--columns",
+        "sys/id",
+        "--format",
+        "csv",
+        "--",
+        "last(`metrics/accuracy`) > 0",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).lines().count() > 100);
+    let o = nql(&["generate", "--out", out.to_str().unwrap(), "--runs", "10"]);
+    assert_eq!(o.status.code(), Some(1), "an existing project is not overwritten");
+}
