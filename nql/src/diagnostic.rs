@@ -155,7 +155,9 @@ impl Diagnostic {
     ///
     /// A long query (over 2 KiB) is shown as an excerpt around the primary span, with its real
     /// line numbers, so that rendering stays cheap and miette's column limit (65,535) is never
-    /// reached.
+    /// reached. Finding the excerpt's line number reads the query up to it: to render many
+    /// diagnostics of one long query (warnings included), put them in a [`Diagnostics`] and
+    /// use [`Diagnostics::render`], which indexes the lines once.
     pub fn render(&self, source: &str, color: bool) -> String {
         self.render_with(source, color, &OnceCell::new())
     }
@@ -182,11 +184,20 @@ impl Diagnostic {
         if at_end && hi == source.len() {
             text.to_mut().push(' ');
         }
-        let line = if lo == 0 {
-            0
+        let (line, column) = if lo == 0 {
+            (0, 0)
         } else {
             let newlines = newlines.get_or_init(|| source.match_indices('\n').map(|(i, _)| i).collect());
-            newlines.partition_point(|&n| n < lo)
+            let line = newlines.partition_point(|&n| n < lo);
+            // The column of the excerpt's start, for miette's `[line:column]` header, which it
+            // only prints for excerpts of several lines.
+            let column = if text.contains('\n') {
+                let line_start = line.checked_sub(1).map_or(0, |l| newlines[l] + 1);
+                source[line_start..lo].chars().count()
+            } else {
+                0
+            };
+            (line, column)
         };
         let report = WithSource {
             diagnostic: self,
@@ -194,6 +205,7 @@ impl Diagnostic {
                 text: &text,
                 offset: lo,
                 line,
+                column,
             },
             end: hi + usize::from(at_end && hi == source.len()),
         };
@@ -214,11 +226,17 @@ impl Diagnostic {
         if source.len() <= WHOLE {
             return (0, source.len());
         }
-        let start = self.span.start.min(source.len());
-        let end = self
+        let mut start = self.span.start.min(source.len());
+        while !source.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = self
             .span
             .end
             .clamp(start, (start + LONGEST_LABEL).min(source.len()));
+        while !source.is_char_boundary(end) {
+            end += 1;
+        }
         let mut lo = start.saturating_sub(CONTEXT);
         while !source.is_char_boundary(lo) {
             lo -= 1;
@@ -226,6 +244,17 @@ impl Diagnostic {
         let mut hi = (end + CONTEXT).min(source.len());
         while !source.is_char_boundary(hi) {
             hi += 1;
+        }
+        // Start and end at white space when there is some, not in the middle of a word.
+        if lo > 0
+            && let Some((i, c)) = source[lo..start].char_indices().find(|(_, c)| c.is_whitespace())
+        {
+            lo += i + c.len_utf8();
+        }
+        if hi < source.len()
+            && let Some(i) = source[end..hi].rfind(char::is_whitespace)
+        {
+            hi = end + i;
         }
         (lo, hi)
     }
@@ -260,6 +289,8 @@ struct Excerpt<'a> {
     text: &'a str,
     offset: usize,
     line: usize,
+    /// The column (in characters) the excerpt starts at on its first line.
+    column: usize,
 }
 
 impl miette::SourceCode for Excerpt<'_> {
@@ -280,8 +311,11 @@ impl miette::SourceCode for Excerpt<'_> {
                 contents.span().len(),
             ),
             contents.line() + self.line,
-            // Only used for `file:line:column` links, which we do not print.
-            contents.column(),
+            if contents.line() == 0 {
+                contents.column() + self.column
+            } else {
+                contents.column()
+            },
             contents.line_count(),
         )))
     }

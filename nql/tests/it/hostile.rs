@@ -364,3 +364,31 @@ impl Outcome {
         }
     }
 }
+
+#[test]
+fn long_multi_line_queries_keep_their_line_and_column() {
+    let filler = "`sys/name`:string = \"x\" OR ".repeat(120);
+    let q = format!("{filler}\n{filler}`sys/failed`:bool = maybe\nOR f1:float > 1");
+    let d = refused(q.clone());
+    let out = d.render(&q, false);
+    assert!(out.contains(" 2 │ "), "{out}");
+    assert!(out.contains("not a bool"), "{out}");
+    assert!(out.lines().all(|l| l.chars().count() < 400), "{out}");
+}
+
+#[test]
+fn excerpts_cut_at_character_boundaries() {
+    // Multi-byte characters and multi-byte white space (U+3000) around the cut points.
+    for filler in ["模型", "🚀\u{3000}", "\u{3000}", "é "] {
+        for pad in 0..4 {
+            let q = format!(
+                "`{}{}`:bool = maybe OR `{}`:string EXISTS",
+                "x".repeat(pad),
+                filler.repeat(700),
+                filler.repeat(700)
+            );
+            let d = refused(q.clone());
+            assert!(d.render(&q, false).contains("not a bool"));
+        }
+    }
+}
