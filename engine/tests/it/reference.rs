@@ -56,7 +56,7 @@ impl Reference {
             .map(|(i, o)| (o.id.clone(), i))
             .collect();
         for batch in &project.float_series {
-            for (id, path, point) in points(batch, |a, i| float_at(a, i)) {
+            for (id, path, point) in points(batch, float_at) {
                 if let (Some(&o), Some(v)) = (index.get(&id), point.2) {
                     objects[o]
                         .floats
@@ -67,7 +67,7 @@ impl Reference {
             }
         }
         for batch in &project.string_series {
-            for (id, path, point) in points(batch, |a, i| string_at(a, i)) {
+            for (id, path, point) in points(batch, string_at) {
                 if let (Some(&o), Some(v)) = (index.get(&id), point.2) {
                     objects[o]
                         .strings
@@ -133,10 +133,10 @@ fn read_objects(batch: &RecordBatch, objects: &mut Vec<Object>) {
                 continue;
             };
             let object = &mut objects[start + row];
-            if path == "sys/id" {
-                if let Value::Str(s) = &value {
-                    object.id = s.clone();
-                }
+            if path == "sys/id"
+                && let Value::Str(s) = &value
+            {
+                object.id = s.clone();
             }
             object.attributes.insert((path.to_string(), ty), value);
         }
