@@ -367,18 +367,27 @@ async fn query(args: QueryArgs) -> Result<(), Failure> {
 
 fn check(args: CheckArgs) -> Result<(), Failure> {
     let color = std::io::stderr().is_terminal();
-    let parsed = nql::parse(&args.query).map_err(|d| Failure::Usage(d.render(&args.query, color)))?;
-    let checked = match &args.data {
+    let invalid = |d: nql::Diagnostics| Failure::Usage(d.render(&args.query, color));
+    let parsed = nql::parse(&args.query).map_err(invalid)?;
+    let warnings = match &args.data {
         Some(dir) => {
             let engine = load(Some(dir))?;
-            let options = FetchOptions::default();
-            Some(engine.check(args.table.into(), &args.query, &options)?)
+            engine.check(args.table.into(), &args.query, &FetchOptions::default())?.warnings
         }
-        None => None,
+        None => {
+            // Without a project: operators and values against the written types only. Every
+            // attribute is unknown here, so warnings about that say nothing.
+            let checked = nql::analyze(&parsed, &nql::TableCatalog::new(), chrono::Utc::now()).map_err(invalid)?;
+            checked
+                .warnings
+                .into_iter()
+                .filter(|w| {
+                    !matches!(w.kind, nql::DiagnosticKind::UnknownAttribute { .. } | nql::DiagnosticKind::UnknownPath { .. })
+                })
+                .collect()
+        }
     };
-    if let Some(checked) = &checked {
-        print_warnings(&args.query, &checked.warnings);
-    }
+    print_warnings(&args.query, &warnings);
     println!("{parsed}");
     Ok(())
 }

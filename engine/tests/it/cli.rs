@@ -157,6 +157,18 @@ fn check_prints_the_canonical_form_or_the_diagnostic() {
     let o = nql(&["check", "()"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("empty parentheses"), "{}", stderr(&o));
+    // Types are checked without a project; unknown attributes are not warned about.
+    let o = nql(&["check", "`scores/f1`:float CONTAINS 0.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`CONTAINS` is not defined"), "{}", stderr(&o));
+    let o = nql(&["check", "nosuch:float > 1 AND other = 2"]);
+    assert_eq!((o.status.code(), stderr(&o).as_str()), (Some(0), ""));
+    // With a project, untyped names resolve and unknown attributes are warned about.
+    let d = data();
+    let o = nql(&["check", "--data", &d, "metrics/accuracy:floatSeries > 1"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("did you mean"), "{}", stderr(&o));
+    assert_eq!(nql(&["check", "--data", &d, "params/lr = 1"]).status.code(), Some(2));
 }
 
 #[test]
