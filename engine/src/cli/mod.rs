@@ -372,17 +372,24 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
     let warnings = match &args.data {
         Some(dir) => {
             let engine = load(Some(dir))?;
-            engine.check(args.table.into(), &args.query, &FetchOptions::default())?.warnings
+            engine
+                .check(args.table.into(), &args.query, &FetchOptions::default())?
+                .warnings
         }
         None => {
             // Without a project: operators and values against the written types only. Every
             // attribute is unknown here, so warnings about that say nothing.
-            let checked = nql::analyze(&parsed, &nql::TableCatalog::new(), chrono::Utc::now()).map_err(invalid)?;
+            let checked =
+                nql::analyze(&parsed, &nql::TableCatalog::new(), chrono::Utc::now()).map_err(invalid)?;
             checked
                 .warnings
                 .into_iter()
                 .filter(|w| {
-                    !matches!(w.kind, nql::DiagnosticKind::UnknownAttribute { .. } | nql::DiagnosticKind::UnknownPath { .. })
+                    !matches!(
+                        w.kind,
+                        nql::DiagnosticKind::UnknownAttribute { .. }
+                            | nql::DiagnosticKind::UnknownPath { .. }
+                    )
                 })
                 .collect()
         }

@@ -168,7 +168,10 @@ fn check_prints_the_canonical_form_or_the_diagnostic() {
     let o = nql(&["check", "--data", &d, "metrics/accuracy:floatSeries > 1"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("did you mean"), "{}", stderr(&o));
-    assert_eq!(nql(&["check", "--data", &d, "params/lr = 1"]).status.code(), Some(2));
+    assert_eq!(
+        nql(&["check", "--data", &d, "params/lr = 1"]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]

@@ -7,4 +7,5 @@ mod concurrency;
 mod conformance;
 mod differential;
 mod fetch;
+mod generated;
 mod reference;
