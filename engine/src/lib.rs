@@ -20,6 +20,7 @@
 //! An [`Engine`] is `Send + Sync`: load once, then run many queries at once.
 
 pub mod error;
+mod execute;
 pub mod load;
 pub mod query;
 pub mod table;
@@ -93,7 +94,12 @@ impl Engine {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let config = SessionConfig::new().with_target_partitions(threads);
+        // Object tables are one partition stored in result order: a filter over them is cheap
+        // on one core, while splitting it round-robin would need an order-preserving merge of
+        // every matching row afterwards.
+        let config = SessionConfig::new()
+            .with_target_partitions(threads)
+            .with_round_robin_repartition(false);
         let ctx = SessionContext::new_with_config(config);
         for t in &project.tables {
             ctx.register_table(TableReference::bare(t.kind.table_name()), t.provider.clone())?;
@@ -177,7 +183,28 @@ impl Engine {
     ) -> Result<QueryResult, QueryError> {
         let table = self.table(kind)?;
         let checked = self.check(kind, query, options)?;
-        let plan = query::build_plan(table, &checked, options, model)?;
+        let request = query::Request::new(table, &checked, options, model)?;
+        let batch = execute::run(table, &request)?;
+        Ok(QueryResult {
+            schema: batch.schema(),
+            batches: vec![batch],
+            warnings: checked.warnings,
+        })
+    }
+
+    /// Runs `query` on a table through DataFusion's whole planner (optimizer, physical plan,
+    /// streams), as a cluster would run it. [`Engine::fetch`] evaluates the same filter
+    /// expression directly over the in-memory table, which is faster; both give the same rows.
+    pub async fn fetch_planned(
+        &self,
+        kind: ObjectKind,
+        query: &str,
+        options: &FetchOptions,
+        model: Option<&str>,
+    ) -> Result<QueryResult, QueryError> {
+        let table = self.table(kind)?;
+        let checked = self.check(kind, query, options)?;
+        let plan = query::Request::new(table, &checked, options, model)?.plan(table)?;
         let schema = Arc::new(plan.schema().as_arrow().clone());
         let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
         Ok(QueryResult {
@@ -225,7 +252,7 @@ impl Engine {
     ) -> Result<Explanation, QueryError> {
         let table = self.table(kind)?;
         let checked = self.check(kind, query, options)?;
-        let plan = query::build_plan(table, &checked, options, model)?;
+        let plan = query::Request::new(table, &checked, options, model)?.plan(table)?;
         let state = self.ctx.state();
         let optimized = state.optimize(&plan)?;
         let physical = state.create_physical_plan(&plan).await?;

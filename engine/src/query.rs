@@ -95,54 +95,88 @@ impl QueryResult {
 /// The default sort key (spec 5).
 pub const DEFAULT_SORT: &str = "sys/creation_time";
 
-/// Builds the whole plan for a checked query on `table`.
-pub(crate) fn build_plan(
-    table: &ObjectTable,
-    checked: &CheckedQuery,
-    options: &FetchOptions,
-    model: Option<&str>,
-) -> Result<LogicalPlan, QueryError> {
-    let lowering = |e: nql::lower::LowerError| {
-        QueryError::Execution(datafusion::error::DataFusionError::Plan(e.to_string()))
-    };
-    let mut filters = Vec::new();
-    if checked.predicate.is_some() {
-        filters.push(nql::lower::filter_expr(checked, &table.catalog).map_err(lowering)?);
-    }
-    let trashed = table.catalog_column("sys/trashed", AttrType::Bool);
-    match (options.trashed, trashed) {
-        (Trashed::All, _) | (Trashed::Exclude, None) => {}
-        (Trashed::Exclude, Some(c)) => filters.push(ident(c).is_not_true()),
-        (Trashed::Only, Some(c)) => filters.push(ident(c).is_true()),
-        (Trashed::Only, None) => filters.push(lit(false)),
-    }
-    if let Some(model) = model {
-        match table.catalog_column("sys/model_id", AttrType::String) {
-            Some(c) => {
-                filters.push(ident(c).eq(lit(datafusion::common::ScalarValue::Utf8View(Some(model.into())))))
-            }
-            None => filters.push(lit(false)),
+/// What a fetch asks of a table, resolved against it: the filter (the lowered query, the trash
+/// and model conditions), the order, the limit and the result columns. It becomes either a
+/// DataFusion logical plan ([`Request::plan`]) or a direct evaluation
+/// ([`crate::execute::run`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Request {
+    /// `None` when every object is wanted.
+    pub filter: Option<Expr>,
+    pub sort: Vec<SortExpr>,
+    /// True when `sort` is the order the table is stored in.
+    pub stored_order: bool,
+    pub limit: Option<usize>,
+    /// (result name, internal column), `sys/id` first.
+    pub columns: Vec<(String, String)>,
+}
+
+impl Request {
+    /// Resolves a checked query and the fetch options against `table`.
+    pub fn new(
+        table: &ObjectTable,
+        checked: &CheckedQuery,
+        options: &FetchOptions,
+        model: Option<&str>,
+    ) -> Result<Request, QueryError> {
+        let lowering = |e: nql::lower::LowerError| {
+            QueryError::Execution(datafusion::error::DataFusionError::Plan(e.to_string()))
+        };
+        let mut filters = Vec::new();
+        if checked.predicate.is_some() {
+            filters.push(nql::lower::filter_expr(checked, &table.catalog).map_err(lowering)?);
         }
+        let trashed = table.catalog_column("sys/trashed", AttrType::Bool);
+        match (options.trashed, trashed) {
+            (Trashed::All, _) | (Trashed::Exclude, None) => {}
+            (Trashed::Exclude, Some(c)) => filters.push(!nql::lower::present(ident(&c), ident(&c))),
+            (Trashed::Only, Some(c)) => filters.push(nql::lower::present(ident(&c), ident(&c))),
+            (Trashed::Only, None) => filters.push(lit(false)),
+        }
+        if let Some(model) = model {
+            match table.catalog_column("sys/model_id", AttrType::String) {
+                Some(c) => filters
+                    .push(ident(c).eq(lit(datafusion::common::ScalarValue::Utf8View(Some(model.into()))))),
+                None => filters.push(lit(false)),
+            }
+        }
+        let sort = sort_exprs(table, options)?;
+        Ok(Request {
+            filter: datafusion::logical_expr::utils::conjunction(filters),
+            stored_order: sort == crate::table::default_order(&table.schema),
+            sort,
+            limit: options.limit,
+            columns: projection(table, options)?,
+        })
     }
-    let mut builder = LogicalPlanBuilder::scan(
-        TableReference::bare(table.kind.table_name()),
-        table.source.clone(),
-        None,
-    )?;
-    if let Some(filter) = datafusion::logical_expr::utils::conjunction(filters) {
-        builder = builder.filter(filter)?;
+
+    /// The request as a DataFusion logical plan: scan, filter, sort (with the limit, as a
+    /// top-k), projection.
+    pub fn plan(&self, table: &ObjectTable) -> Result<LogicalPlan, QueryError> {
+        let mut builder = LogicalPlanBuilder::scan(
+            TableReference::bare(table.kind.table_name()),
+            table.source.clone(),
+            None,
+        )?;
+        if let Some(filter) = &self.filter {
+            builder = builder.filter(filter.clone())?;
+        }
+        builder = match self.limit {
+            // DataFusion's top-k refuses k = 0 (it asserts), so no rows is a plain limit.
+            Some(0) => builder.sort(self.sort.clone())?.limit(0, Some(0))?,
+            Some(limit) => builder.sort_with_limit(self.sort.clone(), Some(limit))?,
+            None => builder.sort(self.sort.clone())?,
+        };
+        let projection = self
+            .columns
+            .iter()
+            .map(|(name, column)| ident(column).alias(name));
+        Ok(builder.project(projection)?.build()?)
     }
-    let sort = sort_exprs(table, options)?;
-    builder = match options.limit {
-        Some(limit) => builder.sort_with_limit(sort, Some(limit))?,
-        None => builder.sort(sort)?,
-    };
-    builder = builder.project(projection(table, options)?)?;
-    Ok(builder.build()?)
 }
 
 /// The sort key (missing values last), then `sys/id` ascending for a deterministic order.
-/// The default is the order the table is stored in, which the planner then skips.
+/// The default is the order the table is stored in.
 fn sort_exprs(table: &ObjectTable, options: &FetchOptions) -> Result<Vec<SortExpr>, QueryError> {
     let Some(spec) = &options.sort_by else {
         let mut order = crate::table::default_order(&table.schema);
@@ -170,8 +204,8 @@ fn sort_exprs(table: &ObjectTable, options: &FetchOptions) -> Result<Vec<SortExp
     ])
 }
 
-/// `sys/id` first, then the requested columns under their result names.
-fn projection(table: &ObjectTable, options: &FetchOptions) -> Result<Vec<Expr>, QueryError> {
+/// `sys/id` first, then the requested columns, as (result name, internal column).
+fn projection(table: &ObjectTable, options: &FetchOptions) -> Result<Vec<(String, String)>, QueryError> {
     let mut columns: Vec<OutputColumn> = match &options.columns {
         None => table.outputs.clone(),
         Some(specs) => {
@@ -187,9 +221,9 @@ fn projection(table: &ObjectTable, options: &FetchOptions) -> Result<Vec<Expr>, 
         }
     };
     columns.retain(|c| c.column != id_column());
-    let mut exprs = vec![ident(id_column()).alias("sys/id")];
-    exprs.extend(columns.into_iter().map(|c| ident(c.column).alias(c.name)));
-    Ok(exprs)
+    let mut out = vec![("sys/id".to_string(), id_column())];
+    out.extend(columns.into_iter().map(|c| (c.name, c.column)));
+    Ok(out)
 }
 
 /// The columns a column spec names: a result name, `path:type`, `agg(path)`, or a path

@@ -37,6 +37,8 @@ pub(crate) struct ObjectTable {
     /// Attributes in table order (`sys/id` first), as results name them.
     pub outputs: Vec<OutputColumn>,
     pub schema: SchemaRef,
+    /// The whole table as one batch, in the default result order.
+    pub batch: RecordBatch,
     pub provider: Arc<MemTable>,
     pub source: Arc<dyn TableSource>,
     /// Bytes of Arrow data held.
@@ -99,7 +101,13 @@ impl ObjectTable {
             },
         );
         let push = |name: String, array: ArrayRef, fields: &mut Vec<Field>, arrays: &mut Vec<ArrayRef>| {
-            fields.push(Field::new(&name, array.data_type().clone(), true));
+            // Columns without nulls are declared non-nullable, so that `c IS NOT NULL` guards
+            // on them simplify away.
+            fields.push(Field::new(
+                &name,
+                array.data_type().clone(),
+                array.null_count() > 0,
+            ));
             arrays.push(array);
             name
         };
@@ -173,6 +181,7 @@ impl ObjectTable {
             catalog,
             outputs,
             schema,
+            batch,
             source: provider_as_source(provider.clone()),
             provider,
             memory,

@@ -1,8 +1,10 @@
 //! Lowering: a [`CheckedQuery`] to a DataFusion filter expression and logical plan.
 //!
 //! Every test lowers to an expression that is never NULL: a comparison `c op v` becomes
-//! `(c op v) IS TRUE`, so a missing value makes it false, and `NOT` of it is its exact
-//! complement (spec 4.1), which SQL's three-valued logic would not give by itself.
+//! `c op v AND c IS NOT NULL`, so a missing value makes it false (NULL AND false is false),
+//! and `NOT` of it is its exact complement (spec 4.1), which SQL's three-valued logic would
+//! not give by itself. (`(c op v) IS TRUE` says the same, but costs a comparison kernel over
+//! the booleans, where `AND` and the validity bitmap are bitwise.)
 //! Literals are built with the column's exact Arrow type, so the plan needs no casts.
 
 use std::sync::Arc;
@@ -146,10 +148,10 @@ fn condition(column: &ColumnInfo, condition: &Condition) -> Option<Expr> {
     Some(match condition {
         Condition::Exists => c.is_not_null(),
         Condition::Contains(s) => match dt {
-            DataType::List(_) | DataType::LargeList(_) => array_has(c, lit(s.as_str())).is_true(),
-            _ => contains(c, string_literal(s, dt)?).is_true(),
+            DataType::List(_) | DataType::LargeList(_) => present(array_has(c.clone(), lit(s.as_str())), c),
+            _ => present(contains(c.clone(), string_literal(s, dt)?), c),
         },
-        Condition::Matches(pattern) => regexp_like(c, string_literal(pattern, dt)?, None).is_true(),
+        Condition::Matches(pattern) => present(regexp_like(c.clone(), string_literal(pattern, dt)?, None), c),
         Condition::Compare(op, literal) => compare(c, dt, *op, literal)?,
     })
 }
@@ -164,8 +166,8 @@ fn compare(c: Expr, dt: &DataType, op: Comparison, literal: &Literal) -> Option<
             |v| ScalarValue::Int64(Some(v as i64)),
         ),
         (Literal::Bool(b), DataType::Boolean) => match op {
-            Comparison::Eq if *b => c.is_true(),
-            Comparison::Eq => c.is_false(),
+            Comparison::Eq if *b => present(c.clone(), c),
+            Comparison::Eq => present(!c.clone(), c),
             _ => return None,
         },
         (Literal::String(s), _) => known(c, op, string_literal(s, dt)?),
@@ -222,7 +224,7 @@ fn string_literal(s: &str, dt: &DataType) -> Option<Expr> {
     }))
 }
 
-/// `(c op v) IS TRUE`: false when `c` is missing.
+/// `c op v`, false when `c` is missing.
 fn known(c: Expr, op: Comparison, v: Expr) -> Expr {
     let op = match op {
         Comparison::Eq => datafusion::logical_expr::Operator::Eq,
@@ -231,7 +233,12 @@ fn known(c: Expr, op: Comparison, v: Expr) -> Expr {
         Comparison::Gt => datafusion::logical_expr::Operator::Gt,
         Comparison::Ge => datafusion::logical_expr::Operator::GtEq,
     };
-    binary_expr(c, op, v).is_true()
+    present(binary_expr(c.clone(), op, v), c)
+}
+
+/// `test AND c IS NOT NULL`: a test of `c` that is false, not NULL, where `c` is missing.
+pub fn present(test: Expr, c: Expr) -> Expr {
+    test.and(c.is_not_null())
 }
 
 /// Where a real-valued target falls among the integers a column can hold.

@@ -274,7 +274,7 @@ fn assemble(
     }
 
     let (floats, strings) = summarize(series_units, &index, options)?;
-    let partitions = options.threads();
+    let partitions = 1;
     let mut tables = Vec::new();
     for ((kind, chunks), (_, range)) in per_kind.into_iter().zip(ranges) {
         let (ids, attributes) = objects::assemble(chunks)?;

@@ -258,3 +258,42 @@ fn a_missing_table_is_a_user_error() {
     let e = block_on(scored().fetch_models_table("", &FetchOptions::default())).unwrap_err();
     assert!(matches!(e, QueryError::NoSuchTable("models")) && e.is_user_error());
 }
+
+#[test]
+fn direct_evaluation_and_the_planner_agree_on_rows_and_order() {
+    let engine = conformance_engine();
+    let queries = [
+        "",
+        "params/lr:float > 0.01",
+        "NOT sys/tags:stringSet CONTAINS \"best\"",
+        "max(`metrics/acc`:floatSeries) > 0.5",
+    ];
+    let sorts = [
+        None,
+        Some("params/lr:float"),
+        Some("metrics/acc"),
+        Some("sys/id"),
+        Some("sys/name"),
+    ];
+    for query in queries {
+        for sort_by in sorts {
+            for (ascending, limit) in [(false, None), (true, Some(7)), (false, Some(0))] {
+                let o = FetchOptions {
+                    sort_by: sort_by.map(String::from),
+                    ascending,
+                    limit,
+                    columns: Some(vec!["sys/name".into(), "params/lr:float".into()]),
+                    ..options(Trashed::Exclude)
+                };
+                let direct = block_on(engine.fetch_runs_table(query, &o)).unwrap();
+                let planned = block_on(engine.fetch_planned(ObjectKind::Runs, query, &o, None)).unwrap();
+                assert_eq!(
+                    direct.ids(),
+                    planned.ids(),
+                    "{query} sorted by {sort_by:?} {ascending} {limit:?}"
+                );
+                assert_eq!(direct.schema.fields().len(), planned.schema.fields().len());
+            }
+        }
+    }
+}

@@ -66,20 +66,20 @@ fn empty_query_scans_everything() {
 #[test]
 fn plain_comparison() {
     assert_snapshot!(plan("`f1`:float >= 0.85"), @"
-    Filter: runs.f1 >= Float64(0.85) IS TRUE
+    Filter: runs.f1 >= Float64(0.85) AND runs.f1 IS NOT NULL
       TableScan: runs
     ");
 }
 
 #[test]
 fn int_column_with_integer_and_fractional_literals() {
-    assert_snapshot!(filter("params/batch_size:int = 64"), @"params/batch_size = Int64(64) IS TRUE");
-    assert_snapshot!(filter("params/batch_size:int = 64.0"), @"params/batch_size = Int64(64) IS TRUE");
+    assert_snapshot!(filter("params/batch_size:int = 64"), @"params/batch_size = Int64(64) AND params/batch_size IS NOT NULL");
+    assert_snapshot!(filter("params/batch_size:int = 64.0"), @"params/batch_size = Int64(64) AND params/batch_size IS NOT NULL");
     assert_snapshot!(filter("params/batch_size:int = 64.5"), @"Boolean(false)");
-    assert_snapshot!(filter("params/batch_size:int > 2.5"), @"params/batch_size > Int64(2) IS TRUE");
-    assert_snapshot!(filter("params/batch_size:int >= 2.5"), @"params/batch_size > Int64(2) IS TRUE");
-    assert_snapshot!(filter("params/batch_size:int < -2.5"), @"params/batch_size <= Int64(-3) IS TRUE");
-    assert_snapshot!(filter("params/batch_size:int <= 2.5"), @"params/batch_size <= Int64(2) IS TRUE");
+    assert_snapshot!(filter("params/batch_size:int > 2.5"), @"params/batch_size > Int64(2) AND params/batch_size IS NOT NULL");
+    assert_snapshot!(filter("params/batch_size:int >= 2.5"), @"params/batch_size > Int64(2) AND params/batch_size IS NOT NULL");
+    assert_snapshot!(filter("params/batch_size:int < -2.5"), @"params/batch_size <= Int64(-3) AND params/batch_size IS NOT NULL");
+    assert_snapshot!(filter("params/batch_size:int <= 2.5"), @"params/batch_size <= Int64(2) AND params/batch_size IS NOT NULL");
     assert_snapshot!(filter("params/batch_size:int != 2.5"), @"NOT Boolean(false)");
 }
 
@@ -94,47 +94,47 @@ fn int_column_with_infinities_and_nan() {
 
 #[test]
 fn float_literals() {
-    assert_snapshot!(filter("f1:float = 1"), @"f1 = Float64(1) IS TRUE");
-    assert_snapshot!(filter("f1:float = nan"), @"f1 = Float64(NaN) IS TRUE");
-    assert_snapshot!(filter("f1:float < -inf"), @"f1 < Float64(-inf) IS TRUE");
-    assert_snapshot!(filter("sys/size:float > 800kb"), @"sys/size > Int64(800000) IS TRUE");
+    assert_snapshot!(filter("f1:float = 1"), @"f1 = Float64(1) AND f1 IS NOT NULL");
+    assert_snapshot!(filter("f1:float = nan"), @"f1 = Float64(NaN) AND f1 IS NOT NULL");
+    assert_snapshot!(filter("f1:float < -inf"), @"f1 < Float64(-inf) AND f1 IS NOT NULL");
+    assert_snapshot!(filter("sys/size:float > 800kb"), @"sys/size > Int64(800000) AND sys/size IS NOT NULL");
 }
 
 #[test]
 fn int_and_float_columns_of_one_path() {
-    assert_snapshot!(filter("params/epochs:float > 2.5"), @"params/epochs:int > Int64(2) IS TRUE OR params/epochs:float > Float64(2.5) IS TRUE");
-    assert_snapshot!(filter("params/epochs:int = 3"), @"params/epochs:int = Int64(3) IS TRUE OR params/epochs:float = Float64(3) IS TRUE");
+    assert_snapshot!(filter("params/epochs:float > 2.5"), @"(params/epochs:int > Int64(2) AND params/epochs:int IS NOT NULL) OR (params/epochs:float > Float64(2.5) AND params/epochs:float IS NOT NULL)");
+    assert_snapshot!(filter("params/epochs:int = 3"), @"(params/epochs:int = Int64(3) AND params/epochs:int IS NOT NULL) OR (params/epochs:float = Float64(3) AND params/epochs:float IS NOT NULL)");
     assert_snapshot!(filter("params/epochs EXISTS"), @"params/epochs:int IS NOT NULL OR params/epochs:float IS NOT NULL");
-    assert_snapshot!(filter("params/epochs != 3"), @"NOT (params/epochs:int = Int64(3) IS TRUE OR params/epochs:float = Float64(3) IS TRUE)");
+    assert_snapshot!(filter("params/epochs != 3"), @"NOT ((params/epochs:int = Int64(3) AND params/epochs:int IS NOT NULL) OR (params/epochs:float = Float64(3) AND params/epochs:float IS NOT NULL))");
 }
 
 #[test]
 fn datetimes_in_every_unit() {
     // Microseconds, UTC.
-    assert_snapshot!(filter("sys/creation_time:datetime > \"2024-01-01T00:00:00Z\""), @r#"sys/creation_time > TimestampMicrosecond(1704067200000000, Some("UTC")) IS TRUE"#);
+    assert_snapshot!(filter("sys/creation_time:datetime > \"2024-01-01T00:00:00Z\""), @r#"sys/creation_time > TimestampMicrosecond(1704067200000000, Some("UTC")) AND sys/creation_time IS NOT NULL"#);
     // Milliseconds without a time zone: an instant with microseconds falls between two values.
-    assert_snapshot!(filter("sys/modification_time:datetime >= \"2024-01-01T00:00:00.000001Z\""), @"sys/modification_time > TimestampMillisecond(1704067200000, None) IS TRUE");
+    assert_snapshot!(filter("sys/modification_time:datetime >= \"2024-01-01T00:00:00.000001Z\""), @"sys/modification_time > TimestampMillisecond(1704067200000, None) AND sys/modification_time IS NOT NULL");
     assert_snapshot!(filter("sys/modification_time:datetime = \"2024-01-01T00:00:00.000001Z\""), @"Boolean(false)");
-    assert_snapshot!(filter("sys/modification_time:datetime = \"2024-01-01T09:00:00.001+09:00\""), @"sys/modification_time = TimestampMillisecond(1704067200001, None) IS TRUE");
+    assert_snapshot!(filter("sys/modification_time:datetime = \"2024-01-01T09:00:00.001+09:00\""), @"sys/modification_time = TimestampMillisecond(1704067200001, None) AND sys/modification_time IS NOT NULL");
     // Nanoseconds.
-    assert_snapshot!(filter("sys/ping_time:datetime < \"2024-02-06T05:00:00.123456789+09\""), @r#"sys/ping_time < TimestampNanosecond(1707163200123456789, Some("UTC")) IS TRUE"#);
+    assert_snapshot!(filter("sys/ping_time:datetime < \"2024-02-06T05:00:00.123456789+09\""), @r#"sys/ping_time < TimestampNanosecond(1707163200123456789, Some("UTC")) AND sys/ping_time IS NOT NULL"#);
     // Days.
-    assert_snapshot!(filter("info/release_date:datetime = 2025-01-01"), @r#"info/release_date = Date32("2025-01-01") IS TRUE"#);
-    assert_snapshot!(filter("info/release_date:datetime < \"2025-01-01T12:00:00Z\""), @r#"info/release_date <= Date32("2025-01-01") IS TRUE"#);
+    assert_snapshot!(filter("info/release_date:datetime = 2025-01-01"), @r#"info/release_date = Date32("2025-01-01") AND info/release_date IS NOT NULL"#);
+    assert_snapshot!(filter("info/release_date:datetime < \"2025-01-01T12:00:00Z\""), @r#"info/release_date <= Date32("2025-01-01") AND info/release_date IS NOT NULL"#);
     // Relative to the fixed now (2026-06-01).
-    assert_snapshot!(filter("sys/creation_time:datetime > -1M"), @r#"sys/creation_time > TimestampMicrosecond(1777593600000000, Some("UTC")) IS TRUE"#);
+    assert_snapshot!(filter("sys/creation_time:datetime > -1M"), @r#"sys/creation_time > TimestampMicrosecond(1777593600000000, Some("UTC")) AND sys/creation_time IS NOT NULL"#);
 }
 
 #[test]
 fn negations_are_exact_complements() {
-    assert_snapshot!(filter("f1:float != 1"), @"NOT f1 = Float64(1) IS TRUE");
-    assert_snapshot!(filter("f1:float NOT > 1"), @"NOT f1 > Float64(1) IS TRUE");
-    assert_snapshot!(filter("NOT f1:float > 1"), @"NOT f1 > Float64(1) IS TRUE");
-    assert_snapshot!(filter("NOT NOT f1:float > 1"), @"NOT NOT f1 > Float64(1) IS TRUE");
-    assert_snapshot!(filter("sys/name:string NOT CONTAINS \"blobfish\""), @r#"NOT contains(sys/name, Utf8View("blobfish")) IS TRUE"#);
-    assert_snapshot!(filter("sys/name:string NOT MATCHES \"^exp\""), @r#"NOT regexp_like(sys/name, Utf8View("^exp")) IS TRUE"#);
+    assert_snapshot!(filter("f1:float != 1"), @"NOT (f1 = Float64(1) AND f1 IS NOT NULL)");
+    assert_snapshot!(filter("f1:float NOT > 1"), @"NOT (f1 > Float64(1) AND f1 IS NOT NULL)");
+    assert_snapshot!(filter("NOT f1:float > 1"), @"NOT (f1 > Float64(1) AND f1 IS NOT NULL)");
+    assert_snapshot!(filter("NOT NOT f1:float > 1"), @"NOT NOT (f1 > Float64(1) AND f1 IS NOT NULL)");
+    assert_snapshot!(filter("sys/name:string NOT CONTAINS \"blobfish\""), @r#"NOT (contains(sys/name, Utf8View("blobfish")) AND sys/name IS NOT NULL)"#);
+    assert_snapshot!(filter("sys/name:string NOT MATCHES \"^exp\""), @r#"NOT (regexp_like(sys/name, Utf8View("^exp")) AND sys/name IS NOT NULL)"#);
     assert_snapshot!(filter("f1:float NOT EXISTS"), @"NOT f1 IS NOT NULL");
-    assert_snapshot!(filter("NOT (f1:float > 1 AND flag:bool = true)"), @"NOT (f1 > Float64(1) IS TRUE AND flag IS TRUE)");
+    assert_snapshot!(filter("NOT (f1:float > 1 AND flag:bool = true)"), @"NOT (f1 > Float64(1) AND f1 IS NOT NULL AND flag AND flag IS NOT NULL)");
 }
 
 #[test]
@@ -144,51 +144,51 @@ fn missing_attributes_are_false() {
     assert_snapshot!(filter("nosuch = 1"), @"Boolean(false)");
     assert_snapshot!(filter("NOT nosuch EXISTS"), @"NOT Boolean(false)");
     assert_snapshot!(plan("f1:float > 1 OR nosuch:string EXISTS"), @"
-    Filter: runs.f1 > Float64(1) IS TRUE OR Boolean(false)
+    Filter: runs.f1 > Float64(1) AND runs.f1 IS NOT NULL OR Boolean(false)
       TableScan: runs
     ");
 }
 
 #[test]
 fn bools() {
-    assert_snapshot!(filter("flag:bool = true"), @"flag IS TRUE");
-    assert_snapshot!(filter("flag:bool = false"), @"flag IS FALSE");
-    assert_snapshot!(filter("flag:bool != true"), @"NOT flag IS TRUE");
+    assert_snapshot!(filter("flag:bool = true"), @"flag AND flag IS NOT NULL");
+    assert_snapshot!(filter("flag:bool = false"), @"NOT flag AND flag IS NOT NULL");
+    assert_snapshot!(filter("flag:bool != true"), @"NOT (flag AND flag IS NOT NULL)");
 }
 
 #[test]
 fn strings_states_and_artifacts() {
     // Literals take the column's own string type: Utf8, Utf8View, LargeUtf8.
-    assert_snapshot!(filter("sys/owner:string = \"jackie\""), @r#"sys/owner = Utf8("jackie") IS TRUE"#);
-    assert_snapshot!(filter("sys/name:string > \"z\""), @r#"sys/name > Utf8View("z") IS TRUE"#);
-    assert_snapshot!(filter("sys/description:string CONTAINS \"new data\""), @r#"contains(sys/description, LargeUtf8("new data")) IS TRUE"#);
-    assert_snapshot!(filter("sys/state:experimentState = running"), @r#"sys/state:experimentState = Utf8("active") IS TRUE"#);
-    assert_snapshot!(filter("dataset_version:artifact = 9a113b79"), @r#"dataset_version:artifact = Utf8("9a113b79") IS TRUE"#);
+    assert_snapshot!(filter("sys/owner:string = \"jackie\""), @r#"sys/owner = Utf8("jackie") AND sys/owner IS NOT NULL"#);
+    assert_snapshot!(filter("sys/name:string > \"z\""), @r#"sys/name > Utf8View("z") AND sys/name IS NOT NULL"#);
+    assert_snapshot!(filter("sys/description:string CONTAINS \"new data\""), @r#"contains(sys/description, LargeUtf8("new data")) AND sys/description IS NOT NULL"#);
+    assert_snapshot!(filter("sys/state:experimentState = running"), @r#"sys/state:experimentState = Utf8("active") AND sys/state:experimentState IS NOT NULL"#);
+    assert_snapshot!(filter("dataset_version:artifact = 9a113b79"), @r#"dataset_version:artifact = Utf8("9a113b79") AND dataset_version:artifact IS NOT NULL"#);
 }
 
 #[test]
 fn string_set_contains() {
-    assert_snapshot!(filter("sys/tags:stringSet CONTAINS \"my tag\""), @r#"array_has(sys/tags, Utf8("my tag")) IS TRUE"#);
-    assert_snapshot!(filter("sys/tags:stringSet NOT CONTAINS best"), @r#"NOT array_has(sys/tags, Utf8("best")) IS TRUE"#);
+    assert_snapshot!(filter("sys/tags:stringSet CONTAINS \"my tag\""), @r#"array_has(sys/tags, Utf8("my tag")) AND sys/tags IS NOT NULL"#);
+    assert_snapshot!(filter("sys/tags:stringSet NOT CONTAINS best"), @r#"NOT (array_has(sys/tags, Utf8("best")) AND sys/tags IS NOT NULL)"#);
 }
 
 #[test]
 fn matches() {
-    assert_snapshot!(filter(r#"sys/name:string MATCHES "^exp-\\d+$""#), @r#"regexp_like(sys/name, Utf8View("^exp-\d+$")) IS TRUE"#);
-    assert_snapshot!(filter("`logs/stdout`:stringSeries MATCHES \"done\""), @r#"regexp_like(logs/stdout#last, Utf8View("done")) IS TRUE"#);
+    assert_snapshot!(filter(r#"sys/name:string MATCHES "^exp-\\d+$""#), @r#"regexp_like(sys/name, Utf8View("^exp-\d+$")) AND sys/name IS NOT NULL"#);
+    assert_snapshot!(filter("`logs/stdout`:stringSeries MATCHES \"done\""), @r#"regexp_like(logs/stdout#last, Utf8View("done")) AND logs/stdout#last IS NOT NULL"#);
 }
 
 #[test]
 fn series_aggregates() {
-    assert_snapshot!(filter("last(`metrics/acc`):float > 0.9"), @"metrics/acc#last > Float64(0.9) IS TRUE");
-    assert_snapshot!(filter("`metrics/acc`:floatSeries > 0.9"), @"metrics/acc#last > Float64(0.9) IS TRUE");
-    assert_snapshot!(filter("average(`metrics/acc`:floatSeries) >= 0.5"), @"metrics/acc#average >= Float64(0.5) IS TRUE");
-    assert_snapshot!(filter("max(`metrics/acc`) = nan"), @"metrics/acc#max = Float64(NaN) IS TRUE");
-    assert_snapshot!(filter("min(`val/loss`) < 0"), @"val/loss#min < Float64(0) IS TRUE");
-    assert_snapshot!(filter("variance(`accuracy`:floatSeries) = 0"), @"accuracy#variance = Float64(0) IS TRUE");
+    assert_snapshot!(filter("last(`metrics/acc`):float > 0.9"), @"metrics/acc#last > Float64(0.9) AND metrics/acc#last IS NOT NULL");
+    assert_snapshot!(filter("`metrics/acc`:floatSeries > 0.9"), @"metrics/acc#last > Float64(0.9) AND metrics/acc#last IS NOT NULL");
+    assert_snapshot!(filter("average(`metrics/acc`:floatSeries) >= 0.5"), @"metrics/acc#average >= Float64(0.5) AND metrics/acc#average IS NOT NULL");
+    assert_snapshot!(filter("max(`metrics/acc`) = nan"), @"metrics/acc#max = Float64(NaN) AND metrics/acc#max IS NOT NULL");
+    assert_snapshot!(filter("min(`val/loss`) < 0"), @"val/loss#min < Float64(0) AND val/loss#min IS NOT NULL");
+    assert_snapshot!(filter("variance(`accuracy`:floatSeries) = 0"), @"accuracy#variance = Float64(0) AND accuracy#variance IS NOT NULL");
     assert_snapshot!(filter("`metrics/acc`:floatSeries EXISTS"), @"metrics/acc#last IS NOT NULL");
-    assert_snapshot!(filter("`logs/stdout`:stringSeries = \"done\""), @r#"logs/stdout#last = Utf8View("done") IS TRUE"#);
-    assert_snapshot!(filter("last(`logs/stdout`) CONTAINS \"ERROR\""), @r#"contains(logs/stdout#last, Utf8View("ERROR")) IS TRUE"#);
+    assert_snapshot!(filter("`logs/stdout`:stringSeries = \"done\""), @r#"logs/stdout#last = Utf8View("done") AND logs/stdout#last IS NOT NULL"#);
+    assert_snapshot!(filter("last(`logs/stdout`) CONTAINS \"ERROR\""), @r#"contains(logs/stdout#last, Utf8View("ERROR")) AND logs/stdout#last IS NOT NULL"#);
 }
 
 #[test]
@@ -198,9 +198,9 @@ fn exists_on_every_kind_of_column() {
 
 #[test]
 fn long_chains_become_balanced_trees() {
-    assert_snapshot!(filter("sys/size:int = 1 OR sys/size:int = 2 OR sys/size:int = 3 OR sys/size:int = 4 OR sys/size:int = 5"), @"sys/size = Int64(1) IS TRUE OR sys/size = Int64(2) IS TRUE OR sys/size = Int64(3) IS TRUE OR sys/size = Int64(4) IS TRUE OR sys/size = Int64(5) IS TRUE");
+    assert_snapshot!(filter("sys/size:int = 1 OR sys/size:int = 2 OR sys/size:int = 3 OR sys/size:int = 4 OR sys/size:int = 5"), @"(sys/size = Int64(1) AND sys/size IS NOT NULL) OR (sys/size = Int64(2) AND sys/size IS NOT NULL) OR (sys/size = Int64(3) AND sys/size IS NOT NULL) OR (sys/size = Int64(4) AND sys/size IS NOT NULL) OR (sys/size = Int64(5) AND sys/size IS NOT NULL)");
     assert_snapshot!(plan("(`sys/tags`:stringSet CONTAINS \"some-tag\") AND (`f1`:float >= 0.85) AND flag:bool = true"), @r#"
-    Filter: array_has(runs.sys/tags, Utf8("some-tag")) IS TRUE AND runs.f1 >= Float64(0.85) IS TRUE AND runs.flag IS TRUE
+    Filter: array_has(runs.sys/tags, Utf8("some-tag")) AND runs.sys/tags IS NOT NULL AND runs.f1 >= Float64(0.85) AND runs.f1 IS NOT NULL AND runs.flag AND runs.flag IS NOT NULL
       TableScan: runs
     "#);
 }
@@ -213,20 +213,22 @@ fn a_thousand_clauses_are_ten_levels_deep() {
         .join(" OR ");
     let checked = check(&q).unwrap();
     let e = nql::lower::filter_expr(&checked, catalog()).unwrap();
-    assert_eq!(junction_depth(&e), 10);
+    // Ten levels of OR, then each clause's `test AND column IS NOT NULL`.
+    assert_eq!(junction_depth(&e), 11);
     let q = (0..1000)
         .map(|i| format!("params/epochs:float = {i}"))
         .collect::<Vec<_>>()
         .join(" AND ");
     let checked = check(&q).unwrap();
     let e = nql::lower::filter_expr(&checked, catalog()).unwrap();
-    // Ten levels of AND, then the OR of the int and the float column.
-    assert_eq!(junction_depth(&e), 11);
+    // Ten levels of AND, then the OR of the int and the float column, then
+    // each column's presence test.
+    assert_eq!(junction_depth(&e), 12);
 }
 
 #[test]
 fn odd_column_names_are_identifiers_not_sql() {
-    assert_snapshot!(filter("`with space/loss` > 4 AND `say \"hi\"`:string = x AND `it's`:int = 1"), @r#"with space/loss > Float64(4) IS TRUE AND say "hi" = Utf8("x") IS TRUE AND it's = Int64(1) IS TRUE"#);
+    assert_snapshot!(filter("`with space/loss` > 4 AND `say \"hi\"`:string = x AND `it's`:int = 1"), @r#"with space/loss > Float64(4) AND with space/loss IS NOT NULL AND say "hi" = Utf8("x") AND say "hi" IS NOT NULL AND it's = Int64(1) AND it's IS NOT NULL"#);
 }
 
 #[test]
