@@ -8,12 +8,19 @@
 //! itself takes a fraction of a millisecond. The table is stored in the default result order,
 //! so the usual query needs no sort at all.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, ListArray, RecordBatch, UInt32Array,
+};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::compute::kernels::boolean::{and_kleene, is_not_null, not, or_kleene};
+use datafusion::arrow::compute::kernels::{cmp, comparison};
 use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, prep_null_mask_filter, take};
-use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::DFSchema;
+use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::execution_props::ExecutionProps;
@@ -21,6 +28,8 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{Expr, Operator, lit};
 use datafusion::physical_expr::create_physical_expr;
 
+use crate::dictionary::Dictionary;
+use crate::load::series::canonical;
 use crate::query::Request;
 use crate::table::ObjectTable;
 
@@ -53,38 +62,258 @@ pub(crate) fn run(table: &ObjectTable, request: &Request) -> Result<RecordBatch>
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
-/// The rows (in stored order) where `filter` is true. The filter runs over the columns it
-/// reads only (a zero-copy projection), so that DataFusion's short-circuiting of AND, which
-/// filters its input batch before evaluating the right side, copies a few columns rather
-/// than the whole table.
+/// The rows (in stored order) where `filter` is true.
 fn matching_rows(table: &ObjectTable, filter: &Expr) -> Result<UInt32Array> {
-    let schema = table.batch.schema();
-    let mut indices: Vec<usize> = filter
-        .column_refs()
-        .into_iter()
-        .map(|c| schema.index_of(&c.name))
-        .collect::<Result<_, _>>()?;
-    indices.sort_unstable();
-    indices.dedup();
-    let batch = table.batch.project(&indices)?;
-    let df_schema = DFSchema::try_from(batch.schema().as_ref().clone())?;
-    let filter = without_redundant_null_checks(filter.clone(), &batch.schema())?;
-    let physical = create_physical_expr(
-        &filter,
-        &df_schema,
-        &ExecutionProps::new(),
-        &PhysicalPlanningContext::default(),
-    )?;
-    let mask = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
-    let mask = mask.as_boolean();
+    let filter = without_redundant_null_checks(filter.clone(), &table.batch.schema())?;
+    let masks = Masks {
+        batch: &table.batch,
+        dictionaries: Some(&table.dictionaries),
+    };
+    let mask = masks.evaluate(&filter)?;
     let mask = if mask.null_count() > 0 {
-        prep_null_mask_filter(mask)
+        prep_null_mask_filter(&mask)
     } else {
-        mask.clone()
+        mask
     };
     Ok(UInt32Array::from_iter_values(
         mask.values().set_indices().map(|i| i as u32),
     ))
+}
+
+/// Evaluates a lowered filter to a boolean mask over a batch, with SQL's three-valued logic
+/// (the same answer DataFusion gives). AND, OR and NOT combine whole masks with Arrow's
+/// bitwise kernels; a clause on one dictionary-encoded column is evaluated over its distinct
+/// values and gathered by key; the clauses NQL produces most (a column compared with a
+/// literal, a tag in a string set, a substring) run as single Arrow kernels; anything else is
+/// compiled to a DataFusion `PhysicalExpr` over the columns it reads.
+struct Masks<'a> {
+    batch: &'a RecordBatch,
+    dictionaries: Option<&'a HashMap<String, Dictionary>>,
+}
+
+impl Masks<'_> {
+    fn evaluate(&self, expr: &Expr) -> Result<BooleanArray> {
+        if let Some(mask) = self.by_dictionary(expr)? {
+            return Ok(mask);
+        }
+        Ok(match expr {
+            Expr::BinaryExpr(b) if b.op == Operator::And => {
+                let left = self.evaluate(&b.left)?;
+                if left.null_count() == 0 && left.true_count() == 0 {
+                    return Ok(left);
+                }
+                and_kleene(&left, &self.evaluate(&b.right)?)?
+            }
+            Expr::BinaryExpr(b) if b.op == Operator::Or => {
+                let left = self.evaluate(&b.left)?;
+                if left.null_count() == 0 && left.true_count() == left.len() {
+                    return Ok(left);
+                }
+                or_kleene(&left, &self.evaluate(&b.right)?)?
+            }
+            Expr::Not(inner) => not(&self.evaluate(inner)?)?,
+            Expr::Literal(ScalarValue::Boolean(Some(b)), _) => {
+                let rows = self.batch.num_rows();
+                let values = if *b {
+                    BooleanBuffer::new_set(rows)
+                } else {
+                    BooleanBuffer::new_unset(rows)
+                };
+                BooleanArray::new(values, None)
+            }
+            _ => match self.kernel(expr)? {
+                Some(mask) => mask,
+                None => self.physical(expr)?,
+            },
+        })
+    }
+
+    /// `expr` over the distinct values of the one string column it reads, gathered by key.
+    /// `None` when it reads other columns, or a column without a dictionary.
+    fn by_dictionary(&self, expr: &Expr) -> Result<Option<BooleanArray>> {
+        let Some(dictionaries) = self.dictionaries else {
+            return Ok(None);
+        };
+        let columns = expr.column_refs();
+        let mut columns = columns.iter();
+        let (Some(column), None) = (columns.next(), columns.next()) else {
+            return Ok(None);
+        };
+        let Some(dictionary) = dictionaries.get(&column.name) else {
+            return Ok(None);
+        };
+        if matches!(
+            self.batch.schema().field_with_name(&column.name)?.data_type(),
+            DataType::List(_)
+        ) {
+            return Ok(None);
+        }
+        let distinct = Masks {
+            batch: &dictionary.values,
+            dictionaries: None,
+        };
+        let per_value = distinct.evaluate(expr)?;
+        Ok(Some(
+            take(&per_value, &dictionary.keys, None)?.as_boolean().clone(),
+        ))
+    }
+
+    /// The column `expr` names, if it is a column of the batch.
+    fn column(&self, expr: &Expr) -> Option<&ArrayRef> {
+        match expr {
+            Expr::Column(c) => self.batch.column_by_name(&c.name),
+            _ => None,
+        }
+    }
+
+    /// A clause one Arrow kernel answers: `column op literal`, `array_has(column, literal)`,
+    /// `contains(column, literal)`. `None` for anything else.
+    fn kernel(&self, expr: &Expr) -> Result<Option<BooleanArray>> {
+        match expr {
+            Expr::IsNotNull(inner) => match self.column(inner) {
+                Some(column) => Ok(Some(is_not_null(column.as_ref())?)),
+                None => Ok(None),
+            },
+            Expr::BinaryExpr(b) => {
+                let (Some(column), Expr::Literal(value, _)) = (self.column(&b.left), b.right.as_ref()) else {
+                    return Ok(None);
+                };
+                let Some(value) = comparable_scalar(value, column.data_type()) else {
+                    return Ok(None);
+                };
+                let value = value.to_scalar()?;
+                let column = column.as_ref();
+                Ok(Some(match b.op {
+                    Operator::Eq => cmp::eq(&column, &value)?,
+                    Operator::NotEq => cmp::neq(&column, &value)?,
+                    Operator::Lt => cmp::lt(&column, &value)?,
+                    Operator::LtEq => cmp::lt_eq(&column, &value)?,
+                    Operator::Gt => cmp::gt(&column, &value)?,
+                    Operator::GtEq => cmp::gt_eq(&column, &value)?,
+                    _ => return Ok(None),
+                }))
+            }
+            Expr::ScalarFunction(f) => {
+                let [target, Expr::Literal(needle, _)] = f.args.as_slice() else {
+                    return Ok(None);
+                };
+                let (Some(column), Some(needle)) = (self.column(target), needle.try_as_str().flatten())
+                else {
+                    return Ok(None);
+                };
+                match (f.name(), column.data_type()) {
+                    ("array_has", DataType::List(_)) => {
+                        let dictionary = match target {
+                            Expr::Column(c) => self.dictionaries.and_then(|d| d.get(&c.name)),
+                            _ => None,
+                        };
+                        list_has(column.as_list::<i32>(), needle, dictionary)
+                    }
+                    ("contains", DataType::Utf8View | DataType::Utf8 | DataType::LargeUtf8) => {
+                        let needle = ScalarValue::Utf8(Some(needle.to_string()))
+                            .cast_to(column.data_type())?
+                            .to_scalar()?;
+                        Ok(Some(comparison::contains(column, &needle)?))
+                    }
+                    _ => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Any other expression, compiled by DataFusion and evaluated over a zero-copy projection
+    /// of the columns it reads.
+    fn physical(&self, expr: &Expr) -> Result<BooleanArray> {
+        let schema = self.batch.schema();
+        let mut indices: Vec<usize> = expr
+            .column_refs()
+            .into_iter()
+            .map(|c| schema.index_of(&c.name))
+            .collect::<Result<_, _>>()?;
+        indices.sort_unstable();
+        indices.dedup();
+        let batch = self.batch.project(&indices)?;
+        let df_schema = DFSchema::try_from(batch.schema().as_ref().clone())?;
+        let physical = create_physical_expr(
+            expr,
+            &df_schema,
+            &ExecutionProps::new(),
+            &PhysicalPlanningContext::default(),
+        )?;
+        let mask = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
+        Ok(mask
+            .as_boolean_opt()
+            .ok_or_else(|| DataFusionError::Internal(format!("filter `{expr}` is not boolean")))?
+            .clone())
+    }
+}
+
+/// `value` as a scalar of exactly the column's type, compared the way DataFusion compares it:
+/// floats with -0.0 as 0.0 and one NaN (the columns are stored that way). `None` when the
+/// types differ, so that DataFusion's coercion handles the clause.
+fn comparable_scalar(value: &ScalarValue, column: &DataType) -> Option<ScalarValue> {
+    if value.is_null() || &value.data_type() != column {
+        return None;
+    }
+    Some(match value {
+        ScalarValue::Float64(Some(v)) => ScalarValue::Float64(Some(canonical(*v))),
+        v => v.clone(),
+    })
+}
+
+/// For each list, whether it holds `needle` (NULL for a NULL list), as `array_has` answers.
+/// With the dictionary of the elements, the needle is looked up once and then compared as a
+/// key.
+fn list_has(
+    lists: &ListArray,
+    needle: &str,
+    dictionary: Option<&Dictionary>,
+) -> Result<Option<BooleanArray>> {
+    let offsets = lists.value_offsets();
+    let (first, last) = (offsets[0] as usize, offsets[lists.len()] as usize);
+    let hits = match dictionary {
+        Some(dictionary) => {
+            let distinct = dictionary.values.column(0);
+            let needle = ScalarValue::Utf8(Some(needle.to_string()))
+                .cast_to(distinct.data_type())?
+                .to_scalar()?;
+            let matching = cmp::eq(distinct, &needle)?;
+            let key = matching.iter().position(|m| m == Some(true)).map(|k| k as u32);
+            let keys = &dictionary.keys.values()[first..last];
+            match key {
+                Some(key) => BooleanBuffer::collect_bool(keys.len(), |i| keys[i] == key),
+                None => BooleanBuffer::new_unset(keys.len()),
+            }
+        }
+        None => {
+            let values = lists.values().slice(first, last - first);
+            if !matches!(
+                values.data_type(),
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+            ) {
+                return Ok(None);
+            }
+            let needle = ScalarValue::Utf8(Some(needle.to_string()))
+                .cast_to(values.data_type())?
+                .to_scalar()?;
+            let hits = cmp::eq(&values, &needle)?;
+            match hits.nulls() {
+                Some(nulls) => hits.values() & nulls.inner(),
+                None => hits.values().clone(),
+            }
+        }
+    };
+    let mut found = BooleanBufferBuilder::new(lists.len());
+    found.append_n(lists.len(), false);
+    let mut row = 0;
+    for hit in hits.set_indices() {
+        while offsets[row + 1] as usize - first <= hit {
+            row += 1;
+        }
+        found.set_bit(row, true);
+    }
+    Ok(Some(BooleanArray::new(found.finish(), lists.nulls().cloned())))
 }
 
 /// Drops the `c IS NOT NULL` guards of columns that hold no nulls (`x AND true` is `x`), so

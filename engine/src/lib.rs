@@ -19,6 +19,7 @@
 //!
 //! An [`Engine`] is `Send + Sync`: load once, then run many queries at once.
 
+mod dictionary;
 pub mod error;
 mod execute;
 pub mod load;

@@ -14,6 +14,7 @@ use datafusion::logical_expr::{Expr, SortExpr, TableSource, ident};
 use datasets::layout::{ID_COLUMN, ObjectKind};
 use nql::{Aggregate, AttrType, AttributeInfo, ColumnInfo, TableCatalog};
 
+use crate::dictionary::{self, Dictionary};
 use crate::error::LoadError;
 use crate::load::objects::AttributeColumn;
 use crate::query::DEFAULT_SORT;
@@ -39,6 +40,8 @@ pub(crate) struct ObjectTable {
     pub schema: SchemaRef,
     /// The whole table as one batch, in the default result order.
     pub batch: RecordBatch,
+    /// Dictionaries of the string columns that repeat their values, by column name.
+    pub dictionaries: HashMap<String, Dictionary>,
     pub provider: Arc<MemTable>,
     pub source: Arc<dyn TableSource>,
     /// Bytes of Arrow data held.
@@ -171,7 +174,9 @@ impl ObjectTable {
         // Stored in the default result order, so that the usual query needs no sort: a filter
         // keeps the order, and a limit stops early.
         let (batch, order) = sort_default(batch)?;
-        let memory = batch.get_array_memory_size();
+        let dictionaries = dictionary::build(&batch)?;
+        let memory =
+            batch.get_array_memory_size() + dictionaries.values().map(Dictionary::memory).sum::<usize>();
         let provider = Arc::new(
             MemTable::try_new(schema.clone(), partition(&batch, partitions))?.with_sort_order(vec![order]),
         );
@@ -182,6 +187,7 @@ impl ObjectTable {
             outputs,
             schema,
             batch,
+            dictionaries,
             source: provider_as_source(provider.clone()),
             provider,
             memory,
