@@ -23,6 +23,7 @@ mod dictionary;
 pub mod error;
 mod execute;
 pub mod load;
+mod memory;
 pub mod query;
 pub mod table;
 
@@ -108,6 +109,7 @@ impl Engine {
         for (kind, raw) in project.series {
             register_series(&ctx, kind, raw)?;
         }
+        memory::release_free_memory();
         Ok(Engine {
             tables: project.tables,
             ctx,

@@ -1,0 +1,17 @@
+//! Giving the memory a load freed back to the system.
+
+/// Returns the free pages of the C allocator's heaps to the system.
+///
+/// A load decodes far more than it keeps (Parquet pages, every raw series point on its way
+/// into the summaries). glibc keeps what was freed in its per-thread arenas, so without this
+/// a process that loaded 65 MB of Arrow data from 40M points stays at about three times that;
+/// after it, well under two. Elsewhere it does nothing.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` has no preconditions: it takes the allocator's own locks and only
+    // hands back pages that hold no live allocation.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
