@@ -74,9 +74,15 @@ pub enum QueryError {
     /// The table was asked for but the project has none.
     #[error("the project has no {0} table")]
     NoSuchTable(&'static str),
-    /// Execution failed, or was cancelled.
+    /// Execution failed.
     #[error("executing the query: {0}")]
     Execution(#[from] DataFusionError),
+    /// The query's [`crate::CancelToken`] was cancelled before it finished.
+    #[error("the query was cancelled")]
+    Cancelled,
+    /// The query ran longer than [`crate::FetchOptions::timeout`].
+    #[error("the query took longer than its timeout of {timeout:?}")]
+    TimedOut { timeout: std::time::Duration },
 }
 
 impl QueryError {

@@ -28,16 +28,23 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{Expr, Operator, lit};
 use datafusion::physical_expr::create_physical_expr;
 
+use crate::cancel::Interrupt;
 use crate::dictionary::Dictionary;
 use crate::load::series::canonical;
 use crate::query::Request;
 use crate::table::ObjectTable;
 
+/// Rows a costly clause (a regular expression) evaluates between two checks of the
+/// interrupt; also the size of the slices other compiled expressions are evaluated in.
+const ROWS_PER_CHECK: usize = 4096;
+
 /// Answers `request` over `table`: one batch with the request's columns, in its order.
-pub(crate) fn run(table: &ObjectTable, request: &Request) -> Result<RecordBatch> {
+/// Stops with an error wrapping a [`crate::cancel::Stop`] once `interrupt` says so.
+pub(crate) fn run(table: &ObjectTable, request: &Request, interrupt: &Interrupt) -> Result<RecordBatch> {
+    interrupt.check()?;
     let batch = &table.batch;
     let rows = match &request.filter {
-        Some(filter) => matching_rows(table, filter)?,
+        Some(filter) => matching_rows(table, filter, interrupt)?,
         None => UInt32Array::from_iter_values(0..batch.num_rows() as u32),
     };
     let rows = if request.limit == Some(0) {
@@ -48,8 +55,10 @@ pub(crate) fn run(table: &ObjectTable, request: &Request) -> Result<RecordBatch>
             _ => rows,
         }
     } else {
+        interrupt.check()?;
         order(table, request, &rows)?
     };
+    interrupt.check()?;
     let mut fields = Vec::with_capacity(request.columns.len());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(request.columns.len());
     for (name, column) in &request.columns {
@@ -63,11 +72,12 @@ pub(crate) fn run(table: &ObjectTable, request: &Request) -> Result<RecordBatch>
 }
 
 /// The rows (in stored order) where `filter` is true.
-fn matching_rows(table: &ObjectTable, filter: &Expr) -> Result<UInt32Array> {
+fn matching_rows(table: &ObjectTable, filter: &Expr, interrupt: &Interrupt) -> Result<UInt32Array> {
     let filter = without_redundant_null_checks(filter.clone(), &table.batch.schema())?;
     let masks = Masks {
         batch: &table.batch,
         dictionaries: Some(&table.dictionaries),
+        interrupt,
     };
     let mask = masks.evaluate(&filter)?;
     let mask = if mask.null_count() > 0 {
@@ -85,14 +95,17 @@ fn matching_rows(table: &ObjectTable, filter: &Expr) -> Result<UInt32Array> {
 /// bitwise kernels; a clause on one dictionary-encoded column is evaluated over its distinct
 /// values and gathered by key; the clauses NQL produces most (a column compared with a
 /// literal, a tag in a string set, a substring) run as single Arrow kernels; anything else is
-/// compiled to a DataFusion `PhysicalExpr` over the columns it reads.
+/// compiled to a DataFusion `PhysicalExpr` over the columns it reads. The interrupt is
+/// checked before every node and every few thousand rows of a costly clause.
 struct Masks<'a> {
     batch: &'a RecordBatch,
     dictionaries: Option<&'a HashMap<String, Dictionary>>,
+    interrupt: &'a Interrupt,
 }
 
 impl Masks<'_> {
     fn evaluate(&self, expr: &Expr) -> Result<BooleanArray> {
+        self.interrupt.check()?;
         if let Some(mask) = self.by_dictionary(expr)? {
             return Ok(mask);
         }
@@ -151,6 +164,7 @@ impl Masks<'_> {
         let distinct = Masks {
             batch: &dictionary.values,
             dictionaries: None,
+            interrupt: self.interrupt,
         };
         let per_value = distinct.evaluate(expr)?;
         Ok(Some(
@@ -167,7 +181,7 @@ impl Masks<'_> {
     }
 
     /// A clause one Arrow kernel answers: `column op literal`, `array_has(column, literal)`,
-    /// `contains(column, literal)`. `None` for anything else.
+    /// `contains(column, literal)`, `regexp_like(column, literal)`. `None` for anything else.
     fn kernel(&self, expr: &Expr) -> Result<Option<BooleanArray>> {
         match expr {
             Expr::IsNotNull(inner) => match self.column(inner) {
@@ -209,6 +223,9 @@ impl Masks<'_> {
                         };
                         list_has(column.as_list::<i32>(), needle, dictionary)
                     }
+                    ("regexp_like", DataType::Utf8View | DataType::Utf8 | DataType::LargeUtf8) => {
+                        self.regex(column, needle).map(Some)
+                    }
                     ("contains", DataType::Utf8View | DataType::Utf8 | DataType::LargeUtf8) => {
                         let needle = ScalarValue::Utf8(Some(needle.to_string()))
                             .cast_to(column.data_type())?
@@ -222,8 +239,48 @@ impl Masks<'_> {
         }
     }
 
+    /// `regexp_like(column, pattern)` as DataFusion answers it (Arrow's
+    /// `regexp_is_match_scalar`: an empty pattern matches everything, NULL stays NULL), with
+    /// the pattern compiled once and the interrupt checked every [`ROWS_PER_CHECK`] rows: a
+    /// regular expression over long strings is the costliest clause NQL has.
+    fn regex(&self, column: &ArrayRef, pattern: &str) -> Result<BooleanArray> {
+        let rows = column.len();
+        let nulls = column.logical_nulls();
+        if pattern.is_empty() {
+            return Ok(BooleanArray::new(BooleanBuffer::new_set(rows), nulls));
+        }
+        let re = regex::Regex::new(pattern)
+            .map_err(|e| DataFusionError::Execution(format!("Regular expression did not compile: {e:?}")))?;
+        let mut values = BooleanBufferBuilder::new(rows);
+        let mut matches = |value: Option<&str>| values.append(value.is_some_and(|v| re.is_match(v)));
+        for start in (0..rows).step_by(ROWS_PER_CHECK) {
+            self.interrupt.check()?;
+            let end = (start + ROWS_PER_CHECK).min(rows);
+            match column.data_type() {
+                DataType::Utf8View => column
+                    .as_string_view()
+                    .slice(start, end - start)
+                    .iter()
+                    .for_each(&mut matches),
+                DataType::Utf8 => column
+                    .as_string::<i32>()
+                    .slice(start, end - start)
+                    .iter()
+                    .for_each(&mut matches),
+                DataType::LargeUtf8 => column
+                    .as_string::<i64>()
+                    .slice(start, end - start)
+                    .iter()
+                    .for_each(&mut matches),
+                other => return Err(DataFusionError::Internal(format!("regexp_like over {other}"))),
+            }
+        }
+        Ok(BooleanArray::new(values.finish(), nulls))
+    }
+
     /// Any other expression, compiled by DataFusion and evaluated over a zero-copy projection
-    /// of the columns it reads.
+    /// of the columns it reads, in slices of [`ROWS_PER_CHECK`] rows with a check of the
+    /// interrupt between two.
     fn physical(&self, expr: &Expr) -> Result<BooleanArray> {
         let schema = self.batch.schema();
         let mut indices: Vec<usize> = expr
@@ -241,7 +298,20 @@ impl Masks<'_> {
             &ExecutionProps::new(),
             &PhysicalPlanningContext::default(),
         )?;
-        let mask = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let rows = batch.num_rows();
+        let mut masks = Vec::with_capacity(rows.div_ceil(ROWS_PER_CHECK));
+        for start in (0..rows.max(1)).step_by(ROWS_PER_CHECK) {
+            self.interrupt.check()?;
+            let slice = batch.slice(start.min(rows), ROWS_PER_CHECK.min(rows - start.min(rows)));
+            masks.push(physical.evaluate(&slice)?.into_array(slice.num_rows())?);
+        }
+        let mask = match masks.as_slice() {
+            [one] => one.clone(),
+            many => {
+                let many: Vec<&dyn Array> = many.iter().map(|m| m.as_ref()).collect();
+                datafusion::arrow::compute::concat(&many)?
+            }
+        };
         Ok(mask
             .as_boolean_opt()
             .ok_or_else(|| DataFusionError::Internal(format!("filter `{expr}` is not boolean")))?

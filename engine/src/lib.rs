@@ -17,8 +17,10 @@
 //! * [`table`]: a loaded table of objects with its NQL catalog.
 //! * [`query`]: fetch options, plans around the NQL filter, results.
 //!
-//! An [`Engine`] is `Send + Sync`: load once, then run many queries at once.
+//! An [`Engine`] is `Send + Sync`: load once, then run many queries at once. A query can be
+//! cancelled ([`CancelToken`]) or given a timeout ([`FetchOptions::timeout`]).
 
+pub mod cancel;
 mod dictionary;
 pub mod error;
 mod execute;
@@ -37,6 +39,7 @@ use datasets::ProjectBatches;
 use datasets::layout::{ObjectKind, SeriesKind};
 use nql::{AttributeInfo, CheckedQuery};
 
+pub use cancel::CancelToken;
 pub use error::{LoadError, QueryError};
 pub use load::{LoadOptions, LoadProgress, ProgressFn};
 pub use query::{FetchOptions, QueryResult, Trashed};
@@ -47,7 +50,7 @@ use table::ObjectTable;
 
 /// A loaded project, ready for queries.
 pub struct Engine {
-    tables: Vec<ObjectTable>,
+    tables: Vec<Arc<ObjectTable>>,
     ctx: SessionContext,
 }
 
@@ -111,7 +114,7 @@ impl Engine {
         }
         memory::release_free_memory();
         Ok(Engine {
-            tables: project.tables,
+            tables: project.tables.into_iter().map(Arc::new).collect(),
             ctx,
         })
     }
@@ -154,7 +157,7 @@ impl Engine {
         &self.ctx
     }
 
-    fn table(&self, kind: ObjectKind) -> Result<&ObjectTable, QueryError> {
+    fn table(&self, kind: ObjectKind) -> Result<&Arc<ObjectTable>, QueryError> {
         self.tables
             .iter()
             .find(|t| t.kind == kind)
@@ -168,15 +171,15 @@ impl Engine {
         query: &str,
         options: &FetchOptions,
     ) -> Result<CheckedQuery, QueryError> {
-        let table = self.table(kind)?;
-        let now = options.now.unwrap_or_else(chrono::Utc::now);
-        nql::check(query, &table.catalog, now).map_err(|diagnostics| QueryError::Invalid {
-            query: query.to_string(),
-            diagnostics,
-        })
+        check(self.table(kind)?, query, options)
     }
 
     /// Runs `query` on a table. `model` restricts model versions to one model's.
+    ///
+    /// Stops with [`QueryError::Cancelled`] once `options.cancel` is cancelled, and with
+    /// [`QueryError::TimedOut`] once `options.timeout` has passed. Costly queries (a long
+    /// query, or a big table) run on tokio's blocking pool, so that the caller's worker thread
+    /// stays free; dropping the returned future stops them too.
     pub async fn fetch(
         &self,
         kind: ObjectKind,
@@ -184,15 +187,28 @@ impl Engine {
         options: &FetchOptions,
         model: Option<&str>,
     ) -> Result<QueryResult, QueryError> {
+        let interrupt = Interrupt::new(options.cancel.as_ref(), options.timeout);
         let table = self.table(kind)?;
-        let checked = self.check(kind, query, options)?;
-        let request = query::Request::new(table, &checked, options, model)?;
-        let batch = execute::run(table, &request)?;
-        Ok(QueryResult {
-            schema: batch.schema(),
-            batches: vec![batch],
-            warnings: checked.warnings,
-        })
+        if !is_costly(table, query) || tokio::runtime::Handle::try_current().is_err() {
+            return fetch_now(table, query, options, model, &interrupt);
+        }
+        let dropped = CancelToken::new();
+        let _stop_when_dropped = cancel::CancelOnDrop(dropped.clone());
+        let interrupt = interrupt.with(dropped);
+        let (table, query, options, model) = (
+            Arc::clone(table),
+            query.to_string(),
+            options.clone(),
+            model.map(str::to_string),
+        );
+        let work = tokio::task::spawn_blocking(move || {
+            fetch_now(&table, &query, &options, model.as_deref(), &interrupt)
+        });
+        match work.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(QueryError::Execution(DataFusionError::External(Box::new(e)))),
+        }
     }
 
     /// Runs `query` on a table through DataFusion's whole planner (optimizer, physical plan,
@@ -205,11 +221,31 @@ impl Engine {
         options: &FetchOptions,
         model: Option<&str>,
     ) -> Result<QueryResult, QueryError> {
+        let interrupt = Interrupt::new(options.cancel.as_ref(), options.timeout);
         let table = self.table(kind)?;
         let checked = self.check(kind, query, options)?;
         let plan = query::Request::new(table, &checked, options, model)?.plan(table)?;
         let schema = Arc::new(plan.schema().as_arrow().clone());
-        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        interrupt.check().map_err(query_error)?;
+        let work = async { self.ctx.execute_logical_plan(plan).await?.collect().await };
+        let cancelled = async {
+            match &options.cancel {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let deadline = async {
+            match options.timeout {
+                Some(timeout) => tokio::time::sleep(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        // Dropping the stream of a losing `work` stops DataFusion's tasks.
+        let batches = tokio::select! {
+            batches = work => batches.map_err(query_error)?,
+            () = cancelled => return Err(QueryError::Cancelled),
+            () = deadline => return Err(QueryError::TimedOut { timeout: options.timeout.unwrap_or_default() }),
+        };
         Ok(QueryResult {
             schema,
             batches,
@@ -273,6 +309,54 @@ impl Engine {
 }
 
 use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
+
+use cancel::{Interrupt, Stop};
+
+/// Parses and analyzes `query` against `table`.
+fn check(table: &ObjectTable, query: &str, options: &FetchOptions) -> Result<CheckedQuery, QueryError> {
+    let now = options.now.unwrap_or_else(chrono::Utc::now);
+    nql::check(query, &table.catalog, now).map_err(|diagnostics| QueryError::Invalid {
+        query: query.to_string(),
+        diagnostics,
+    })
+}
+
+/// [`Engine::fetch`] on the current thread.
+fn fetch_now(
+    table: &ObjectTable,
+    query: &str,
+    options: &FetchOptions,
+    model: Option<&str>,
+    interrupt: &Interrupt,
+) -> Result<QueryResult, QueryError> {
+    let checked = check(table, query, options)?;
+    let request = query::Request::new(table, &checked, options, model)?;
+    let batch = execute::run(table, &request, interrupt).map_err(query_error)?;
+    Ok(QueryResult {
+        schema: batch.schema(),
+        batches: vec![batch],
+        warnings: checked.warnings,
+    })
+}
+
+/// Whether a query is worth a thread of the blocking pool: a long query, a big table, or a
+/// regular expression over a table of some size. Small queries stay on the caller's thread,
+/// which is faster than a hand-over.
+fn is_costly(table: &ObjectTable, query: &str) -> bool {
+    let regex = table.rows >= 1024 && query.len() >= 7 && query.to_ascii_uppercase().contains("MATCHES");
+    table.rows.saturating_mul(query.len().max(64)) >= 1 << 24 || query.len() >= 64 * 1024 || regex
+}
+
+/// A query error, or [`QueryError::Cancelled`] / [`QueryError::TimedOut`] for an interrupted
+/// evaluation.
+fn query_error(e: DataFusionError) -> QueryError {
+    match cancel::stop_of(&e) {
+        Some(Stop::Cancelled) => QueryError::Cancelled,
+        Some(Stop::TimedOut(timeout)) => QueryError::TimedOut { timeout },
+        None => QueryError::Execution(e),
+    }
+}
 
 /// Registers the raw points of a series table: the Parquet files themselves (read on
 /// demand), or the batches held in memory.

@@ -3,6 +3,7 @@
 //! `sys/id`, top-k limit, projection with result names).
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -13,6 +14,7 @@ use datasets::layout::ObjectKind;
 use nql::{Aggregate, AttrType, CheckedQuery, Diagnostic};
 use regex::Regex;
 
+use crate::cancel::CancelToken;
 use crate::error::QueryError;
 use crate::table::{ObjectTable, OutputColumn, id_column, summary_column};
 
@@ -57,6 +59,11 @@ pub struct FetchOptions {
     pub trashed: Trashed,
     /// The instant relative datetimes are read against; `None`: the clock.
     pub now: Option<DateTime<Utc>>,
+    /// Stop the query with [`QueryError::Cancelled`] once this token is cancelled.
+    pub cancel: Option<CancelToken>,
+    /// Stop the query with [`QueryError::TimedOut`] once it has run this long (counted from
+    /// the call; parsing a query is not interrupted, evaluating it is).
+    pub timeout: Option<Duration>,
 }
 
 /// What a fetch returns: the matching objects as Arrow batches (`sys/id` first), and the

@@ -309,6 +309,7 @@ fn fetch_options(o: &QueryOptions) -> FetchOptions {
             TrashedArg::All => Trashed::All,
         },
         now: o.now,
+        ..FetchOptions::default()
     }
 }
 
