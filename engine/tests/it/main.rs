@@ -9,4 +9,5 @@ mod conformance;
 mod differential;
 mod fetch;
 mod generated;
+mod hostile;
 mod reference;
