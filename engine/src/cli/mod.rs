@@ -153,8 +153,8 @@ struct QueryArgs {
     /// Write the result to this file instead of standard output (required for parquet).
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// The NQL query ('' for every object).
-    query: String,
+    #[command(flatten)]
+    text: QueryText,
 }
 
 #[derive(Debug, Args)]
@@ -165,8 +165,8 @@ struct CheckArgs {
     /// The table whose attributes to check against (with --data).
     #[arg(long, value_enum, default_value_t = Table::Runs)]
     table: Table,
-    /// The NQL query.
-    query: String,
+    #[command(flatten)]
+    text: QueryText,
 }
 
 #[derive(Debug, Args)]
@@ -175,8 +175,49 @@ struct ExplainArgs {
     source: Source,
     #[command(flatten)]
     options: QueryOptions,
-    /// The NQL query.
-    query: String,
+    #[command(flatten)]
+    text: QueryText,
+}
+
+/// The query: an argument, or the contents of a file.
+#[derive(Debug, Args)]
+struct QueryText {
+    /// The NQL query ('' for every object).
+    #[arg(required_unless_present = "query_file")]
+    query: Option<String>,
+    /// Read the query from this file (`-`: standard input) instead of an argument.
+    #[arg(long, value_name = "FILE", conflicts_with = "query")]
+    query_file: Option<PathBuf>,
+}
+
+impl QueryText {
+    /// The query text. A file that is not UTF-8 is a usage error (exit 2) saying where.
+    fn read(self) -> Result<String, Failure> {
+        let Some(path) = self.query_file else {
+            return Ok(self.query.unwrap_or_default());
+        };
+        let (label, bytes) = if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .map_err(|e| Failure::Other(format!("error: reading standard input: {e}\n")))?;
+            ("standard input".to_string(), bytes)
+        } else {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| Failure::Other(format!("error: {}: {e}\n", path.display())))?;
+            (path.display().to_string(), bytes)
+        };
+        utf8(&label, bytes)
+    }
+}
+
+/// `bytes` as text, or a usage error naming `label` and the offset of the first bad byte.
+fn utf8(label: &str, bytes: Vec<u8>) -> Result<String, Failure> {
+    String::from_utf8(bytes).map_err(|e| {
+        Failure::Usage(format!(
+            "error: {label}: not valid UTF-8 (invalid byte at offset {}); queries are UTF-8 text\n",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 #[derive(Debug, Args)]
@@ -331,17 +372,18 @@ async fn query(args: QueryArgs) -> Result<(), Failure> {
             "error: --model needs --table model_versions\n".into(),
         ));
     }
+    let text = args.text.read()?;
     let engine = load(args.source.data.as_ref())?;
     let options = fetch_options(&args.options);
     let result = engine
         .fetch(
             args.source.table.into(),
-            &args.query,
+            &text,
             &options,
             args.options.model.as_deref(),
         )
         .await?;
-    print_warnings(&args.query, &result.warnings);
+    print_warnings(&text, &result.warnings);
     match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path)
@@ -368,13 +410,14 @@ async fn query(args: QueryArgs) -> Result<(), Failure> {
 
 fn check(args: CheckArgs) -> Result<(), Failure> {
     let color = std::io::stderr().is_terminal();
-    let invalid = |d: nql::Diagnostics| Failure::Usage(d.render(&args.query, color));
-    let parsed = nql::parse(&args.query).map_err(invalid)?;
+    let text = args.text.read()?;
+    let invalid = |d: nql::Diagnostics| Failure::Usage(d.render(&text, color));
+    let parsed = nql::parse(&text).map_err(invalid)?;
     let warnings = match &args.data {
         Some(dir) => {
             let engine = load(Some(dir))?;
             engine
-                .check(args.table.into(), &args.query, &FetchOptions::default())?
+                .check(args.table.into(), &text, &FetchOptions::default())?
                 .warnings
         }
         None => {
@@ -395,23 +438,24 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
                 .collect()
         }
     };
-    print_warnings(&args.query, &warnings);
+    print_warnings(&text, &warnings);
     println!("{parsed}");
     Ok(())
 }
 
 async fn explain(args: ExplainArgs) -> Result<(), Failure> {
+    let text = args.text.read()?;
     let engine = load(args.source.data.as_ref())?;
     let options = fetch_options(&args.options);
     let e = engine
         .explain(
             args.source.table.into(),
-            &args.query,
+            &text,
             &options,
             args.options.model.as_deref(),
         )
         .await?;
-    print_warnings(&args.query, &e.warnings);
+    print_warnings(&text, &e.warnings);
     let mut out = std::io::stdout().lock();
     writeln!(out, "Checked query:\n  {}\n", e.checked)?;
     writeln!(out, "Logical plan:\n{}\n", indent(&e.logical))?;
@@ -447,10 +491,13 @@ fn bench(args: BenchArgs) -> Result<(), Failure> {
     let mut queries = Vec::new();
     if let Some(path) = &args.queries {
         let text = if path.as_os_str() == "-" {
-            std::io::read_to_string(std::io::stdin())?
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+            utf8("standard input", bytes)?
         } else {
-            std::fs::read_to_string(path)
-                .map_err(|e| Failure::Other(format!("error: {}: {e}\n", path.display())))?
+            let bytes = std::fs::read(path)
+                .map_err(|e| Failure::Other(format!("error: {}: {e}\n", path.display())))?;
+            utf8(&path.display().to_string(), bytes)?
         };
         queries = bench::read_queries(&text);
     }

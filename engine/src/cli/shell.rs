@@ -62,6 +62,11 @@ pub fn run(engine: Engine) -> Result<(), Failure> {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
+            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(Failure::Usage(
+                    "error: standard input: not valid UTF-8; queries are UTF-8 text\n".into(),
+                ));
+            }
             Err(e) => return Err(Failure::Other(format!("error: reading input: {e}\n"))),
         };
         let line = line.trim();

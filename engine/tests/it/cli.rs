@@ -393,3 +393,101 @@ fn generate_writes_a_project_that_loads() {
     let o = nql(&["generate", "--out", out.to_str().unwrap(), "--runs", "10"]);
     assert_eq!(o.status.code(), Some(1), "an existing project is not overwritten");
 }
+
+/// Runs `nql` with raw (possibly non-UTF-8) arguments and `input` on standard input.
+fn nql_raw(args: &[&std::ffi::OsStr], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nql"))
+        .args(args)
+        .env("HOME", tempfile::tempdir().unwrap().path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn invalid_utf8_in_an_argument_a_query_file_or_standard_input_exits_2() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let d = data();
+    let bad: &[u8] = b"sys/name:string = \"caf\xe9\"";
+    let os = |s: &str| OsStr::new(s).to_owned();
+
+    // An argument: clap refuses it.
+    for command in ["query", "check", "explain"] {
+        let o = nql_raw(&[OsStr::new(command), OsStr::from_bytes(bad)], b"");
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+        assert!(stderr(&o).contains("invalid UTF-8"), "{}", stderr(&o));
+    }
+
+    // A query file, and standard input.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("query.nql");
+    std::fs::write(&file, bad).unwrap();
+    for command in ["query", "check", "explain"] {
+        let o = nql_raw(
+            &[
+                &os(command),
+                &os("--data"),
+                &os(&d),
+                &os("--query-file"),
+                file.as_os_str(),
+            ],
+            b"",
+        );
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("query.nql") && err.contains("not valid UTF-8"),
+            "{err}"
+        );
+        assert!(err.contains("offset 22"), "{err}");
+        let o = nql_raw(&[&os(command), &os("--query-file"), &os("-")], bad);
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("standard input: not valid UTF-8"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = nql_raw(&[&os("bench"), &os("--queries"), file.as_os_str()], b"");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not valid UTF-8"), "{}", stderr(&o));
+    let o = nql_raw(&[&os("shell")], bad);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not valid UTF-8"), "{}", stderr(&o));
+
+    // A valid query file works like the argument; NUL bytes are text like any other.
+    std::fs::write(&file, "sys/failed:bool = true\n").unwrap();
+    let from_file = nql_raw(
+        &[
+            &os("query"),
+            &os("--data"),
+            &os(&d),
+            &os("--format"),
+            &os("csv"),
+            &os("--query-file"),
+            file.as_os_str(),
+        ],
+        b"",
+    );
+    let from_arg = nql(&["query", "--data", &d, "--format", "csv", "sys/failed:bool = true"]);
+    assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+    assert_eq!(stdout(&from_file), stdout(&from_arg));
+    let o = nql_raw(
+        &[&os("check"), &os("--query-file"), &os("-")],
+        b"sys/name:string = \"a\0b\"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = nql_raw(&[&os("check"), &os("--query-file"), &os("-")], b"\0");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Both an argument and a file is a usage error.
+    let o = nql_raw(&[&os("check"), &os("x = 1"), &os("--query-file"), &os("-")], b"");
+    assert_eq!(o.status.code(), Some(2));
+}
