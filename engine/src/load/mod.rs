@@ -133,7 +133,7 @@ pub(crate) fn load_dir(dir: &Path, options: &LoadOptions) -> Result<LoadedProjec
     let total = all.len();
     let done = AtomicUsize::new(0);
     let chunks = parallel_map(&all, options.threads(), |(kind, file)| {
-        let batch = read_whole(file)?;
+        let batch = guarded(file, || read_whole(file))?;
         let chunk = objects::normalize(file, &batch)?;
         options.report("objects", done.fetch_add(1, Ordering::Relaxed) + 1, total);
         Ok((*kind, chunk))
@@ -147,7 +147,7 @@ pub(crate) fn load_dir(dir: &Path, options: &LoadOptions) -> Result<LoadedProjec
         };
         let mut schema = None;
         for file in &files {
-            let metadata = series_metadata(file)?;
+            let metadata = guarded(file, || series_metadata(file))?;
             schema.get_or_insert_with(|| metadata.schema().clone());
             for row_group in 0..metadata.metadata().num_row_groups() {
                 series_units.push((
@@ -362,7 +362,10 @@ fn summarize_unit(
             file,
             row_group,
             metadata,
-        } => (file, read_row_group(file, metadata, *row_group)?),
+        } => (
+            file,
+            guarded(file, || read_row_group(file, metadata, *row_group))?,
+        ),
         SeriesUnit::Batch { label, batch } => (label, vec![batch.clone()]),
     };
     for batch in &batches {
@@ -416,11 +419,24 @@ fn parallel_map<T: Sync, R: Send>(
         .collect()
 }
 
+/// Opens a Parquet file, checking that it starts with the magic bytes `PAR1` (the reader
+/// itself only looks at the end of the file).
 fn open(file: &Path) -> Result<File, LoadError> {
-    File::open(file).map_err(|source| LoadError::Io {
+    use std::io::{Read, Seek};
+    let io = |source| LoadError::Io {
         file: file.to_path_buf(),
         source,
-    })
+    };
+    let mut f = File::open(file).map_err(io)?;
+    let mut magic = [0u8; 4];
+    if f.read_exact(&mut magic).is_err() || &magic != b"PAR1" {
+        return Err(parquet_error(
+            file,
+            "it does not start with the Parquet magic bytes `PAR1`",
+        ));
+    }
+    f.rewind().map_err(io)?;
+    Ok(f)
 }
 
 fn parquet_error(file: &Path, e: impl std::fmt::Display) -> LoadError {
@@ -428,6 +444,19 @@ fn parquet_error(file: &Path, e: impl std::fmt::Display) -> LoadError {
         file: file.to_path_buf(),
         message: e.to_string(),
     }
+}
+
+/// Runs `read` (the reading of one file), turning a panic of the Parquet reader, which some
+/// corrupt files cause, into an error naming the file.
+fn guarded<T>(file: &Path, read: impl FnOnce() -> Result<T, LoadError>) -> Result<T, LoadError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        Err(parquet_error(file, format!("the Parquet reader failed: {what}")))
+    })
 }
 
 /// Reads a whole Parquet file into one batch.
@@ -522,8 +551,10 @@ fn estimate_memory(object_files: &[(ObjectKind, Vec<PathBuf>)]) -> Result<u64, L
     let mut total = 0u64;
     for (_, files) in object_files {
         for file in files {
-            let md = ArrowReaderMetadata::load(&open(file)?, ArrowReaderOptions::new())
-                .map_err(|e| parquet_error(file, e))?;
+            let md = guarded(file, || {
+                ArrowReaderMetadata::load(&open(file)?, ArrowReaderOptions::new())
+                    .map_err(|e| parquet_error(file, e))
+            })?;
             total += md
                 .metadata()
                 .row_groups()
@@ -533,4 +564,22 @@ fn estimate_memory(object_files: &[(ObjectKind, Vec<PathBuf>)]) -> Result<u64, L
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_reading_a_file_is_an_error_naming_it() {
+        let file = Path::new("runs/part-7.parquet");
+        let e = guarded::<()>(file, || panic!("index out of bounds")).unwrap_err();
+        assert!(matches!(e, LoadError::Parquet { .. }), "{e}");
+        let message = e.to_string();
+        assert!(message.contains("part-7.parquet"), "{message}");
+        assert!(message.contains("index out of bounds"), "{message}");
+        let e = guarded::<()>(file, || std::panic::panic_any(7u8)).unwrap_err();
+        assert!(e.to_string().contains("part-7.parquet"), "{e}");
+        assert_eq!(guarded(file, || Ok(3)).unwrap(), 3);
+    }
 }

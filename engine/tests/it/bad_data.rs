@@ -314,3 +314,112 @@ fn a_project_over_the_memory_limit_is_refused() {
     );
     assert_mentions(&e, &["needs about", "limit of 10 bytes"]);
 }
+
+/// A runs file of 200 rows (several pages' worth of values), and its bytes.
+fn bigger_runs(dir: &Path) -> Vec<u8> {
+    let ids: Vec<String> = (0..200).map(|i| format!("R-{i}")).collect();
+    let names: Vec<Option<String>> = (0..200).map(|i| Some(format!("name {i}"))).collect();
+    write(
+        &dir.join("runs.parquet"),
+        vec![
+            ("sys/id", Arc::new(StringArray::from(ids)) as ArrayRef),
+            ("sys/name", Arc::new(StringArray::from(names))),
+            ("n", Arc::new(Int64Array::from_iter_values(0..200))),
+        ],
+    );
+    std::fs::read(dir.join("runs.parquet")).unwrap()
+}
+
+/// A load that fails must name the file; one that succeeds (a flipped byte inside a value
+/// changes the value, and Parquet has no checksum by default) must be a whole project.
+fn loads_or_names(dir: &Path, file: &str) {
+    match Engine::open(dir) {
+        Ok(engine) => assert!(engine.num_objects(datasets::layout::ObjectKind::Runs).is_some()),
+        Err(e) => assert!(e.to_string().contains(file), "{e}"),
+    }
+}
+
+#[test]
+fn corrupt_parquet_gives_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = bigger_runs(dir.path());
+    let path = dir.path().join("runs.parquet");
+    let footer = u32::from_le_bytes(good[good.len() - 8..good.len() - 4].try_into().unwrap()) as usize;
+    let data_end = good.len() - 8 - footer;
+
+    // Garbage where the magic should be, at either end.
+    for range in [0..4, good.len() - 4..good.len()] {
+        let mut bytes = good.clone();
+        bytes[range].copy_from_slice(b"JUNK");
+        std::fs::write(&path, &bytes).unwrap();
+        let e = load(dir.path());
+        assert!(matches!(e, LoadError::Parquet { .. }), "{e}");
+        assert_mentions(&e, &["runs.parquet", "not a readable Parquet file"]);
+    }
+    // A truncated footer, and a footer length pointing before the start of the file.
+    for cut in [1, 5, 9, footer / 2, footer + 8] {
+        std::fs::write(&path, &good[..good.len() - cut]).unwrap();
+        assert_mentions(
+            &load(dir.path()),
+            &["runs.parquet", "not a readable Parquet file"],
+        );
+    }
+    let mut bytes = good.clone();
+    let at = bytes.len() - 8;
+    bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    assert_mentions(
+        &load(dir.path()),
+        &["runs.parquet", "not a readable Parquet file"],
+    );
+
+    // Data pages overwritten with garbage (page headers included).
+    let mut bytes = good.clone();
+    for (i, b) in bytes[4..data_end].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(151) ^ 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert_mentions(
+        &load(dir.path()),
+        &["runs.parquet", "not a readable Parquet file"],
+    );
+
+    // One flipped byte at a time, through the data and the footer: an error naming the file
+    // or a whole project, never a panic (the reader's panics are caught and named too).
+    let step = (good.len() / 150).max(1);
+    for at in (4..good.len() - 8).step_by(step) {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        loads_or_names(dir.path(), "runs.parquet");
+    }
+}
+
+#[test]
+fn corrupt_series_files_are_named_too() {
+    let dir = tempfile::tempdir().unwrap();
+    good_runs(dir.path());
+    let path = series(
+        dir.path(),
+        "float_series",
+        vec![
+            ("sys/id", ids(&["R-1", "R-2", "R-1"])),
+            ("path", strings(&[Some("m"), Some("m"), Some("m")])),
+            ("step", Arc::new(Float64Array::from(vec![1.0, 1.0, 2.0]))),
+            ("value", Arc::new(Float64Array::from(vec![0.1, 0.2, 0.3]))),
+        ],
+    );
+    let good = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &good[..good.len() - 3]).unwrap();
+    assert_mentions(
+        &load(dir.path()),
+        &["float_series.parquet", "not a readable Parquet file"],
+    );
+    let step = (good.len() / 100).max(1);
+    for at in (4..good.len() - 8).step_by(step) {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        loads_or_names(dir.path(), "float_series.parquet");
+    }
+}
