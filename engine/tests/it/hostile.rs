@@ -259,3 +259,16 @@ fn nul_bytes_in_values_and_names() {
     .unwrap();
     assert_eq!(r.schema.field(1).name(), "odd\0name");
 }
+
+#[test]
+fn a_pattern_of_ten_thousand_groups_over_long_values() {
+    // With its capture groups, the regex crate's PikeVM would ask for a slot table of some
+    // 25 GB at the first search (states × groups) and abort the process; the engine compiles
+    // MATCHES patterns without capture groups.
+    let q = format!("`sys/name`:string MATCHES \"{}q\"", "(a|b)*".repeat(10_000));
+    assert_eq!(run(&q, GENEROUS).unwrap(), Vec::<String>::new());
+    // A long pattern that must be matched all the way over 100 KB values is slow (time
+    // grows as pattern × value): a case for a timeout. Here a short one.
+    let q = format!("`sys/name`:string MATCHES \"{}\"", "(a|b)".repeat(100));
+    assert_eq!(run(&q, GENEROUS).unwrap(), ids(&["R-3"]));
+}
