@@ -151,7 +151,10 @@ fn condition(column: &ColumnInfo, condition: &Condition) -> Option<Expr> {
             DataType::List(_) | DataType::LargeList(_) => present(array_has(c.clone(), lit(s.as_str())), c),
             _ => present(contains(c.clone(), string_literal(s, dt)?), c),
         },
-        Condition::Matches(pattern) => present(regexp_like(c.clone(), string_literal(pattern, dt)?, None), c),
+        Condition::Matches(pattern) => present(
+            regexp_like(c.clone(), string_literal(&without_captures(pattern), dt)?, None),
+            c,
+        ),
         Condition::Compare(op, literal) => compare(c, dt, *op, literal)?,
     })
 }
@@ -222,6 +225,44 @@ fn string_literal(s: &str, dt: &DataType) -> Option<Expr> {
         DataType::Utf8 | DataType::Dictionary(_, _) => ScalarValue::Utf8(Some(s.to_string())),
         _ => return None,
     }))
+}
+
+/// `pattern` with every capture group made non-capturing: the same matches (RE2 syntax has no
+/// back-references), and no capture slots. The `regex` crate's PikeVM allocates a slot per
+/// NFA state and capture group at its first search, so a pattern of tens of thousands of
+/// groups (still under the compiled-size limit) would otherwise ask for tens of gigabytes.
+/// A pattern that does not parse is returned as it is (analysis has refused it already).
+pub fn without_captures(pattern: &str) -> String {
+    use regex_syntax::ast::{self, Ast, GroupKind};
+    fn strip(ast: &mut Ast) {
+        match ast {
+            Ast::Group(g) => {
+                if !matches!(g.kind, GroupKind::NonCapturing(_)) {
+                    g.kind = GroupKind::NonCapturing(ast::Flags {
+                        span: g.span,
+                        items: Vec::new(),
+                    });
+                }
+                strip(&mut g.ast);
+            }
+            Ast::Repetition(r) => strip(&mut r.ast),
+            Ast::Alternation(a) => a.asts.iter_mut().for_each(strip),
+            Ast::Concat(c) => c.asts.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    if !pattern.contains('(') {
+        return pattern.to_string();
+    }
+    let Ok(mut parsed) = ast::parse::Parser::new().parse(pattern) else {
+        return pattern.to_string();
+    };
+    strip(&mut parsed);
+    let mut out = String::with_capacity(pattern.len() + 16);
+    match ast::print::Printer::new().print(&parsed, &mut out) {
+        Ok(()) => out,
+        Err(_) => pattern.to_string(),
+    }
 }
 
 /// `c op v`, false when `c` is missing.
@@ -361,5 +402,37 @@ mod tests {
             }
         );
         assert_eq!(IntBound::from_ratio(20000, 1000, -10, 10), IntBound::Above);
+    }
+}
+
+#[cfg(test)]
+mod capture_tests {
+    use super::without_captures;
+
+    #[test]
+    fn capture_groups_become_non_capturing_with_the_same_matches() {
+        for (pattern, expected) in [
+            ("abc", "abc"),
+            ("(a|b)*c", "(?:a|b)*c"),
+            ("(?P<x>a)(?<y>b)", "(?:a)(?:b)"),
+            ("(?i:a(b))", "(?i:a(?:b))"),
+            ("\\(a\\)", "\\(a\\)"),
+            ("[(]a", "[(]a"),
+            ("(?x) ( a ) # c", "(?x)(?:a)"),
+        ] {
+            assert_eq!(without_captures(pattern), expected, "{pattern}");
+        }
+        for (pattern, text) in [
+            ("(?i)(A|b)+$", "xaB"),
+            ("^(\\d{2})-(\\w+)", "12-ab"),
+            ("(?x) ( a ) # c", "a"),
+        ] {
+            let a = regex::Regex::new(pattern).unwrap();
+            let b = regex::Regex::new(&without_captures(pattern)).unwrap();
+            assert_eq!(a.is_match(text), b.is_match(text), "{pattern}");
+            assert!(b.is_match(text), "{pattern}");
+            assert_eq!(b.captures_len(), 1, "{pattern}");
+        }
+        assert_eq!(without_captures("(unclosed"), "(unclosed");
     }
 }
