@@ -249,7 +249,7 @@ def resident_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def time_reps(fn, reps: int, warmup: int = 2):
+def time_reps(fn, reps: int, warmup: int = 1):
     result = None
     for _ in range(warmup):
         result = fn()
@@ -277,6 +277,7 @@ def worker_duckdb(data: Path, out: Path, ids_root: Path, reps: int, names: list[
     import duckdb
 
     con = duckdb.connect()  # in memory; PRAGMA threads left at its default (all cores)
+    con.execute("SET enable_progress_bar = false").fetchall()
     files = table_files(data)
     start = time.perf_counter()
     for table, glob in files.items():
@@ -431,7 +432,7 @@ def run_scale(nql: Path, scale: str, args) -> dict:
     missing = set(names) ^ set(sql_queries(False))
     if missing:
         sys.exit(f"queries.tsv and compare.py disagree on: {sorted(missing)}")
-    reps = args.reps or (20 if runs <= 10_000 else 10)
+    reps = args.reps or (20 if runs <= 10_000 else 5)
     iterations = args.iterations or (100 if runs <= 10_000 else 50)
     print(f"[{scale}] ours", file=sys.stderr)
     ours = run_ours(nql, data, work, queries, iterations)
@@ -627,7 +628,7 @@ def write_docs(results: dict[str, dict]):
         "- **DuckDB**: every Parquet file loaded into in-memory tables (`CREATE TABLE t AS SELECT * "
         "FROM read_parquet(...)`), `threads` at its default "
         f"({main['duckdb_threads']}), then each query's hand-written SQL, "
-        f"{main['reps_others']} timed runs after 2 warm-ups, median, fetching the ids as Arrow. "
+        f"{main['reps_others']} timed runs after one warm-up, median, fetching the ids as Arrow. "
         "Series aggregates are `GROUP BY \"sys/id\" HAVING agg(value) ...` over the points table, "
         "in the query.",
         "- **DuckDB tuned**: as an expert would set it up: a summary table (last, average, max, min, "
@@ -704,7 +705,7 @@ def main():
     ap.add_argument("--scales", default="S,M", help="comma-separated: S (10,000 runs), M (100,000)")
     ap.add_argument("--data-root", default="/work/bench-data", help="where projects and results go")
     ap.add_argument("--nql", help="the release nql binary")
-    ap.add_argument("--reps", type=int, help="timed runs per query for DuckDB and Polars (default 20 at S, 10 at M)")
+    ap.add_argument("--reps", type=int, help="timed runs per query for DuckDB and Polars, after one warm-up (default 20 at S, 5 at M)")
     ap.add_argument("--iterations", type=int, help="timed runs per query for ours (default 100 at S, 50 at M)")
     ap.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and docs/benchmarks.png")
     ap.add_argument("--worker", choices=["duckdb", "polars"], help=argparse.SUPPRESS)
