@@ -293,15 +293,16 @@ fn bench_sorts_limits_reads_now_and_writes_the_ids_of_each_query() {
     {
         assert_eq!(report["queries"][i]["name"], name);
         let written = std::fs::read_to_string(ids.join(format!("{name}.txt"))).unwrap();
-        let mut args = vec![
-            "query", "--data", &d, "--columns", "sys/id", "--format", "csv",
-        ];
+        let mut args = vec!["query", "--data", &d, "--columns", "sys/id", "--format", "csv"];
         args.extend(options);
         args.extend(["--", query]);
         let o = nql(&args);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let expected: Vec<String> = stdout(&o).lines().skip(1).map(String::from).collect();
-        assert!(!expected.is_empty() && expected.len() <= 3, "{name}: {expected:?}");
+        assert!(
+            !expected.is_empty() && expected.len() <= 3,
+            "{name}: {expected:?}"
+        );
         assert_eq!(written.lines().collect::<Vec<_>>(), expected, "{name}");
         assert_eq!(report["queries"][i]["rows"].as_u64(), Some(expected.len() as u64));
     }
