@@ -691,7 +691,7 @@ def write_docs(results: dict[str, dict]):
         if r["name"] in SORTED:
             column, asc, limit = SORTED[r["name"]]
             extra = f" (sort by `{NQL_SORT_COLUMN.get(column, column)}` {'ascending' if asc else 'descending'}, limit {limit})"
-        lines.append(f"| `{r['name']}` | `{r['query'].replace('|', '&#124;')}`{extra} |")
+        lines.append(f"| `{r['name']}` | `` {r['query'].replace('|', '&#124;')} ``{extra} |")
     # A hand-written section (findings, profiles) after the marker survives regeneration.
     doc = REPO / "docs" / "benchmarks.md"
     kept = doc.read_text().split(NOTES_MARKER, 1)[1] if doc.exists() and NOTES_MARKER in doc.read_text() else ""
