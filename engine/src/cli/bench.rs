@@ -2,6 +2,7 @@
 //! way an embedding program runs them. Prints JSON (for scripts) or a table.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use engine::{Engine, FetchOptions};
@@ -38,21 +39,45 @@ pub fn read_queries(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Times each query `iterations` times after `warmup` runs, returning ids only (as the
+/// How `run` times and reports.
+pub struct Settings {
+    /// Timed runs of each query (after three warm-up runs).
+    pub iterations: usize,
+    /// Print JSON instead of a table.
+    pub json: bool,
+    /// Write each query's ids, one per line in result order, to `DIR/NAME.txt`.
+    pub ids_dir: Option<PathBuf>,
+}
+
+/// Times each query `iterations` times after three warm-up runs, returning ids only (as the
 /// comparison with other tools does), and reports load time and memory.
 pub async fn run(
     engine: Engine,
     load_time: Duration,
     queries: Vec<(String, String)>,
     options: FetchOptions,
-    iterations: usize,
-    json: bool,
+    settings: Settings,
 ) -> Result<(), Failure> {
+    let Settings {
+        iterations,
+        json,
+        ids_dir,
+    } = settings;
     let mut timings = Vec::new();
     for (name, query) in queries {
         let mut rows = 0;
-        for _ in 0..3 {
-            rows = engine.fetch_runs_table(&query, &options).await?.num_rows();
+        for i in 0..3 {
+            let result = engine.fetch_runs_table(&query, &options).await?;
+            rows = result.num_rows();
+            if let (0, Some(dir)) = (i, &ids_dir) {
+                let path = dir.join(format!("{name}.txt"));
+                let mut text = result.ids().join("\n");
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                std::fs::write(&path, text)
+                    .map_err(|e| Failure::Other(format!("error: {}: {e}\n", path.display())))?;
+            }
         }
         let mut samples = Vec::with_capacity(iterations);
         for _ in 0..iterations {

@@ -234,6 +234,21 @@ struct BenchArgs {
     /// Columns to return (default: sys/id, as a comparison of filters wants).
     #[arg(long, value_name = "A,B,...", value_delimiter = ',', default_value = "sys/id")]
     columns: Vec<String>,
+    /// Sort by this column (missing values last, ties by sys/id). Default: sys/creation_time.
+    #[arg(long, value_name = "PATH")]
+    sort_by: Option<String>,
+    /// Sort ascending (default: descending).
+    #[arg(long)]
+    ascending: bool,
+    /// Return at most N objects (a top-k).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// The instant relative datetimes (-2h, -1M) count back from (RFC 3339). Default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    now: Option<DateTime<Utc>>,
+    /// Write each query's ids, one per line in result order, to DIR/NAME.txt.
+    #[arg(long, value_name = "DIR")]
+    ids_dir: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -517,15 +532,26 @@ fn bench(args: BenchArgs) -> Result<(), Failure> {
     let load_time = started.elapsed();
     let options = FetchOptions {
         columns: Some(args.columns.clone()),
+        sort_by: args.sort_by.clone(),
+        ascending: args.ascending,
+        limit: args.limit,
+        now: args.now,
         ..FetchOptions::default()
     };
+    if let Some(dir) = &args.ids_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::Other(format!("error: {}: {e}\n", dir.display())))?;
+    }
     run(bench::run(
         engine,
         load_time,
         queries,
         options,
-        args.iterations.max(1),
-        args.json,
+        bench::Settings {
+            iterations: args.iterations.max(1),
+            json: args.json,
+            ids_dir: args.ids_dir.clone(),
+        },
     ))
 }
 

@@ -248,6 +248,66 @@ fn bench_times_queries_and_reports_json() {
     assert_eq!(nql(&["bench", "--data", &d]).status.code(), Some(2), "no queries");
 }
 
+#[test]
+fn bench_sorts_limits_reads_now_and_writes_the_ids_of_each_query() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("queries.tsv");
+    std::fs::write(
+        &queries,
+        "# name<TAB>query\nrecent\tsys/creation_time:datetime > -1y\nbig\tsys/size:int > 1MB\n",
+    )
+    .unwrap();
+    let ids = dir.path().join("ids");
+    let options = [
+        "--now",
+        "2026-06-01T00:00:00Z",
+        "--sort-by",
+        "sys/size",
+        "--ascending",
+        "--limit",
+        "3",
+    ];
+    let mut args = vec![
+        "bench",
+        "--data",
+        &d,
+        "--iterations",
+        "2",
+        "--json",
+        "--queries",
+        queries.to_str().unwrap(),
+        "--ids-dir",
+        ids.to_str().unwrap(),
+    ];
+    args.extend(options);
+    let o = nql(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for (i, (name, query)) in [
+        ("recent", "sys/creation_time:datetime > -1y"),
+        ("big", "sys/size:int > 1MB"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(report["queries"][i]["name"], name);
+        let written = std::fs::read_to_string(ids.join(format!("{name}.txt"))).unwrap();
+        let mut args = vec!["query", "--data", &d, "--columns", "sys/id", "--format", "csv"];
+        args.extend(options);
+        args.extend(["--", query]);
+        let o = nql(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let expected: Vec<String> = stdout(&o).lines().skip(1).map(String::from).collect();
+        assert!(
+            !expected.is_empty() && expected.len() <= 3,
+            "{name}: {expected:?}"
+        );
+        assert_eq!(written.lines().collect::<Vec<_>>(), expected, "{name}");
+        assert_eq!(report["queries"][i]["rows"].as_u64(), Some(expected.len() as u64));
+    }
+}
+
 /// Every example query of Neptune's NQL page, and whether it asks for trashed runs too.
 const SEED_EXAMPLES: &[(&str, bool)] = &[
     (
