@@ -6,7 +6,7 @@
 Creates benches/compare/.venv (duckdb, polars, pyarrow, matplotlib from PyPI) on first use and
 re-runs itself inside it; builds nothing but uses the release `nql` binary (--nql, else
 $CARGO_TARGET_DIR/release/nql, else target/release/nql); generates the projects with
-`nql generate --full` under --data-root (default /work/bench-data, outside the repository).
+`nql generate --full` under --data-root (default target/bench-data in the clone, git-ignored).
 
 For each query of queries.tsv it times
   - ours:   `nql bench` (loads once, times each query --iterations times in-process),
@@ -703,7 +703,7 @@ def write_docs(results: dict[str, dict]):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scales", default="S,M", help="comma-separated: S (10,000 runs), M (100,000)")
-    ap.add_argument("--data-root", default="/work/bench-data", help="where projects and results go")
+    ap.add_argument("--data-root", default=str(REPO / "target" / "bench-data"), help="where projects and results go (default: target/bench-data)")
     ap.add_argument("--nql", help="the release nql binary")
     ap.add_argument("--reps", type=int, help="timed runs per query for DuckDB and Polars, after one warm-up (default 20 at S, 5 at M)")
     ap.add_argument("--iterations", type=int, help="timed runs per query for ours (default 100 at S, 50 at M)")
