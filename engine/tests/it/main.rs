@@ -9,3 +9,4 @@ mod differential;
 mod fetch;
 mod generated;
 mod reference;
+mod token_soup;
