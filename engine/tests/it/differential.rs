@@ -56,7 +56,7 @@ const SERIES_VALUES: [f64; 10] = [
 ];
 
 /// A random project of 1 to 30 runs with every attribute type and two series.
-fn project(seed: u64) -> ProjectBatches {
+pub(crate) fn project(seed: u64) -> ProjectBatches {
     let mut r = Rng(seed | 1);
     let n = 1 + r.below(30);
     let ids: Vec<String> = (0..n).map(|i| format!("R-{i}")).collect();

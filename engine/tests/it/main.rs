@@ -11,3 +11,4 @@ mod fetch;
 mod generated;
 mod hostile;
 mod reference;
+mod token_soup;

@@ -6,6 +6,7 @@
 //! * `rules`: one test per rule of spec sections 1 to 4.4, mostly one line each.
 //! * `plans`: inline snapshots of the DataFusion plans the lowering builds.
 //! * `hostile`: deep nesting, huge queries, NUL bytes: an answer or an error, never a crash.
+//! * `token_soup`: a proptest of NQL tokens mixed with random characters through the front end.
 
 mod common;
 mod fixtures;
@@ -13,3 +14,4 @@ mod hostile;
 mod plans;
 mod roundtrip;
 mod rules;
+mod token_soup;
