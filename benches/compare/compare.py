@@ -492,6 +492,7 @@ def run_scale(nql: Path, scale: str, args) -> dict:
         "reps_others": reps,
     }
     result["load_ratio"] = result["ours_load_s"] / (result["duckdb_create_s"] + result["duckdb_summary_s"])
+    result["commit"] = git_commit()
     (work / "result.json").write_text(json.dumps(result, indent=1))
     return result
 
@@ -525,6 +526,20 @@ def targets(res: dict) -> list[tuple[str, str, bool]]:
     ]
 
 
+def git_commit() -> str:
+    """The repository's commit, recorded with each result (the binary measured is built from it)."""
+    try:
+        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def ratio(x: float) -> str:
+    """A ratio with three significant digits, so that 0.0003 does not print as 0.000."""
+    return f"{x:.3g}" if x < 1 else f"{x:.2f}"
+
+
 def machine() -> dict:
     import duckdb
     import polars
@@ -556,7 +571,7 @@ def machine() -> dict:
         "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem / 2**30, 1),
         "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
         "duckdb": duckdb.__version__, "polars": polars.__version__, "pyarrow": pyarrow.__version__,
-        "rustc": cmd("rustc", "--version"), "commit": cmd("git", "-C", str(REPO), "rev-parse", "--short", "HEAD"),
+        "rustc": cmd("rustc", "--version"),
     }
 
 
@@ -597,6 +612,7 @@ NOTES_MARKER = "<!-- Everything below this line is written by hand and kept by c
 def write_docs(results: dict[str, dict]):
     main = results.get("M") or next(iter(results.values()))
     m = machine()
+    m["commit"] = main.get("commit") or git_commit()
     chart(main, REPO / "docs" / "benchmarks.png")
     lines = [
         "# Benchmarks: our engine, DuckDB and Polars side by side",
@@ -665,8 +681,8 @@ def write_docs(results: dict[str, dict]):
                   "|---|--:|--:|--:|--:|--:|--:|--:|--:|:-:|"]
         for r in res["rows"]:
             lines.append(f"| `{r['name']}` | {r['ours_rows']:,} | {r['ours']:.3f} | {r['duckdb']:.2f} | "
-                         f"{r['duckdb_tuned']:.2f} | {r['polars']:.2f} | {r['vs_duckdb']:.3f} | "
-                         f"{r['vs_tuned']:.3f} | {r['vs_polars']:.3f} | "
+                         f"{r['duckdb_tuned']:.2f} | {r['polars']:.2f} | {ratio(r['vs_duckdb'])} | "
+                         f"{ratio(r['vs_tuned'])} | {ratio(r['vs_polars'])} | "
                          f"{'yes' if r['same_ids'] else '**no**'} |")
         lines += [f"| **geometric mean** | | | | | | **{res['geomean_vs_duckdb']:.3f}** | "
                   f"**{res['geomean_vs_tuned']:.3f}** | **{res['geomean_vs_polars']:.3f}** | |", "",
@@ -708,6 +724,8 @@ def main():
     ap.add_argument("--reps", type=int, help="timed runs per query for DuckDB and Polars, after one warm-up (default 20 at S, 5 at M)")
     ap.add_argument("--iterations", type=int, help="timed runs per query for ours (default 100 at S, 50 at M)")
     ap.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and docs/benchmarks.png")
+    ap.add_argument("--docs-only", action="store_true",
+                    help="write the docs from the last run's results under --data-root, measuring nothing")
     ap.add_argument("--worker", choices=["duckdb", "polars"], help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -718,6 +736,11 @@ def main():
     if args.worker:
         worker = worker_duckdb if args.worker == "duckdb" else worker_polars
         worker(Path(args.data), Path(args.out), Path(args.ids_root), args.reps, args.names.split(","))
+        return
+    if args.docs_only:
+        results = {scale: json.loads((Path(args.data_root) / f"compare-{scale}" / "result.json").read_text())
+                   for scale in args.scales.split(",")}
+        write_docs(results)
         return
     nql = find_nql(args.nql)
     results = {}
