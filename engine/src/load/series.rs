@@ -418,8 +418,8 @@ impl FloatSummaries {
     }
 
     /// The summary columns of every path for the objects `range` (one table's objects),
-    /// as `(path, [last, average, max, min, variance], objects with points)`; paths with no
-    /// points in the range are left out.
+    /// as `(path, [last, average, max, min, variance], objects with points)`, sorted by path
+    /// (workers meet paths in any order); paths with no points in the range are left out.
     pub fn columns(&self, range: std::ops::Range<usize>) -> Vec<(String, [ArrayRef; 5], usize)> {
         let mut out = Vec::new();
         for (p, path) in self.slots.paths.iter().enumerate() {
@@ -442,6 +442,7 @@ impl FloatSummaries {
             ];
             out.push((path.clone(), arrays, present));
         }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 }
@@ -569,7 +570,7 @@ impl StringSummaries {
     }
 
     /// The `last` column of every path for the objects `range`, with the number of objects
-    /// that have entries; paths with no entries in the range are left out.
+    /// that have entries, sorted by path; paths with no entries in the range are left out.
     pub fn columns(&self, range: std::ops::Range<usize>) -> Vec<(String, ArrayRef, usize)> {
         let null: ArrayRef = new_null_array(&DataType::Utf8, 1);
         let mut sources: Vec<&dyn Array> = vec![null.as_ref()];
@@ -594,6 +595,7 @@ impl StringSummaries {
             let array = interleave(&sources, &indices).expect("all sources are Utf8");
             out.push((path.clone(), array, present));
         }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 }
