@@ -130,15 +130,34 @@ struct QueryOptions {
     /// Columns to show after sys/id: paths, path:type, or agg(path). Default: all.
     #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
     columns: Option<Vec<String>>,
+    #[command(flatten)]
+    order: OrderArgs,
+}
+
+/// Sorting and the limit, shared by `query`, `explain` and `bench`.
+#[derive(Debug, Args)]
+struct OrderArgs {
     /// Sort by this column (missing values last, ties by sys/id). Default: sys/creation_time.
     #[arg(long, value_name = "PATH")]
     sort_by: Option<String>,
     /// Sort ascending (default: descending).
     #[arg(long)]
     ascending: bool,
-    /// Show at most N objects.
+    /// Return at most N objects (a top-k, not a full sort).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+}
+
+impl OrderArgs {
+    /// These flags set on `options`.
+    fn apply(&self, options: FetchOptions) -> FetchOptions {
+        FetchOptions {
+            sort_by: self.sort_by.clone(),
+            ascending: self.ascending,
+            limit: self.limit,
+            ..options
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -234,15 +253,8 @@ struct BenchArgs {
     /// Columns to return (default: sys/id, as a comparison of filters wants).
     #[arg(long, value_name = "A,B,...", value_delimiter = ',', default_value = "sys/id")]
     columns: Vec<String>,
-    /// Sort by this column (missing values last, ties by sys/id). Default: sys/creation_time.
-    #[arg(long, value_name = "PATH")]
-    sort_by: Option<String>,
-    /// Sort ascending (default: descending).
-    #[arg(long)]
-    ascending: bool,
-    /// Return at most N objects (a top-k).
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
+    #[command(flatten)]
+    order: OrderArgs,
     /// The instant relative datetimes (-2h, -1M) count back from (RFC 3339). Default: now.
     #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
     now: Option<DateTime<Utc>>,
@@ -354,11 +366,8 @@ fn load(data: Option<&PathBuf>) -> Result<Engine, Failure> {
 }
 
 fn fetch_options(o: &QueryOptions) -> FetchOptions {
-    FetchOptions {
+    o.order.apply(FetchOptions {
         columns: o.columns.clone(),
-        sort_by: o.sort_by.clone(),
-        ascending: o.ascending,
-        limit: o.limit,
         trashed: match o.trashed {
             TrashedArg::Exclude => Trashed::Exclude,
             TrashedArg::Only => Trashed::Only,
@@ -366,7 +375,7 @@ fn fetch_options(o: &QueryOptions) -> FetchOptions {
         },
         now: o.now,
         ..FetchOptions::default()
-    }
+    })
 }
 
 pub(crate) fn print_warnings(query: &str, warnings: &[nql::Diagnostic]) {
@@ -530,14 +539,11 @@ fn bench(args: BenchArgs) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     let engine = load(args.data.as_ref())?;
     let load_time = started.elapsed();
-    let options = FetchOptions {
+    let options = args.order.apply(FetchOptions {
         columns: Some(args.columns.clone()),
-        sort_by: args.sort_by.clone(),
-        ascending: args.ascending,
-        limit: args.limit,
         now: args.now,
         ..FetchOptions::default()
-    };
+    });
     if let Some(dir) = &args.ids_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::Other(format!("error: {}: {e}\n", dir.display())))?;
