@@ -8,6 +8,7 @@ mod shell;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -132,6 +133,9 @@ struct QueryOptions {
     columns: Option<Vec<String>>,
     #[command(flatten)]
     order: OrderArgs,
+    /// Give up on the query after this long (500ms, 30s, 2m, 1h 30m), exiting with 1.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
 }
 
 /// Sorting and the limit, shared by `query`, `explain` and `bench`.
@@ -281,6 +285,10 @@ struct SchemaArgs {
     source: Source,
 }
 
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("not a duration such as 500ms, 30s or 2m: {e}"))
+}
+
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
@@ -374,6 +382,7 @@ fn fetch_options(o: &QueryOptions) -> FetchOptions {
             TrashedArg::All => Trashed::All,
         },
         now: o.now,
+        timeout: o.timeout,
         ..FetchOptions::default()
     })
 }

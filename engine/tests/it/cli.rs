@@ -124,6 +124,39 @@ fn bad_arguments_exit_2_and_unreadable_data_exits_1() {
 }
 
 #[test]
+fn timeout_stops_the_query_with_exit_1_and_a_bad_duration_exits_2() {
+    // A zero timeout has passed before evaluation starts, whatever the machine's speed.
+    let o = nql(&[
+        "query",
+        "--timeout",
+        "0s",
+        "--format",
+        "csv",
+        "`sys/failed`:bool = false",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("took longer than its timeout"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    let o = nql(&[
+        "query",
+        "--timeout",
+        "1h 30m",
+        "--format",
+        "csv",
+        "`sys/failed`:bool = false",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).lines().count() > 1, "{}", stdout(&o));
+    let o = nql(&["explain", "--timeout", "soon", ""]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not a duration"), "{}", stderr(&o));
+}
+
+#[test]
 fn warnings_go_to_stderr() {
     let d = data();
     let o = nql(&[
