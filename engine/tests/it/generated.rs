@@ -56,3 +56,39 @@ fn generated_projects_load_at_several_sizes() {
         }
     }
 }
+
+/// However many threads read and summarize the files, a project loads with the same columns in
+/// the same order and the same values (series columns are sorted by path, docs/dataset.md).
+#[test]
+fn loads_are_the_same_whatever_the_number_of_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ProjectSpec {
+        float_series_per_run: 6,
+        ..spec(400, 50)
+    };
+    generate_to_dir(&spec, dir.path(), |_| {}).unwrap();
+    let everything = |threads: usize| {
+        let load = engine::LoadOptions {
+            threads,
+            ..engine::LoadOptions::default()
+        };
+        let engine = Engine::open_with(dir.path(), &load).unwrap();
+        let result = crate::common::block_on(engine.fetch_runs_table("", &options(Trashed::All))).unwrap();
+        let batch = datafusion::arrow::compute::concat_batches(&result.schema, &result.batches).unwrap();
+        (engine.attributes(ObjectKind::Runs).unwrap(), batch)
+    };
+    let (attributes, one) = everything(1);
+    assert!(
+        one.schema()
+            .fields()
+            .iter()
+            .any(|f| f.name().contains("grad_norm")),
+        "{:?}",
+        one.schema()
+    );
+    for threads in [2, 3, 8] {
+        let (other_attributes, other) = everything(threads);
+        assert_eq!(other_attributes, attributes, "{threads} threads");
+        assert_eq!(other, one, "{threads} threads");
+    }
+}
