@@ -249,7 +249,10 @@ impl Masks<'_> {
         if pattern.is_empty() {
             return Ok(BooleanArray::new(BooleanBuffer::new_set(rows), nulls));
         }
-        let re = match_only_regex(pattern)?;
+        // Lowering made every group non-capturing (`nql::lower::without_captures`), so the
+        // search allocates no capture slots however many groups the query wrote.
+        let re = regex::Regex::new(pattern)
+            .map_err(|e| DataFusionError::Execution(format!("Regular expression did not compile: {e}")))?;
         let mut values = BooleanBufferBuilder::new(rows);
         let mut matches = |value: Option<&str>| values.append(value.is_some_and(|v| re.is_match(v)));
         for start in (0..rows).step_by(ROWS_PER_CHECK) {
@@ -316,19 +319,6 @@ impl Masks<'_> {
             .ok_or_else(|| DataFusionError::Internal(format!("filter `{expr}` is not boolean")))?
             .clone())
     }
-}
-
-/// `pattern` compiled as `regex::Regex::new` compiles it (same syntax, same size limit), but
-/// for matching only: without capture groups. The `regex` crate's PikeVM keeps a slot per
-/// state and capture group, so a pattern of 35,000 groups would ask for tens of gigabytes
-/// at its first search; without groups that table stays as small as the pattern.
-fn match_only_regex(pattern: &str) -> Result<regex_automata::meta::Regex> {
-    use regex_automata::meta::Regex;
-    use regex_automata::nfa::thompson::WhichCaptures;
-    Regex::builder()
-        .configure(Regex::config().which_captures(WhichCaptures::Implicit))
-        .build(pattern)
-        .map_err(|e| DataFusionError::Execution(format!("Regular expression did not compile: {e}")))
 }
 
 /// `value` as a scalar of exactly the column's type, compared the way DataFusion compares it:

@@ -344,7 +344,11 @@ fn fetch_now(
 /// regular expression over a table of some size. Small queries stay on the caller's thread,
 /// which is faster than a hand-over.
 fn is_costly(table: &ObjectTable, query: &str) -> bool {
-    let regex = table.rows >= 1024 && query.len() >= 7 && query.to_ascii_uppercase().contains("MATCHES");
+    let regex = table.rows >= 1024
+        && query
+            .as_bytes()
+            .windows(7)
+            .any(|w| w.eq_ignore_ascii_case(b"MATCHES"));
     table.rows.saturating_mul(query.len().max(64)) >= 1 << 24 || query.len() >= 64 * 1024 || regex
 }
 

@@ -263,11 +263,11 @@ fn nul_bytes_in_values_and_names() {
 #[test]
 fn a_pattern_of_ten_thousand_groups_over_long_values() {
     // With its capture groups, the regex crate's PikeVM would ask for a slot table of some
-    // 25 GB at the first search (states × groups) and abort the process; the engine compiles
-    // MATCHES patterns without capture groups.
+    // 25 GB at the first search (states × groups) and abort the process; lowering makes the
+    // groups of MATCHES patterns non-capturing, for the engine's kernel and DataFusion alike.
     let q = format!("`sys/name`:string MATCHES \"{}q\"", "(a|b)*".repeat(10_000));
     assert_eq!(run(&q, GENEROUS).unwrap(), Vec::<String>::new());
-    // Lowering drops the groups too, so DataFusion's `regexp_like` is as safe.
+    // The same lowered pattern through DataFusion's `regexp_like`.
     let planned = block_on(engine().fetch_planned(
         datasets::layout::ObjectKind::Runs,
         &q,
