@@ -6,13 +6,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
-use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
-use datasets::ProjectBatches;
 use datasets::layout::ObjectKind;
 use engine::{CancelToken, Engine, FetchOptions, QueryError};
 
-use crate::common::block_on;
+use crate::common::{block_on, runs_engine};
 
 const ROWS: usize = 20_000;
 
@@ -33,22 +30,7 @@ fn engine() -> Arc<Engine> {
                 ("sys/name", Arc::new(StringArray::from(names))),
                 ("n", Arc::new(Int64Array::from_iter_values(0..ROWS as i64))),
             ];
-            let fields: Vec<Field> = columns
-                .iter()
-                .map(|(n, a)| Field::new(*n, a.data_type().clone(), false))
-                .collect();
-            let runs = RecordBatch::try_new(
-                Arc::new(Schema::new(fields)),
-                columns.into_iter().map(|(_, a)| a).collect(),
-            )
-            .unwrap();
-            Arc::new(
-                Engine::from_batches(ProjectBatches {
-                    runs: vec![runs],
-                    ..ProjectBatches::default()
-                })
-                .unwrap(),
-            )
+            Arc::new(runs_engine(columns))
         })
         .clone()
 }

@@ -51,3 +51,23 @@ pub fn run_ids(engine: &Engine, query: &str, options: &FetchOptions) -> Result<V
     ids.sort();
     Ok(ids)
 }
+
+/// An engine over one runs table built from `(name, values)` columns (non-nullable fields).
+pub fn runs_engine(columns: Vec<(&str, datafusion::arrow::array::ArrayRef)>) -> Engine {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), false))
+        .collect();
+    let runs = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    Engine::from_batches(datasets::ProjectBatches {
+        runs: vec![runs],
+        ..datasets::ProjectBatches::default()
+    })
+    .unwrap()
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use engine::{Engine, FetchOptions, Trashed};
 
-use crate::common::{conformance_engine, options, run_ids};
+use crate::common::{conformance_engine, options, run_ids, runs_engine};
 
 const QUERIES: [&str; 8] = [
     "",
@@ -32,56 +32,14 @@ fn sixty_four_queries_at_once_answer_as_one_at_a_time() {
         .map(|q| run_ids(&engine, q, &options(Trashed::Exclude)).unwrap())
         .collect();
 
-    // Threads.
-    let handles: Vec<_> = (0..64)
-        .map(|i| {
-            let engine = Arc::clone(&engine);
-            std::thread::spawn(move || {
-                run_ids(&engine, QUERIES[i % QUERIES.len()], &options(Trashed::Exclude)).unwrap()
-            })
-        })
-        .collect();
-    for (i, h) in handles.into_iter().enumerate() {
-        assert_eq!(h.join().unwrap(), expected[i % QUERIES.len()]);
-    }
-
-    // Async tasks on one multi-threaded runtime.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .build()
-        .unwrap();
-    let results = runtime.block_on(async {
-        let tasks: Vec<_> = (0..64)
-            .map(|i| {
-                let engine = Arc::clone(&engine);
-                tokio::spawn(async move {
-                    let r = engine
-                        .fetch_runs_table(QUERIES[i % QUERIES.len()], &options(Trashed::Exclude))
-                        .await
-                        .unwrap();
-                    let mut ids = r.ids();
-                    ids.sort();
-                    ids
-                })
-            })
-            .collect();
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.unwrap());
-        }
-        out
-    });
-    for (i, ids) in results.into_iter().enumerate() {
-        assert_eq!(ids, expected[i % QUERIES.len()]);
-    }
+    let queries = QUERIES.map(String::from);
+    fan_out(&engine, &queries, &options(Trashed::Exclude), 4, &expected);
 }
 
 /// 2,000 runs named `run{i}`, with `n` = i: enough rows for MATCHES to run on tokio's
 /// blocking pool.
 fn named_runs() -> Arc<Engine> {
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{Field, Schema};
-    use datafusion::arrow::record_batch::RecordBatch;
     let columns: Vec<(&str, ArrayRef)> = vec![
         (
             "sys/id",
@@ -97,20 +55,7 @@ fn named_runs() -> Arc<Engine> {
         ),
         ("n", Arc::new(Int64Array::from_iter_values(0..2_000))),
     ];
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), false))
-        .collect();
-    let runs = RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap();
-    let project = datasets::ProjectBatches {
-        runs: vec![runs],
-        ..datasets::ProjectBatches::default()
-    };
-    Arc::new(Engine::from_batches(project).unwrap())
+    Arc::new(runs_engine(columns))
 }
 
 #[test]
@@ -132,32 +77,40 @@ fn sixty_four_queries_on_the_blocking_pool_answer_as_one_at_a_time() {
         [1 + 10 + 100, 499, 100 + 190, 100]
     );
 
+    fan_out(&engine, &queries, &FetchOptions::default(), 2, &expected);
+}
+
+/// Runs query `i % n` for i in 0..64, on 64 threads and then as 64 tasks of a runtime with
+/// `workers` threads, and checks every answer against `expected[i % n]`.
+fn fan_out(
+    engine: &Arc<Engine>,
+    queries: &[String],
+    options: &FetchOptions,
+    workers: usize,
+    expected: &[Vec<String>],
+) {
     let handles: Vec<_> = (0..64)
         .map(|i| {
-            let engine = Arc::clone(&engine);
+            let (engine, options) = (Arc::clone(engine), options.clone());
             let q = queries[i % queries.len()].clone();
-            std::thread::spawn(move || run_ids(&engine, &q, &FetchOptions::default()).unwrap())
+            std::thread::spawn(move || run_ids(&engine, &q, &options).unwrap())
         })
         .collect();
     for (i, h) in handles.into_iter().enumerate() {
-        assert_eq!(h.join().unwrap(), expected[i % queries.len()]);
+        assert_eq!(h.join().unwrap(), expected[i % queries.len()], "thread {i}");
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .build()
         .unwrap();
     let results = runtime.block_on(async {
         let tasks: Vec<_> = (0..64)
             .map(|i| {
-                let engine = Arc::clone(&engine);
+                let (engine, options) = (Arc::clone(engine), options.clone());
                 let q = queries[i % queries.len()].clone();
                 tokio::spawn(async move {
-                    let mut ids = engine
-                        .fetch_runs_table(&q, &FetchOptions::default())
-                        .await
-                        .unwrap()
-                        .ids();
+                    let mut ids = engine.fetch_runs_table(&q, &options).await.unwrap().ids();
                     ids.sort();
                     ids
                 })
@@ -170,6 +123,6 @@ fn sixty_four_queries_on_the_blocking_pool_answer_as_one_at_a_time() {
         out
     });
     for (i, ids) in results.into_iter().enumerate() {
-        assert_eq!(ids, expected[i % queries.len()]);
+        assert_eq!(ids, expected[i % queries.len()], "task {i}");
     }
 }
