@@ -1,9 +1,10 @@
-//! Low-cardinality string columns as keys into their distinct values, built once at load.
+//! Low-cardinality string columns as keys into their distinct values.
 //!
 //! Owners, optimizers, states, GPUs and tags repeat a few hundred values over a hundred
 //! thousand runs. A clause on such a column (`=`, `CONTAINS`, `MATCHES`, any combination on
 //! that one column) is evaluated once per distinct value and then gathered by key, instead of
-//! once per row; a tag is looked up once and then found among the keys of every set.
+//! once per row; a tag is looked up once and then found among the keys of every set. A
+//! table builds a column's dictionary the second time a filter reads it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,26 +32,26 @@ impl Dictionary {
     }
 }
 
-/// The dictionaries of the columns of `batch` that repeat their values: string columns, and
-/// string-set columns by their elements, with at most one distinct value per four entries.
-pub(crate) fn build(batch: &RecordBatch) -> Result<HashMap<String, Dictionary>> {
-    let mut out = HashMap::new();
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        let (strings, element_type) = match column.data_type() {
-            DataType::List(element) => (column.as_list::<i32>().values(), element.data_type()),
-            _ => (column, column.data_type()),
-        };
-        if !matches!(
-            element_type,
-            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-        ) {
-            continue;
-        }
-        if let Some(dictionary) = encode(field.name(), strings)? {
-            out.insert(field.name().clone(), dictionary);
-        }
+/// Whether a column of this type can have a dictionary: strings, and sets of strings (by
+/// their elements).
+pub(crate) fn may_encode(data_type: &DataType) -> bool {
+    let element = match data_type {
+        DataType::List(element) => element.data_type(),
+        other => other,
+    };
+    matches!(element, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+}
+
+/// The dictionary of a string or string-set column named `name`, or `None` when it holds
+/// more than one distinct value per four entries (or is not a string column).
+pub(crate) fn encode_column(name: &str, column: &ArrayRef) -> Result<Option<Dictionary>> {
+    if !may_encode(column.data_type()) {
+        return Ok(None);
     }
-    Ok(out)
+    match column.data_type() {
+        DataType::List(_) => encode(name, column.as_list::<i32>().values()),
+        _ => encode(name, column),
+    }
 }
 
 /// Encodes `strings`, or `None` when they hold too many distinct values to gain from it.

@@ -23,10 +23,11 @@
 pub mod cancel;
 mod dictionary;
 pub mod error;
-mod execute;
+mod kernels;
 pub mod load;
 mod memory;
 pub mod query;
+mod scan;
 pub mod table;
 
 use std::path::Path;
@@ -51,6 +52,8 @@ use table::ObjectTable;
 /// A loaded project, ready for queries.
 pub struct Engine {
     tables: Vec<Arc<ObjectTable>>,
+    /// The DataFusion table of each of `tables`, for plans.
+    sources: Vec<Arc<dyn TableSource>>,
     ctx: SessionContext,
 }
 
@@ -99,24 +102,24 @@ impl Engine {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        // Object tables are one partition stored in result order: a filter over them is cheap
-        // on one core, while splitting it round-robin would need an order-preserving merge of
-        // every matching row afterwards.
+        // A scan is one partition in stored order: its filter is cheap on one core, while
+        // splitting it would need an order-preserving merge of every matching row afterwards.
         let config = SessionConfig::new()
             .with_target_partitions(threads)
             .with_round_robin_repartition(false);
         let ctx = SessionContext::new_with_config(config);
-        for t in &project.tables {
-            ctx.register_table(TableReference::bare(t.kind.table_name()), t.provider.clone())?;
+        let tables: Vec<Arc<ObjectTable>> = project.tables.into_iter().map(Arc::new).collect();
+        let mut sources = Vec::with_capacity(tables.len());
+        for t in &tables {
+            let provider = Arc::new(scan::NqlTable::new(Arc::clone(t)));
+            ctx.register_table(TableReference::bare(t.kind.table_name()), provider.clone())?;
+            sources.push(provider_as_source(provider));
         }
         for (kind, raw) in project.series {
             register_series(&ctx, kind, raw)?;
         }
         memory::release_free_memory();
-        Ok(Engine {
-            tables: project.tables.into_iter().map(Arc::new).collect(),
-            ctx,
-        })
+        Ok(Engine { tables, sources, ctx })
     }
 
     /// The object tables this project has.
@@ -146,9 +149,9 @@ impl Engine {
         self.table(kind).ok().map(|t| &t.catalog)
     }
 
-    /// Bytes of Arrow data the loaded tables hold.
+    /// Bytes of Arrow data the tables hold (what queries have read so far).
     pub fn memory_size(&self) -> usize {
-        self.tables.iter().map(|t| t.memory).sum()
+        self.tables.iter().map(|t| t.memory()).sum()
     }
 
     /// The DataFusion session, with the tables `runs`, `models`, `model_versions` (one row per
@@ -164,6 +167,21 @@ impl Engine {
             .ok_or(QueryError::NoSuchTable(query::table_label(kind)))
     }
 
+    /// The DataFusion logical plan of a query on a table.
+    fn plan(
+        &self,
+        kind: ObjectKind,
+        query: &str,
+        options: &FetchOptions,
+        model: Option<&str>,
+    ) -> Result<(LogicalPlan, CheckedQuery), QueryError> {
+        let table = self.table(kind)?;
+        let source = &self.sources[self.tables.iter().position(|t| t.kind == kind).expect("the table exists")];
+        let checked = check(table, query, options)?;
+        let plan = query::Request::new(table, &checked, options, model)?.plan(table, Arc::clone(source))?;
+        Ok((plan, checked))
+    }
+
     /// Parses and analyzes `query` against a table.
     pub fn check(
         &self,
@@ -176,10 +194,11 @@ impl Engine {
 
     /// Runs `query` on a table. `model` restricts model versions to one model's.
     ///
-    /// Stops with [`QueryError::Cancelled`] once `options.cancel` is cancelled, and with
-    /// [`QueryError::TimedOut`] once `options.timeout` has passed. Costly queries (a long
-    /// query, or a big table) run on tokio's blocking pool, so that the caller's worker thread
-    /// stays free; dropping the returned future stops them too.
+    /// DataFusion plans the query (what [`Engine::explain`] shows) and runs that plan. Stops
+    /// with [`QueryError::Cancelled`] once `options.cancel` is cancelled, and with
+    /// [`QueryError::TimedOut`] once `options.timeout` has passed; dropping the returned
+    /// future stops it too. Costly scans run on tokio's blocking pool, so that the caller's
+    /// worker thread stays free.
     pub async fn fetch(
         &self,
         kind: ObjectKind,
@@ -187,47 +206,16 @@ impl Engine {
         options: &FetchOptions,
         model: Option<&str>,
     ) -> Result<QueryResult, QueryError> {
-        let interrupt = Interrupt::new(options.cancel.as_ref(), options.timeout);
-        let table = self.table(kind)?;
-        if !is_costly(table, query) || tokio::runtime::Handle::try_current().is_err() {
-            return fetch_now(table, query, options, model, &interrupt);
-        }
         let dropped = CancelToken::new();
         let _stop_when_dropped = cancel::CancelOnDrop(dropped.clone());
-        let interrupt = interrupt.with(dropped);
-        let (table, query, options, model) = (
-            Arc::clone(table),
-            query.to_string(),
-            options.clone(),
-            model.map(str::to_string),
-        );
-        let work = tokio::task::spawn_blocking(move || {
-            fetch_now(&table, &query, &options, model.as_deref(), &interrupt)
-        });
-        match work.await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(QueryError::Execution(DataFusionError::External(Box::new(e)))),
-        }
-    }
-
-    /// Runs `query` on a table through DataFusion's whole planner (optimizer, physical plan,
-    /// streams), as a cluster would run it. [`Engine::fetch`] evaluates the same filter
-    /// expression directly over the in-memory table, which is faster; both give the same rows.
-    pub async fn fetch_planned(
-        &self,
-        kind: ObjectKind,
-        query: &str,
-        options: &FetchOptions,
-        model: Option<&str>,
-    ) -> Result<QueryResult, QueryError> {
-        let interrupt = Interrupt::new(options.cancel.as_ref(), options.timeout);
-        let table = self.table(kind)?;
-        let checked = self.check(kind, query, options)?;
-        let plan = query::Request::new(table, &checked, options, model)?.plan(table)?;
-        let schema = Arc::new(plan.schema().as_arrow().clone());
+        let interrupt = Interrupt::new(options.cancel.as_ref(), options.timeout).with(dropped);
+        let (plan, checked) = self.plan(kind, query, options, model)?;
         interrupt.check().map_err(query_error)?;
-        let work = async { self.ctx.execute_logical_plan(plan).await?.collect().await };
+        let state = self.ctx.state();
+        let physical = state.create_physical_plan(&plan).await.map_err(query_error)?;
+        let physical = scan::with_interrupt(physical, &interrupt).map_err(query_error)?;
+        let schema = physical.schema();
+        let work = datafusion::physical_plan::collect(physical, state.task_ctx());
         let cancelled = async {
             match &options.cancel {
                 Some(token) => token.cancelled().await,
@@ -240,7 +228,8 @@ impl Engine {
                 None => std::future::pending().await,
             }
         };
-        // Dropping the stream of a losing `work` stops DataFusion's tasks.
+        // The scans check the interrupt themselves; these stop the wait for work that is
+        // not in a scan.
         let batches = tokio::select! {
             batches = work => batches.map_err(query_error)?,
             () = cancelled => return Err(QueryError::Cancelled),
@@ -289,9 +278,7 @@ impl Engine {
         options: &FetchOptions,
         model: Option<&str>,
     ) -> Result<Explanation, QueryError> {
-        let table = self.table(kind)?;
-        let checked = self.check(kind, query, options)?;
-        let plan = query::Request::new(table, &checked, options, model)?.plan(table)?;
+        let (plan, checked) = self.plan(kind, query, options, model)?;
         let state = self.ctx.state();
         let optimized = state.optimize(&plan)?;
         let physical = state.create_physical_plan(&plan).await?;
@@ -309,7 +296,9 @@ impl Engine {
 }
 
 use datafusion::common::TableReference;
+use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{LogicalPlan, TableSource};
 
 use cancel::{Interrupt, Stop};
 
@@ -320,36 +309,6 @@ fn check(table: &ObjectTable, query: &str, options: &FetchOptions) -> Result<Che
         query: query.to_string(),
         diagnostics,
     })
-}
-
-/// [`Engine::fetch`] on the current thread.
-fn fetch_now(
-    table: &ObjectTable,
-    query: &str,
-    options: &FetchOptions,
-    model: Option<&str>,
-    interrupt: &Interrupt,
-) -> Result<QueryResult, QueryError> {
-    let checked = check(table, query, options)?;
-    let request = query::Request::new(table, &checked, options, model)?;
-    let batch = execute::run(table, &request, interrupt).map_err(query_error)?;
-    Ok(QueryResult {
-        schema: batch.schema(),
-        batches: vec![batch],
-        warnings: checked.warnings,
-    })
-}
-
-/// Whether a query is worth a thread of the blocking pool: a long query, a big table, or a
-/// regular expression over a table of some size. Small queries stay on the caller's thread,
-/// which is faster than a hand-over.
-fn is_costly(table: &ObjectTable, query: &str) -> bool {
-    let regex = table.rows >= 1024
-        && query
-            .as_bytes()
-            .windows(7)
-            .any(|w| w.eq_ignore_ascii_case(b"MATCHES"));
-    table.rows.saturating_mul(query.len().max(64)) >= 1 << 24 || query.len() >= 64 * 1024 || regex
 }
 
 /// A query error, or [`QueryError::Cancelled`] / [`QueryError::TimedOut`] for an interrupted

@@ -2,14 +2,14 @@
 //! DataFusion plan around the lowered NQL filter (trash filter, sort with ties broken by
 //! `sys/id`, top-k limit, projection with result names).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::TableReference;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr, ident, lit};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr, TableSource, ident, lit};
 use datasets::layout::ObjectKind;
 use nql::{Aggregate, AttrType, CheckedQuery, Diagnostic};
 use regex::Regex;
@@ -103,16 +103,13 @@ impl QueryResult {
 pub const DEFAULT_SORT: &str = "sys/creation_time";
 
 /// What a fetch asks of a table, resolved against it: the filter (the lowered query, the trash
-/// and model conditions), the order, the limit and the result columns. It becomes either a
-/// DataFusion logical plan ([`Request::plan`]) or a direct evaluation
-/// ([`crate::execute::run`]).
+/// and model conditions), the order, the limit and the result columns. It becomes a
+/// DataFusion logical plan ([`Request::plan`]).
 #[derive(Clone, Debug)]
 pub(crate) struct Request {
     /// `None` when every object is wanted.
     pub filter: Option<Expr>,
     pub sort: Vec<SortExpr>,
-    /// True when `sort` is the order the table is stored in.
-    pub stored_order: bool,
     pub limit: Option<usize>,
     /// (result name, internal column), `sys/id` first.
     pub columns: Vec<(String, String)>,
@@ -150,21 +147,16 @@ impl Request {
         let sort = sort_exprs(table, options)?;
         Ok(Request {
             filter: datafusion::logical_expr::utils::conjunction(filters),
-            stored_order: sort == crate::table::default_order(&table.schema),
             sort,
             limit: options.limit,
             columns: projection(table, options)?,
         })
     }
 
-    /// The request as a DataFusion logical plan: scan, filter, sort (with the limit, as a
-    /// top-k), projection.
-    pub fn plan(&self, table: &ObjectTable) -> Result<LogicalPlan, QueryError> {
-        let mut builder = LogicalPlanBuilder::scan(
-            TableReference::bare(table.kind.table_name()),
-            table.source.clone(),
-            None,
-        )?;
+    /// The request as a DataFusion logical plan over `source` (the table's provider): scan,
+    /// filter, sort (with the limit, as a top-k), projection.
+    pub fn plan(&self, table: &ObjectTable, source: Arc<dyn TableSource>) -> Result<LogicalPlan, QueryError> {
+        let mut builder = LogicalPlanBuilder::scan(TableReference::bare(table.kind.table_name()), source, None)?;
         if let Some(filter) = &self.filter {
             builder = builder.filter(filter.clone())?;
         }

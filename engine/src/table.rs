@@ -1,25 +1,29 @@
-//! A loaded table of objects: one in-memory Arrow table holding every attribute plus the
-//! per-object series summaries, the NQL catalog describing it, and the names its columns
-//! get in results.
+//! A table of objects (runs, models or model versions): its columns (every attribute plus
+//! the per-object series summaries), the NQL catalog describing them, the names results
+//! give them, and the values, read when a query first needs them.
+//!
+//! Rows are always in the default result order (spec 5: `sys/creation_time` descending,
+//! missing last, then `sys/id`), so the usual query needs no sort: a filter keeps the order
+//! and a limit stops early. A column is read once, by the first query that needs it, from
+//! wherever the table's [`ColumnSource`] keeps it (the project's Parquet files and its index,
+//! or memory); a long-lived engine then answers from memory.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringViewArray};
-use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
+use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{Expr, SortExpr, TableSource, ident};
+use datafusion::logical_expr::{SortExpr, ident};
 use datasets::layout::{ID_COLUMN, ObjectKind};
 use nql::{Aggregate, AttrType, AttributeInfo, ColumnInfo, TableCatalog};
 
 use crate::dictionary::{self, Dictionary};
 use crate::error::LoadError;
-use crate::load::objects::AttributeColumn;
 use crate::query::DEFAULT_SORT;
 
-/// A column of a loaded table, as results show it.
+/// A column of a table, as results show it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutputColumn {
     /// The name in results: the path, or `path:type` when the path has several types here.
@@ -30,6 +34,68 @@ pub struct OutputColumn {
     pub(crate) column: String,
 }
 
+/// What one column of a table holds.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ColumnSpec {
+    /// The internal name ([`attribute_column`] or [`summary_column`]).
+    pub name: String,
+    pub data_type: DataType,
+    pub path: String,
+    pub ty: AttrType,
+    /// `Some` for a series summary column other than `last`.
+    pub aggregate: Option<Aggregate>,
+    /// How many objects have the attribute.
+    pub count: usize,
+}
+
+impl ColumnSpec {
+    /// The column of an attribute (for a series: of its `last` summary).
+    pub fn attribute(path: &str, ty: AttrType, data_type: DataType, count: usize) -> ColumnSpec {
+        let name = match ty {
+            AttrType::FloatSeries | AttrType::StringSeries => summary_column(Aggregate::Last, path, ty),
+            _ => attribute_column(path, ty),
+        };
+        ColumnSpec {
+            name,
+            data_type,
+            path: path.to_string(),
+            ty,
+            aggregate: None,
+            count,
+        }
+    }
+
+    /// The columns of a float series: `last`, then the other aggregates.
+    pub fn float_series(path: &str, count: usize) -> Vec<ColumnSpec> {
+        FLOAT_SUMMARIES
+            .into_iter()
+            .map(|aggregate| ColumnSpec {
+                name: summary_column(aggregate, path, AttrType::FloatSeries),
+                data_type: DataType::Float64,
+                path: path.to_string(),
+                ty: AttrType::FloatSeries,
+                aggregate: (aggregate != Aggregate::Last).then_some(aggregate),
+                count,
+            })
+            .collect()
+    }
+}
+
+/// Reads a table's columns when a query first needs them.
+pub(crate) trait ColumnSource: Send + Sync + std::fmt::Debug {
+    /// The columns at `indices` of the table's schema, every one with the table's rows in
+    /// the default order.
+    fn read(&self, indices: &[usize]) -> Result<Vec<ArrayRef>, LoadError>;
+}
+
+/// A string column's dictionary: built the second time a filter reads the column (a one-shot
+/// query does not pay for it), or found not worth it.
+#[derive(Debug, Default)]
+struct DictionaryState {
+    uses: u32,
+    built: Option<Option<Arc<Dictionary>>>,
+}
+
 /// One table of objects, ready to be queried.
 pub(crate) struct ObjectTable {
     pub kind: ObjectKind,
@@ -37,15 +103,14 @@ pub(crate) struct ObjectTable {
     pub catalog: TableCatalog,
     /// Attributes in table order (`sys/id` first), as results name them.
     pub outputs: Vec<OutputColumn>,
+    /// Every column, `sys/id` first, each nullable only if some object lacks it.
     pub schema: SchemaRef,
-    /// The whole table as one batch, in the default result order.
-    pub batch: RecordBatch,
-    /// Dictionaries of the string columns that repeat their values, by column name.
-    pub dictionaries: HashMap<String, Dictionary>,
-    pub provider: Arc<MemTable>,
-    pub source: Arc<dyn TableSource>,
-    /// Bytes of Arrow data held.
-    pub memory: usize,
+    /// The values read so far, by schema index.
+    columns: RwLock<Vec<Option<ArrayRef>>>,
+    /// Held while reading, so that two queries needing one column read it once.
+    reading: Mutex<()>,
+    dictionaries: Mutex<HashMap<usize, DictionaryState>>,
+    source: Option<Box<dyn ColumnSource>>,
 }
 
 /// The internal name of the column holding `path:ty`.
@@ -63,12 +128,7 @@ pub(crate) fn id_column() -> String {
     attribute_column(ID_COLUMN, AttrType::String)
 }
 
-/// Float series summary columns: (path, [last, average, max, min, variance], objects).
-pub(crate) type FloatSeriesColumns = Vec<(String, [ArrayRef; 5], usize)>;
-/// String series `last` columns: (path, last, objects).
-pub(crate) type StringSeriesColumns = Vec<(String, ArrayRef, usize)>;
-
-/// The order of the float summary arrays.
+/// The order of the float summary columns.
 pub(crate) const FLOAT_SUMMARIES: [Aggregate; 5] = [
     Aggregate::Last,
     Aggregate::Average,
@@ -78,125 +138,199 @@ pub(crate) const FLOAT_SUMMARIES: [Aggregate; 5] = [
 ];
 
 impl ObjectTable {
-    /// Builds the table and its catalog. `partitions` is how many slices DataFusion scans
-    /// in parallel.
-    pub fn build(
+    /// A table whose values are read from `source` as queries need them. `columns` are the
+    /// table's columns after `sys/id`.
+    pub fn lazy(
         kind: ObjectKind,
-        ids: StringViewArray,
-        attributes: Vec<AttributeColumn>,
-        float_series: FloatSeriesColumns,
-        string_series: StringSeriesColumns,
-        partitions: usize,
+        rows: usize,
+        columns: Vec<ColumnSpec>,
+        source: Box<dyn ColumnSource>,
+    ) -> ObjectTable {
+        ObjectTable::new(kind, rows, columns, Some(source))
+    }
+
+    /// A table held in memory: `ids` and one array per column of `columns`, in any order
+    /// (the table sorts them into the default order).
+    pub fn in_memory(
+        kind: ObjectKind,
+        ids: ArrayRef,
+        columns: Vec<(ColumnSpec, ArrayRef)>,
     ) -> Result<ObjectTable, LoadError> {
-        let rows = ids.len();
+        let (specs, mut arrays): (Vec<ColumnSpec>, Vec<ArrayRef>) = columns.into_iter().unzip();
+        arrays.insert(0, ids);
+        let rows = arrays[0].len();
+        let mut table = ObjectTable::new(kind, rows, specs, None);
+        let order = default_order_indices(&table.schema, &arrays)?;
+        let sorted = arrays
+            .iter()
+            .map(|a| take(a.as_ref(), &order, None))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DataFusionError::from)?;
+        table.columns = RwLock::new(sorted.into_iter().map(Some).collect());
+        Ok(table)
+    }
+
+    fn new(
+        kind: ObjectKind,
+        rows: usize,
+        specs: Vec<ColumnSpec>,
+        source: Option<Box<dyn ColumnSource>>,
+    ) -> ObjectTable {
         let mut catalog = TableCatalog::new();
-        let mut fields = vec![Field::new(id_column(), DataType::Utf8View, false)];
-        let mut arrays: Vec<ArrayRef> = vec![Arc::new(ids)];
-        let mut attrs: Vec<(String, AttrType, String)> =
-            vec![(ID_COLUMN.into(), AttrType::String, id_column())];
-        catalog.add_attribute(
-            ID_COLUMN,
-            AttrType::String,
-            rows,
-            ColumnInfo {
-                name: id_column(),
-                data_type: DataType::Utf8View,
-            },
-        );
-        let push = |name: String, array: ArrayRef, fields: &mut Vec<Field>, arrays: &mut Vec<ArrayRef>| {
-            // Columns without nulls are declared non-nullable, so that `c IS NOT NULL` guards
-            // on them simplify away.
-            fields.push(Field::new(
-                &name,
-                array.data_type().clone(),
-                array.null_count() > 0,
-            ));
-            arrays.push(array);
-            name
-        };
-        for a in attributes {
-            let count = rows - a.array.null_count();
-            let data_type = a.array.data_type().clone();
-            let name = push(attribute_column(&a.path, a.ty), a.array, &mut fields, &mut arrays);
-            catalog.add_attribute(
-                &a.path,
-                a.ty,
-                count,
-                ColumnInfo {
-                    name: name.clone(),
-                    data_type,
-                },
-            );
-            attrs.push((a.path, a.ty, name));
-        }
-        for (path, summaries, count) in float_series {
-            for (aggregate, array) in FLOAT_SUMMARIES.into_iter().zip(summaries) {
-                let name = push(
-                    summary_column(aggregate, &path, AttrType::FloatSeries),
-                    array,
-                    &mut fields,
-                    &mut arrays,
-                );
-                let info = ColumnInfo {
-                    name: name.clone(),
-                    data_type: DataType::Float64,
-                };
-                if aggregate == Aggregate::Last {
-                    catalog.add_attribute(&path, AttrType::FloatSeries, count, info);
-                    attrs.push((path.clone(), AttrType::FloatSeries, name));
-                } else {
-                    catalog.add_aggregate(&path, aggregate, info);
+        let id = ColumnSpec::attribute(ID_COLUMN, AttrType::String, DataType::Utf8View, rows);
+        let mut fields = Vec::with_capacity(specs.len() + 1);
+        let mut attrs: Vec<(String, AttrType, String)> = Vec::new();
+        for spec in std::iter::once(&id).chain(&specs) {
+            // Columns without missing values are declared non-nullable, so that `c IS NOT
+            // NULL` guards on them simplify away.
+            fields.push(Field::new(&spec.name, spec.data_type.clone(), spec.count < rows));
+            let info = ColumnInfo {
+                name: spec.name.clone(),
+                data_type: spec.data_type.clone(),
+            };
+            match spec.aggregate {
+                Some(aggregate) => catalog.add_aggregate(&spec.path, aggregate, info),
+                None => {
+                    catalog.add_attribute(&spec.path, spec.ty, spec.count, info);
+                    attrs.push((spec.path.clone(), spec.ty, spec.name.clone()));
                 }
             }
         }
-        for (path, last, count) in string_series {
-            let data_type = last.data_type().clone();
-            let name = push(
-                summary_column(Aggregate::Last, &path, AttrType::StringSeries),
-                last,
-                &mut fields,
-                &mut arrays,
-            );
-            catalog.add_attribute(
-                &path,
-                AttrType::StringSeries,
-                count,
-                ColumnInfo {
-                    name: name.clone(),
-                    data_type,
-                },
-            );
-            attrs.push((path, AttrType::StringSeries, name));
-        }
-        let outputs = output_names(attrs);
-        let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(DataFusionError::from)?;
-        // Stored in the default result order, so that the usual query needs no sort: a filter
-        // keeps the order, and a limit stops early.
-        let (batch, order) = sort_default(batch)?;
-        let dictionaries = dictionary::build(&batch)?;
-        let memory =
-            batch.get_array_memory_size() + dictionaries.values().map(Dictionary::memory).sum::<usize>();
-        let provider = Arc::new(
-            MemTable::try_new(schema.clone(), partition(&batch, partitions))?.with_sort_order(vec![order]),
-        );
-        Ok(ObjectTable {
+        let width = fields.len();
+        ObjectTable {
             kind,
             rows,
             catalog,
-            outputs,
-            schema,
-            batch,
-            dictionaries,
-            source: provider_as_source(provider.clone()),
-            provider,
-            memory,
-        })
+            outputs: output_names(attrs),
+            schema: Arc::new(Schema::new(fields)),
+            columns: RwLock::new(vec![None; width]),
+            reading: Mutex::new(()),
+            dictionaries: Mutex::new(HashMap::new()),
+            source,
+        }
     }
 
     /// Every attribute with its type and count (`sys/id` included).
     pub fn attributes(&self) -> Vec<AttributeInfo> {
         nql::Catalog::attributes(&self.catalog)
+    }
+
+    /// The columns at `indices` of the schema as one batch (reading those not read yet).
+    pub fn batch(&self, indices: &[usize]) -> Result<RecordBatch, DataFusionError> {
+        let schema = Arc::new(self.schema.project(indices)?);
+        let arrays = self.arrays(indices)?;
+        Ok(RecordBatch::try_new_with_options(
+            schema,
+            arrays,
+            &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(self.rows)),
+        )?)
+    }
+
+    /// The arrays at `indices`, reading those not read yet in one go.
+    fn arrays(&self, indices: &[usize]) -> Result<Vec<ArrayRef>, DataFusionError> {
+        if let Some(found) = self.cached(indices) {
+            return Ok(found);
+        }
+        let _reading = self.reading.lock().expect("not poisoned");
+        let missing: Vec<usize> = {
+            let columns = self.columns.read().expect("not poisoned");
+            let mut missing: Vec<usize> = indices.iter().copied().filter(|&i| columns[i].is_none()).collect();
+            missing.sort_unstable();
+            missing.dedup();
+            missing
+        };
+        if !missing.is_empty() {
+            let source = self
+                .source
+                .as_ref()
+                .ok_or_else(|| DataFusionError::Internal("an in-memory table lacks a column".into()))?;
+            let read = source
+                .read(&missing)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let mut columns = self.columns.write().expect("not poisoned");
+            for (i, array) in missing.into_iter().zip(read) {
+                if array.len() != self.rows {
+                    return Err(DataFusionError::Internal(format!(
+                        "column {} has {} rows, not {}",
+                        self.schema.field(i).name(),
+                        array.len(),
+                        self.rows
+                    )));
+                }
+                columns[i] = Some(array);
+            }
+        }
+        self.cached(indices)
+            .ok_or_else(|| DataFusionError::Internal("a column read went missing".into()))
+    }
+
+    fn cached(&self, indices: &[usize]) -> Option<Vec<ArrayRef>> {
+        let columns = self.columns.read().expect("not poisoned");
+        indices.iter().map(|&i| columns[i].clone()).collect()
+    }
+
+    /// The dictionaries of the string columns at `indices` that a filter reads, built the
+    /// second time a filter reads a column, by column name.
+    pub fn dictionaries(&self, indices: &[usize]) -> Result<HashMap<String, Arc<Dictionary>>, DataFusionError> {
+        let mut out = HashMap::new();
+        for &i in indices {
+            let field = self.schema.field(i);
+            if !dictionary::may_encode(field.data_type()) {
+                continue;
+            }
+            let wanted = {
+                let mut states = self.dictionaries.lock().expect("not poisoned");
+                let state = states.entry(i).or_default();
+                match &state.built {
+                    Some(built) => {
+                        if let Some(d) = built {
+                            out.insert(field.name().clone(), Arc::clone(d));
+                        }
+                        false
+                    }
+                    None => {
+                        state.uses += 1;
+                        state.uses >= 2
+                    }
+                }
+            };
+            if wanted {
+                let array = self.arrays(&[i])?.remove(0);
+                let built = dictionary::encode_column(field.name(), &array)?.map(Arc::new);
+                if let Some(d) = &built {
+                    out.insert(field.name().clone(), Arc::clone(d));
+                }
+                self.dictionaries.lock().expect("not poisoned").entry(i).or_default().built = Some(built);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Bytes of Arrow data read so far (values and dictionaries).
+    pub fn memory(&self) -> usize {
+        let columns: usize = self
+            .columns
+            .read()
+            .expect("not poisoned")
+            .iter()
+            .flatten()
+            .map(|a| a.get_array_memory_size())
+            .sum();
+        let dictionaries: usize = self
+            .dictionaries
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .filter_map(|s| s.built.as_ref()?.as_ref())
+            .map(|d| d.memory())
+            .sum();
+        columns + dictionaries
+    }
+
+    /// Reads every column now (what a table held in memory has from the start).
+    pub fn read_all(&self) -> Result<(), DataFusionError> {
+        let all: Vec<usize> = (0..self.schema.fields().len()).collect();
+        self.arrays(&all).map(|_| ())
     }
 }
 
@@ -232,51 +366,40 @@ fn output_names(attrs: Vec<(String, AttrType, String)>) -> Vec<OutputColumn> {
 /// The default result order (spec 5): `sys/creation_time` descending with missing values
 /// last, then `sys/id` ascending.
 pub(crate) fn default_order(schema: &Schema) -> Vec<SortExpr> {
+    default_order_columns(schema)
+        .into_iter()
+        .map(|(name, descending)| ident(name).sort(!descending, false))
+        .collect()
+}
+
+/// The columns of the default order, each with whether it is descending.
+fn default_order_columns(schema: &Schema) -> Vec<(String, bool)> {
     let created = attribute_column(DEFAULT_SORT, AttrType::Datetime);
     let mut order = Vec::new();
     if schema.column_with_name(&created).is_some() {
-        order.push(ident(created).sort(false, false));
+        order.push((created, true));
     }
-    order.push(ident(id_column()).sort(true, false));
+    order.push((id_column(), false));
     order
 }
 
-/// Sorts the table into the default result order; returns it with that order.
-fn sort_default(batch: RecordBatch) -> Result<(RecordBatch, Vec<SortExpr>), LoadError> {
-    let order = default_order(&batch.schema());
-    let columns: Vec<SortColumn> = order
-        .iter()
-        .map(|s| {
-            let Expr::Column(c) = &s.expr else {
-                unreachable!("the default order sorts columns")
-            };
-            SortColumn {
-                values: batch.column_by_name(&c.name).expect("the column exists").clone(),
-                options: Some(SortOptions {
-                    descending: !s.asc,
-                    nulls_first: s.nulls_first,
-                }),
-            }
+/// The permutation that puts rows into the default order: for each position in that
+/// order, the row it takes. `arrays` are the columns of `schema`, `sys/id` first.
+pub(crate) fn default_order_indices(
+    schema: &Schema,
+    arrays: &[ArrayRef],
+) -> Result<datafusion::arrow::array::UInt32Array, LoadError> {
+    let columns: Vec<SortColumn> = default_order_columns(schema)
+        .into_iter()
+        .map(|(name, descending)| SortColumn {
+            values: arrays[schema.index_of(&name).expect("the column exists")].clone(),
+            options: Some(SortOptions {
+                descending,
+                nulls_first: false,
+            }),
         })
         .collect();
-    let indices = lexsort_to_indices(&columns, None).map_err(DataFusionError::from)?;
-    let sorted = take_record_batch(&batch, &indices).map_err(DataFusionError::from)?;
-    Ok((sorted, order))
-}
-
-/// Splits a batch into up to `n` contiguous slices (zero-copy), one per partition.
-fn partition(batch: &RecordBatch, n: usize) -> Vec<Vec<RecordBatch>> {
-    let rows = batch.num_rows();
-    // Small tables are not worth the per-partition overhead.
-    let n = n.clamp(1, rows.div_ceil(32 * 1024).max(1));
-    let per = rows.div_ceil(n).max(1);
-    (0..n)
-        .map(|i| {
-            let start = (i * per).min(rows);
-            let len = per.min(rows - start);
-            vec![batch.slice(start, len)]
-        })
-        .collect()
+    Ok(lexsort_to_indices(&columns, None).map_err(DataFusionError::from)?)
 }
 
 impl std::fmt::Debug for ObjectTable {

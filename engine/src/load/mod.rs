@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use datafusion::arrow::array::Array;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -23,7 +24,8 @@ use datasets::layout::{
 };
 
 use crate::error::LoadError;
-use crate::table::ObjectTable;
+use crate::table::{ColumnSpec, ObjectTable};
+use nql::AttrType;
 use objects::ObjectChunk;
 use series::{FloatSummaries, IdIndex, SeriesProblem, StringSummaries};
 
@@ -274,21 +276,27 @@ fn assemble(
     }
 
     let (floats, strings) = summarize(series_units, &index, options)?;
-    let partitions = 1;
     let mut tables = Vec::new();
     for ((kind, chunks), (_, range)) in per_kind.into_iter().zip(ranges) {
         let (ids, attributes) = objects::assemble(chunks)?;
-        tables.push(ObjectTable::build(
-            kind,
-            ids,
-            attributes,
-            floats.columns(range.clone()),
-            strings.columns(range),
-            partitions,
-        )?);
+        let rows = ids.len();
+        let mut columns = Vec::new();
+        for a in attributes {
+            let count = rows - a.array.null_count();
+            let spec = ColumnSpec::attribute(&a.path, a.ty, a.array.data_type().clone(), count);
+            columns.push((spec, a.array));
+        }
+        for (path, summaries, count) in floats.columns(range.clone()) {
+            columns.extend(ColumnSpec::float_series(&path, count).into_iter().zip(summaries));
+        }
+        for (path, last, count) in strings.columns(range) {
+            let spec = ColumnSpec::attribute(&path, AttrType::StringSeries, last.data_type().clone(), count);
+            columns.push((spec, last));
+        }
+        tables.push(ObjectTable::in_memory(kind, Arc::new(ids), columns)?);
     }
     if let Some(limit) = options.memory_limit {
-        let needed = tables.iter().map(|t| t.memory as u64).sum();
+        let needed = tables.iter().map(|t| t.memory() as u64).sum();
         if needed > limit {
             return Err(LoadError::MemoryLimit { needed, limit });
         }

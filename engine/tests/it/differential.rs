@@ -389,11 +389,6 @@ fn check(
     let mut got = block_on(engine.fetch_runs_table(query, &options))
         .map_err(fail)?
         .ids();
-    // The direct evaluation and DataFusion's whole planner give the same rows in the same order.
-    let planned = block_on(engine.fetch_planned(ObjectKind::Runs, query, &options, None))
-        .map_err(fail)?
-        .ids();
-    prop_assert_eq!(&got, &planned, "direct and planned disagree on {:?}", query);
     got.sort();
     let expected = reference.matching(checked.predicate.as_ref(), trashed == Trashed::All);
     prop_assert_eq!(

@@ -250,7 +250,21 @@ fn explain_shows_the_checked_query_and_the_plans() {
         "NOT `params/lr`:float = 0.1 AND `sys/tags`:stringSet CONTAINS \"best\""
     );
     assert!(e.logical.contains("Filter:"), "{}", e.logical);
-    assert!(e.physical.contains("FilterExec"), "{}", e.physical);
+    // The filter is pushed into the scan, which evaluates it; the default order is the
+    // stored order, so there is no sort.
+    assert!(e.physical.contains("NqlScanExec: table=runs"), "{}", e.physical);
+    assert!(e.physical.contains("filter="), "{}", e.physical);
+    assert!(e.physical.contains("array_has"), "{}", e.physical);
+    assert!(!e.physical.contains("FilterExec"), "{}", e.physical);
+    assert!(!e.physical.contains("SortExec"), "{}", e.physical);
+    // Another order is a top-k sort over the scan.
+    let sorted = FetchOptions {
+        sort_by: Some("params/lr:float".into()),
+        limit: Some(3),
+        ..options(Trashed::Exclude)
+    };
+    let e = block_on(engine.explain(ObjectKind::Runs, "", &sorted, None)).unwrap();
+    assert!(e.physical.contains("SortExec: TopK(fetch=3)"), "{}", e.physical);
 }
 
 #[test]
@@ -259,8 +273,37 @@ fn a_missing_table_is_a_user_error() {
     assert!(matches!(e, QueryError::NoSuchTable("models")) && e.is_user_error());
 }
 
+/// The ids of `result` sorted the way spec 5 says, row by row: the key column (the second
+/// column of the result) with missing values last, ties by `sys/id` ascending.
+fn sorted_by_hand(result: &engine::QueryResult, ascending: bool) -> Vec<String> {
+    use datafusion::common::ScalarValue;
+    let ids = result.ids();
+    let mut keys: Vec<(Option<ScalarValue>, String)> = Vec::new();
+    let mut row = 0;
+    for b in &result.batches {
+        for i in 0..b.num_rows() {
+            let key = b.columns().get(1).map(|c| ScalarValue::try_from_array(c, i).unwrap());
+            keys.push((key.filter(|k| !k.is_null()), ids[row].clone()));
+            row += 1;
+        }
+    }
+    keys.sort_by(|(a, ia), (b, ib)| {
+        let by_key = match (a, b) {
+            (Some(a), Some(b)) => {
+                let o = a.partial_cmp(b).expect("keys of one column compare");
+                if ascending { o } else { o.reverse() }
+            }
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        by_key.then_with(|| ia.cmp(ib))
+    });
+    keys.into_iter().map(|(_, id)| id).collect()
+}
+
 #[test]
-fn direct_evaluation_and_the_planner_agree_on_rows_and_order() {
+fn sorts_and_limits_agree_with_a_sort_by_hand() {
     let engine = conformance_engine();
     let queries = [
         "",
@@ -269,31 +312,47 @@ fn direct_evaluation_and_the_planner_agree_on_rows_and_order() {
         "max(`metrics/acc`:floatSeries) > 0.5",
     ];
     let sorts = [
-        None,
-        Some("params/lr:float"),
-        Some("metrics/acc"),
-        Some("sys/id"),
-        Some("sys/name"),
+        "sys/creation_time",
+        "params/lr:float",
+        "metrics/acc",
+        "sys/id",
+        "sys/name",
     ];
     for query in queries {
         for sort_by in sorts {
-            for (ascending, limit) in [(false, None), (true, Some(7)), (false, Some(0))] {
+            for (ascending, limit) in [(false, None), (true, None), (true, Some(7)), (false, Some(7)), (false, Some(0))] {
                 let o = FetchOptions {
-                    sort_by: sort_by.map(String::from),
+                    sort_by: Some(sort_by.to_string()),
                     ascending,
                     limit,
-                    columns: Some(vec!["sys/name".into(), "params/lr:float".into()]),
+                    columns: Some(vec![sort_by.to_string(), "sys/name".into()]),
                     ..options(Trashed::Exclude)
                 };
-                let direct = block_on(engine.fetch_runs_table(query, &o)).unwrap();
-                let planned = block_on(engine.fetch_planned(ObjectKind::Runs, query, &o, None)).unwrap();
+                let got = block_on(engine.fetch_runs_table(query, &o)).unwrap();
+                let everything = FetchOptions {
+                    limit: None,
+                    ..o.clone()
+                };
+                let all = block_on(engine.fetch_runs_table(query, &everything)).unwrap();
+                let mut expected = sorted_by_hand(&all, ascending);
+                expected.truncate(limit.unwrap_or(usize::MAX));
                 assert_eq!(
-                    direct.ids(),
-                    planned.ids(),
-                    "{query} sorted by {sort_by:?} {ascending} {limit:?}"
+                    got.ids(),
+                    expected,
+                    "{query} sorted by {sort_by} ascending={ascending} limit={limit:?}"
                 );
-                assert_eq!(direct.schema.fields().len(), planned.schema.fields().len());
+                assert_eq!(got.schema.fields().len(), 3);
             }
         }
+    }
+    // Without `sort_by`, the order is by creation time, descending unless asked otherwise.
+    for ascending in [false, true] {
+        let o = FetchOptions {
+            ascending,
+            columns: Some(vec!["sys/creation_time".into()]),
+            ..options(Trashed::All)
+        };
+        let got = block_on(engine.fetch_runs_table("", &o)).unwrap();
+        assert_eq!(got.ids(), sorted_by_hand(&got, ascending), "default order, ascending={ascending}");
     }
 }

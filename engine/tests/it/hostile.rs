@@ -267,15 +267,6 @@ fn a_pattern_of_ten_thousand_groups_over_long_values() {
     // groups of MATCHES patterns non-capturing, for the engine's kernel and DataFusion alike.
     let q = format!("`sys/name`:string MATCHES \"{}q\"", "(a|b)*".repeat(10_000));
     assert_eq!(run(&q, GENEROUS).unwrap(), Vec::<String>::new());
-    // The same lowered pattern through DataFusion's `regexp_like`.
-    let planned = block_on(engine().fetch_planned(
-        datasets::layout::ObjectKind::Runs,
-        &q,
-        &FetchOptions::default(),
-        None,
-    ))
-    .unwrap();
-    assert_eq!(planned.num_rows(), 0);
     // A long pattern that must be matched all the way over 100 KB values is slow (time
     // grows as pattern × value): a case for a timeout. Here a short one.
     let q = format!("`sys/name`:string MATCHES \"{}\"", "(a|b)".repeat(100));

@@ -1,24 +1,25 @@
-//! Direct evaluation of a request over an in-memory table: the lowered filter is compiled
-//! to a DataFusion `PhysicalExpr` and evaluated over the table's one batch with Arrow's
-//! kernels, then the matching rows are ordered and the result columns gathered.
+//! The filter kernels of a table scan: a lowered NQL filter evaluated to a boolean mask over
+//! the columns a query reads, with Arrow's kernels.
 //!
-//! This is the same DataFusion expression the logical plan filters with (`explain` shows that
-//! plan), without the per-query cost of optimizing and planning a whole query and running it
-//! as a stream of tasks: for a table of 100,000 runs that overhead dominates a filter, which
-//! itself takes a fraction of a millisecond. The table is stored in the default result order,
-//! so the usual query needs no sort at all.
+//! A scan ([`crate::scan::NqlScanExec`]) hands its filter here instead of to a DataFusion
+//! `FilterExec`: AND, OR and NOT combine whole masks bitwise, a clause on a dictionary-encoded
+//! column is evaluated once per distinct value, the clauses NQL produces most are single
+//! Arrow kernels, and anything else is compiled by DataFusion itself
+//! (`create_physical_expr`). The answers are DataFusion's: the differential tests compare
+//! them with a row-at-a-time reference and with DataFusion's own evaluation of the same
+//! expressions.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, ListArray, RecordBatch, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, ListArray, RecordBatch,
 };
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::kernels::boolean::{and_kleene, is_not_null, not, or_kleene};
 use datafusion::arrow::compute::kernels::{cmp, comparison};
-use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, prep_null_mask_filter, take};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::compute::{prep_null_mask_filter, take};
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::DFSchema;
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -31,63 +32,32 @@ use datafusion::physical_expr::create_physical_expr;
 use crate::cancel::Interrupt;
 use crate::dictionary::Dictionary;
 use crate::load::series::canonical;
-use crate::query::Request;
-use crate::table::ObjectTable;
 
 /// Rows a costly clause (a regular expression) evaluates between two checks of the
 /// interrupt; also the size of the slices other compiled expressions are evaluated in.
 const ROWS_PER_CHECK: usize = 4096;
 
-/// Answers `request` over `table`: one batch with the request's columns, in its order.
-/// Stops with an error wrapping a [`crate::cancel::Stop`] once `interrupt` says so.
-pub(crate) fn run(table: &ObjectTable, request: &Request, interrupt: &Interrupt) -> Result<RecordBatch> {
-    interrupt.check()?;
-    let batch = &table.batch;
-    let rows = match &request.filter {
-        Some(filter) => matching_rows(table, filter, interrupt)?,
-        None => UInt32Array::from_iter_values(0..batch.num_rows() as u32),
-    };
-    let rows = if request.limit == Some(0) {
-        rows.slice(0, 0)
-    } else if request.stored_order {
-        match request.limit {
-            Some(limit) if limit < rows.len() => rows.slice(0, limit),
-            _ => rows,
-        }
-    } else {
-        interrupt.check()?;
-        order(table, request, &rows)?
-    };
-    interrupt.check()?;
-    let mut fields = Vec::with_capacity(request.columns.len());
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(request.columns.len());
-    for (name, column) in &request.columns {
-        let array = batch
-            .column_by_name(column)
-            .ok_or_else(|| DataFusionError::Internal(format!("no column {column}")))?;
-        fields.push(Field::new(name, array.data_type().clone(), name != "sys/id"));
-        columns.push(take(array.as_ref(), &rows, None)?);
-    }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
-}
-
-/// The rows (in stored order) where `filter` is true.
-fn matching_rows(table: &ObjectTable, filter: &Expr, interrupt: &Interrupt) -> Result<UInt32Array> {
-    let filter = without_redundant_null_checks(filter.clone(), &table.batch.schema())?;
+/// The rows of `batch` where `filter` is true, as a mask without nulls. `dictionaries` are
+/// those of `batch`'s string columns, by column name. Stops with an error wrapping a
+/// [`crate::cancel::Stop`] once `interrupt` says so.
+pub(crate) fn filter_mask(
+    batch: &RecordBatch,
+    dictionaries: &HashMap<String, Arc<Dictionary>>,
+    filter: &Expr,
+    interrupt: &Interrupt,
+) -> Result<BooleanArray> {
+    let filter = without_redundant_null_checks(filter.clone(), &batch.schema())?;
     let masks = Masks {
-        batch: &table.batch,
-        dictionaries: Some(&table.dictionaries),
+        batch,
+        dictionaries: Some(dictionaries),
         interrupt,
     };
     let mask = masks.evaluate(&filter)?;
-    let mask = if mask.null_count() > 0 {
+    Ok(if mask.null_count() > 0 {
         prep_null_mask_filter(&mask)
     } else {
         mask
-    };
-    Ok(UInt32Array::from_iter_values(
-        mask.values().set_indices().map(|i| i as u32),
-    ))
+    })
 }
 
 /// Evaluates a lowered filter to a boolean mask over a batch, with SQL's three-valued logic
@@ -99,7 +69,7 @@ fn matching_rows(table: &ObjectTable, filter: &Expr, interrupt: &Interrupt) -> R
 /// checked before every node and every few thousand rows of a costly clause.
 struct Masks<'a> {
     batch: &'a RecordBatch,
-    dictionaries: Option<&'a HashMap<String, Dictionary>>,
+    dictionaries: Option<&'a HashMap<String, Arc<Dictionary>>>,
     interrupt: &'a Interrupt,
 }
 
@@ -192,6 +162,17 @@ impl Masks<'_> {
                 let (Some(column), Expr::Literal(value, _)) = (self.column(&b.left), b.right.as_ref()) else {
                     return Ok(None);
                 };
+                // DataFusion's simplifier writes `regexp_like(c, p)` as `c ~ p`.
+                if matches!(b.op, Operator::RegexMatch | Operator::RegexNotMatch)
+                    && matches!(column.data_type(), DataType::Utf8View | DataType::Utf8 | DataType::LargeUtf8)
+                    && let Some(Some(pattern)) = value.try_as_str()
+                {
+                    let matched = self.regex(column, pattern)?;
+                    return Ok(Some(match b.op {
+                        Operator::RegexMatch => matched,
+                        _ => not(&matched)?,
+                    }));
+                }
                 let Some(value) = comparable_scalar(value, column.data_type()) else {
                     return Ok(None);
                 };
@@ -218,7 +199,7 @@ impl Masks<'_> {
                 match (f.name(), column.data_type()) {
                     ("array_has", DataType::List(_)) => {
                         let dictionary = match target {
-                            Expr::Column(c) => self.dictionaries.and_then(|d| d.get(&c.name)),
+                            Expr::Column(c) => self.dictionaries.and_then(|d| d.get(&c.name).map(|d| d.as_ref())),
                             _ => None,
                         };
                         list_has(column.as_list::<i32>(), needle, dictionary)
@@ -408,30 +389,4 @@ fn without_redundant_null_checks(filter: Expr, schema: &Schema) -> Result<Expr> 
             })
         })
         .map(|t| t.data)
-}
-
-/// Sorts `rows` by the request's keys (a partial sort when there is a limit).
-fn order(table: &ObjectTable, request: &Request, rows: &UInt32Array) -> Result<UInt32Array> {
-    let keys = request
-        .sort
-        .iter()
-        .map(|s| {
-            let Expr::Column(c) = &s.expr else {
-                return Err(DataFusionError::Internal("sort keys are columns".into()));
-            };
-            let values = table
-                .batch
-                .column_by_name(&c.name)
-                .ok_or_else(|| DataFusionError::Internal(format!("no column {}", c.name)))?;
-            Ok(SortColumn {
-                values: take(values.as_ref(), rows, None)?,
-                options: Some(SortOptions {
-                    descending: !s.asc,
-                    nulls_first: s.nulls_first,
-                }),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let positions = lexsort_to_indices(&keys, request.limit)?;
-    Ok(take(rows, &positions, None)?.as_primitive().clone())
 }

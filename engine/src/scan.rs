@@ -1,0 +1,335 @@
+//! The tables of a project as DataFusion sees them: a [`TableProvider`] per object table that
+//! takes every filter, and the [`ExecutionPlan`] that scans it.
+//!
+//! DataFusion plans every query (filter pushdown, projection, sort, top-k, limit); the scan
+//! it puts at the leaf, [`NqlScanExec`], reads only the columns the plan needs and evaluates
+//! the pushed-down NQL filter with the mask kernels of [`crate::kernels`]. Its rows come in
+//! the table's stored order, the default result order, which it declares, so a query sorted
+//! that way needs no sort. `explain` prints this plan, and this plan is what runs.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{SortOptions, take};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    ReplaceChildrenOptions, SendableRecordBatchStream,
+};
+
+use crate::cancel::Interrupt;
+use crate::kernels;
+use crate::table::{ObjectTable, default_order};
+
+/// An object table as a DataFusion table: every filter is pushed into its scan.
+#[derive(Debug)]
+pub(crate) struct NqlTable {
+    table: Arc<ObjectTable>,
+}
+
+impl NqlTable {
+    pub fn new(table: Arc<ObjectTable>) -> NqlTable {
+        NqlTable { table }
+    }
+}
+
+#[async_trait]
+impl TableProvider for NqlTable {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        // The kernels evaluate any expression over the table's columns (what they do not
+        // answer themselves, DataFusion compiles for them).
+        Ok(vec![TableProviderFilterPushDown::Exact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let projection = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.table.schema.fields().len()).collect());
+        Ok(Arc::new(NqlScanExec::new(
+            Arc::clone(&self.table),
+            projection,
+            conjunction(filters.iter().cloned()),
+            limit,
+        )?))
+    }
+}
+
+/// Scans an object table: reads the projected columns and those the filter reads, keeps the
+/// rows where the filter holds (in stored order), up to `fetch` of them.
+#[derive(Debug, Clone)]
+pub(crate) struct NqlScanExec {
+    table: Arc<ObjectTable>,
+    projection: Vec<usize>,
+    filter: Option<Expr>,
+    fetch: Option<usize>,
+    /// What stops the scan early; set per query by [`with_interrupt`].
+    interrupt: Interrupt,
+    properties: Arc<PlanProperties>,
+}
+
+impl NqlScanExec {
+    fn new(
+        table: Arc<ObjectTable>,
+        projection: Vec<usize>,
+        filter: Option<Expr>,
+        fetch: Option<usize>,
+    ) -> Result<NqlScanExec> {
+        let schema = Arc::new(table.schema.project(&projection)?);
+        let ordering = stored_ordering(&schema);
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new_with_orderings(schema, ordering),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        )
+        .with_scheduling_type(SchedulingType::Cooperative);
+        Ok(NqlScanExec {
+            table,
+            projection,
+            filter,
+            fetch,
+            interrupt: Interrupt::default(),
+            properties: Arc::new(properties),
+        })
+    }
+
+    /// The columns the scan reads: the projection, then those only the filter reads.
+    fn read_columns(&self) -> Result<Vec<usize>> {
+        let mut columns = self.projection.clone();
+        if let Some(filter) = &self.filter {
+            for c in filter.column_refs() {
+                let i = self.table.schema.index_of(&c.name)?;
+                if !columns.contains(&i) {
+                    columns.push(i);
+                }
+            }
+        }
+        Ok(columns)
+    }
+
+    /// Runs the scan on this thread: one batch of the matching rows.
+    fn run(&self) -> Result<RecordBatch> {
+        self.interrupt.check()?;
+        let columns = self.read_columns()?;
+        let batch = self.table.batch(&columns)?;
+        self.interrupt.check()?;
+        let rows = match &self.filter {
+            Some(filter) => {
+                let mut dictionary_columns: Vec<usize> = filter
+                    .column_refs()
+                    .iter()
+                    .filter_map(|c| self.table.schema.index_of(&c.name).ok())
+                    .collect();
+                dictionary_columns.sort_unstable();
+                dictionary_columns.dedup();
+                let dictionaries = self.table.dictionaries(&dictionary_columns)?;
+                let mask = kernels::filter_mask(&batch, &dictionaries, filter, &self.interrupt)?;
+                let matching = mask.values().set_indices().map(|i| i as u32);
+                match self.fetch {
+                    Some(n) => UInt32Array::from_iter_values(matching.take(n)),
+                    None => UInt32Array::from_iter_values(matching),
+                }
+            }
+            None => {
+                let n = self.fetch.map_or(self.table.rows, |n| n.min(self.table.rows));
+                UInt32Array::from_iter_values(0..n as u32)
+            }
+        };
+        self.interrupt.check()?;
+        let projected = batch.project(&(0..self.projection.len()).collect::<Vec<_>>())?;
+        let all = rows.len() == projected.num_rows();
+        let arrays = projected
+            .columns()
+            .iter()
+            .map(|a| if all { Ok(Arc::clone(a)) } else { take(a.as_ref(), &rows, None) })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new_with_options(
+            self.schema(),
+            arrays,
+            &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.len())),
+        )?)
+    }
+
+    /// Whether the scan is worth a thread of the blocking pool rather than the caller's:
+    /// a table of some size whose columns must first be read, or a costly filter.
+    fn is_costly(&self) -> bool {
+        let rows = self.table.rows;
+        let regex = self.filter.as_ref().is_some_and(|f| {
+            f.exists(|e| {
+                Ok(match e {
+                    Expr::BinaryExpr(b) => matches!(
+                        b.op,
+                        Operator::RegexMatch | Operator::RegexNotMatch | Operator::RegexIMatch | Operator::RegexNotIMatch
+                    ),
+                    Expr::ScalarFunction(f) => f.name().starts_with("regexp"),
+                    _ => false,
+                })
+            })
+            .unwrap_or(true)
+        });
+        let clauses = self.filter.as_ref().map_or(0, |f| f.column_refs().len());
+        (regex && rows >= 1024) || rows.saturating_mul(clauses.max(1)) >= 1 << 22
+    }
+}
+
+/// The stored order as the scan's output ordering, when its columns are in `schema`.
+fn stored_ordering(schema: &SchemaRef) -> Vec<Vec<PhysicalSortExpr>> {
+    let mut ordering = Vec::new();
+    for sort in default_order(schema) {
+        let Expr::Column(c) = &sort.expr else { break };
+        let Ok(index) = schema.index_of(&c.name) else { break };
+        ordering.push(PhysicalSortExpr::new(
+            Arc::new(Column::new(&c.name, index)) as Arc<dyn PhysicalExpr>,
+            SortOptions {
+                descending: !sort.asc,
+                nulls_first: sort.nulls_first,
+            },
+        ));
+    }
+    if ordering.is_empty() { vec![] } else { vec![ordering] }
+}
+
+/// `plan` with `interrupt` given to every scan in it: the scans check it between the
+/// clauses of their filters and every few thousand rows of a costly clause.
+pub(crate) fn with_interrupt(plan: Arc<dyn ExecutionPlan>, interrupt: &Interrupt) -> Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    plan.transform_up(|node| {
+        Ok(match node.downcast_ref::<NqlScanExec>() {
+            Some(scan) => {
+                let mut scan = scan.clone();
+                scan.interrupt = interrupt.clone();
+                Transformed::yes(Arc::new(scan) as Arc<dyn ExecutionPlan>)
+            }
+            None => Transformed::no(node),
+        })
+    })
+    .map(|t| t.data)
+}
+
+impl DisplayAs for NqlScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                let names: Vec<&str> = self
+                    .projection
+                    .iter()
+                    .map(|&i| self.table.schema.field(i).name().as_str())
+                    .collect();
+                write!(
+                    f,
+                    "NqlScanExec: table={}, rows={}, projection=[{}]",
+                    self.table.kind.table_name(),
+                    self.table.rows,
+                    names.join(", ")
+                )?;
+                if let Some(filter) = &self.filter {
+                    write!(f, ", filter={filter}")?;
+                }
+                if let Some(fetch) = self.fetch {
+                    write!(f, ", fetch={fetch}")?;
+                }
+                Ok(())
+            }
+            DisplayFormatType::TreeRender => write!(f, "table={}", self.table.kind.table_name()),
+        }
+    }
+}
+
+impl ExecutionPlan for NqlScanExec {
+    fn name(&self) -> &'static str {
+        "NqlScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        // The filter is a logical expression evaluated by the kernels, not a physical one.
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
+        let mut scan = self.clone();
+        scan.fetch = limit;
+        Some(Arc::new(scan))
+    }
+
+    fn fetch(&self) -> Option<usize> {
+        self.fetch
+    }
+
+    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "NqlScanExec has one partition, not {}",
+                partition + 1
+            )));
+        }
+        let scan = self.clone();
+        let costly = self.is_costly() && tokio::runtime::Handle::try_current().is_ok();
+        let batch = async move {
+            if !costly {
+                return scan.run();
+            }
+            match tokio::task::spawn_blocking(move || scan.run()).await {
+                Ok(result) => result,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(DataFusionError::External(Box::new(e))),
+            }
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            futures::stream::once(batch),
+        )))
+    }
+}
