@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use crate::common::conformance_dir;
+use crate::conformance_dir;
 
 fn nql(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nql"))
