@@ -25,7 +25,6 @@ mod dictionary;
 pub mod error;
 mod execute;
 pub mod load;
-mod memory;
 pub mod query;
 pub mod table;
 
@@ -112,7 +111,6 @@ impl Engine {
         for (kind, raw) in project.series {
             register_series(&ctx, kind, raw)?;
         }
-        memory::release_free_memory();
         Ok(Engine {
             tables: project.tables.into_iter().map(Arc::new).collect(),
             ctx,

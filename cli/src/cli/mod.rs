@@ -2,6 +2,7 @@
 //! (0 success, 2 a bad query or bad arguments, 1 anything else).
 
 mod bench;
+mod memory;
 mod output;
 mod shell;
 
@@ -361,16 +362,21 @@ fn run(f: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
         .block_on(f)
 }
 
-/// Loads the project, with a progress bar on a terminal for loads that take a while.
+/// Loads the project, with a progress bar on a terminal for loads that take a while, then
+/// gives what the load freed back to the system.
 fn load(data: Option<&PathBuf>) -> Result<Engine, Failure> {
-    let Some(dir) = data else {
-        return Ok(Engine::from_batches(datasets::demo::project())?);
+    let engine = match data {
+        None => Engine::from_batches(datasets::demo::project())?,
+        Some(dir) => {
+            let options = LoadOptions {
+                progress: output::progress_bar(),
+                ..LoadOptions::default()
+            };
+            Engine::open_with(dir, &options)?
+        }
     };
-    let options = LoadOptions {
-        progress: output::progress_bar(),
-        ..LoadOptions::default()
-    };
-    Ok(Engine::open_with(dir, &options)?)
+    memory::release_free_memory();
+    Ok(engine)
 }
 
 fn fetch_options(o: &QueryOptions) -> FetchOptions {
