@@ -367,7 +367,7 @@ def find_nql(arg: str | None) -> Path:
     for cand in candidates:
         if cand and Path(cand).exists():
             return Path(cand)
-    sys.exit("no release nql binary: build it with `cargo build --release -p nql-engine --bin nql` "
+    sys.exit("no release nql binary: build it with `cargo build --release -p nql-cli` "
              "or pass --nql PATH")
 
 

@@ -25,7 +25,6 @@ mod dictionary;
 pub mod error;
 mod kernels;
 pub mod load;
-mod memory;
 pub mod query;
 mod scan;
 pub mod table;
@@ -118,7 +117,6 @@ impl Engine {
         for (kind, raw) in project.series {
             register_series(&ctx, kind, raw)?;
         }
-        memory::release_free_memory();
         Ok(Engine { tables, sources, ctx })
     }
 

@@ -2,7 +2,6 @@
 
 mod bad_data;
 mod cancellation;
-mod cli;
 mod common;
 mod concurrency;
 mod conformance;

@@ -1,4 +1,8 @@
 //! Giving the memory a load freed back to the system.
+//!
+//! This is the command line's business, not the engine's: a library must not trim the heap of
+//! the process that embeds it, so the engine leaves the choice to its caller, and `nql` calls
+//! this once a project is loaded.
 
 /// Returns the free pages of the C allocator's heaps to the system.
 ///

@@ -1,7 +1,13 @@
 //! The `nql` command line: argument parsing, loading, and exit codes
 //! (0 success, 2 a bad query or bad arguments, 1 anything else).
+//!
+//! Output whose reader has gone (`nql query ... | head -1`) ends the command quietly with
+//! status 0, as ripgrep does: Rust ignores SIGPIPE, so a write to a closed pipe fails with
+//! `BrokenPipe` instead of killing the process, and [`Failure::BrokenPipe`] carries that to
+//! [`main`], which prints nothing.
 
 mod bench;
+mod memory;
 mod output;
 mod shell;
 
@@ -302,6 +308,36 @@ pub(crate) enum Failure {
     Usage(String),
     /// Anything else: exit 1.
     Other(String),
+    /// The output was closed while we wrote to it (the reader of a pipe has gone, as with
+    /// `| head -1`): exit 0 with nothing on standard error, as ripgrep does.
+    BrokenPipe,
+}
+
+impl Failure {
+    /// A failed write of `what`: [`Failure::BrokenPipe`] when an I/O error of kind
+    /// `BrokenPipe` is the error or its cause (CSV, JSON and Parquet writers wrap it), else
+    /// a message naming `what`.
+    pub(crate) fn writing(what: &str, e: &(dyn std::error::Error + 'static)) -> Failure {
+        if is_broken_pipe(e) {
+            Failure::BrokenPipe
+        } else {
+            Failure::Other(format!("error: {what}: {e}\n"))
+        }
+    }
+}
+
+/// Whether `e`, or an error in its chain of causes, is an I/O error of kind `BrokenPipe`.
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 impl From<QueryError> for Failure {
@@ -323,7 +359,11 @@ impl From<LoadError> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
-        Failure::Other(format!("error: {e}\n"))
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure::BrokenPipe
+        } else {
+            Failure::Other(format!("error: {e}\n"))
+        }
     }
 }
 
@@ -340,7 +380,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(Failure::BrokenPipe) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
             eprint!("{message}");
             ExitCode::from(2)
@@ -361,16 +401,21 @@ fn run(f: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
         .block_on(f)
 }
 
-/// Loads the project, with a progress bar on a terminal for loads that take a while.
+/// Loads the project, with a progress bar on a terminal for loads that take a while, then
+/// gives what the load freed back to the system.
 fn load(data: Option<&PathBuf>) -> Result<Engine, Failure> {
-    let Some(dir) = data else {
-        return Ok(Engine::from_batches(datasets::demo::project())?);
+    let engine = match data {
+        None => Engine::from_batches(datasets::demo::project())?,
+        Some(dir) => {
+            let options = LoadOptions {
+                progress: output::progress_bar(),
+                ..LoadOptions::default()
+            };
+            Engine::open_with(dir, &options)?
+        }
     };
-    let options = LoadOptions {
-        progress: output::progress_bar(),
-        ..LoadOptions::default()
-    };
-    Ok(Engine::open_with(dir, &options)?)
+    memory::release_free_memory();
+    Ok(engine)
 }
 
 fn fetch_options(o: &QueryOptions) -> FetchOptions {
@@ -472,7 +517,7 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
         }
     };
     print_warnings(&text, &warnings);
-    println!("{parsed}");
+    writeln!(std::io::stdout(), "{parsed}")?;
     Ok(())
 }
 

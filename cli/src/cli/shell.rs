@@ -1,7 +1,7 @@
 //! `nql shell`: an interactive prompt over a project loaded once, with line editing and
 //! history (in `~/.nql_history`).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use datasets::layout::ObjectKind;
 use engine::{Engine, FetchOptions, Trashed};
@@ -42,10 +42,11 @@ pub fn run(engine: Engine) -> Result<(), Failure> {
     }
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        println!(
+        writeln!(
+            std::io::stdout(),
             "nql shell: {} runs loaded. Type .help for commands.",
             engine.num_objects(ObjectKind::Runs).unwrap_or(0)
-        );
+        )?;
     }
     let mut session = Session {
         table: ObjectKind::Runs,
@@ -62,6 +63,8 @@ pub fn run(engine: Engine) -> Result<(), Failure> {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
+            // The prompt goes to standard output on a terminal rustyline does not support.
+            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
             Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
                 return Err(Failure::Usage(
                     "error: standard input: not valid UTF-8; queries are UTF-8 text\n".into(),
@@ -77,10 +80,11 @@ pub fn run(engine: Engine) -> Result<(), Failure> {
         if matches!(line, ".quit" | ".exit" | "\\q") {
             break;
         }
-        if let Err(Failure::Usage(m) | Failure::Other(m)) =
-            runtime.block_on(step(&engine, &mut session, line))
-        {
-            eprint!("{m}");
+        match runtime.block_on(step(&engine, &mut session, line)) {
+            Ok(()) => {}
+            // Nobody reads what the shell prints any more: leave quietly.
+            Err(Failure::BrokenPipe) => break,
+            Err(Failure::Usage(m) | Failure::Other(m)) => eprint!("{m}"),
         }
     }
     if let Some(h) = &history {
@@ -95,7 +99,7 @@ async fn step(engine: &Engine, s: &mut Session, line: &str) -> Result<(), Failur
     let rest = rest.trim();
     let usage = |m: &str| Err(Failure::Usage(format!("error: {m}\n")));
     match command {
-        ".help" => println!("{HELP}"),
+        ".help" => writeln!(std::io::stdout(), "{HELP}")?,
         ".table" => match ObjectKind::from_table_name(rest) {
             Some(k) => {
                 s.table = k;
@@ -149,7 +153,7 @@ async fn step(engine: &Engine, s: &mut Session, line: &str) -> Result<(), Failur
                 .explain(s.table, rest, &s.options, s.model.as_deref())
                 .await?;
             print_warnings(rest, &e.warnings);
-            println!("{}\n\n{}", e.checked, e.physical);
+            writeln!(std::io::stdout(), "{}\n\n{}", e.checked, e.physical)?;
         }
         c if c.starts_with('.') => return usage(&format!("unknown command `{c}` (type .help)")),
         _ => {

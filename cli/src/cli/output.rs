@@ -35,7 +35,7 @@ pub fn write(
     mut out: Box<dyn Write + Send>,
     terminal: bool,
 ) -> Result<(), Failure> {
-    let io = |e: std::io::Error| Failure::Other(format!("error: writing the result: {e}\n"));
+    let io = |e: std::io::Error| Failure::writing("writing the result", &e);
     match format {
         Format::Table => {
             let width = terminal.then(|| terminal_size::terminal_size().map_or(120, |(w, _)| w.0 as usize));
@@ -62,25 +62,25 @@ pub fn write(
             for batch in &result.batches {
                 writer
                     .write(batch)
-                    .map_err(|e| Failure::Other(format!("error: writing JSON: {e}\n")))?;
+                    .map_err(|e| Failure::writing("writing JSON", &e))?;
             }
             writer
                 .finish()
-                .map_err(|e| Failure::Other(format!("error: writing JSON: {e}\n")))?;
+                .map_err(|e| Failure::writing("writing JSON", &e))?;
             drop(writer);
             writeln!(out).map_err(io)?;
         }
         Format::Parquet => {
             let mut writer = ArrowWriter::try_new(&mut out, Arc::clone(&result.schema), None)
-                .map_err(|e| Failure::Other(format!("error: writing Parquet: {e}\n")))?;
+                .map_err(|e| Failure::writing("writing Parquet", &e))?;
             for batch in &result.batches {
                 writer
                     .write(batch)
-                    .map_err(|e| Failure::Other(format!("error: writing Parquet: {e}\n")))?;
+                    .map_err(|e| Failure::writing("writing Parquet", &e))?;
             }
             writer
                 .close()
-                .map_err(|e| Failure::Other(format!("error: writing Parquet: {e}\n")))?;
+                .map_err(|e| Failure::writing("writing Parquet", &e))?;
         }
     }
     out.flush().map_err(io)
@@ -159,7 +159,11 @@ fn formatters<'a>(
 }
 
 fn csv_error(e: csv::Error) -> Failure {
-    Failure::Other(format!("error: writing CSV: {e}\n"))
+    // `csv::Error` has no `source()`: its I/O error is reached through its kind.
+    match e.kind() {
+        csv::ErrorKind::Io(io) => Failure::writing("writing CSV", io),
+        _ => Failure::writing("writing CSV", &e),
+    }
 }
 
 /// Cuts `s` to `max` characters, marking the cut.
