@@ -518,6 +518,27 @@ warns! {
     ];
 }
 
+// The warning says what the clause itself matches: a clause with its negation written
+// inside it (`!=`, `NOT =`, `NOT CONTAINS`, `NOT MATCHES`, `NOT EXISTS`) matches every object;
+// a NOT in front of the clause is another node and leaves the message alone.
+warns! {
+    unknown_path_not_equal_matches_everything: "nosuch != 5" => ["unknown attribute `nosuch`: the clause matches every object at 0..6: no attribute has this path"];
+    unknown_path_not_exists_matches_everything: "nosuch NOT EXISTS" => ["unknown attribute `nosuch`: the clause matches every object at 0..6: no attribute has this path"];
+    unknown_path_not_contains_matches_everything: "nosuch NOT CONTAINS x" => ["unknown attribute `nosuch`: the clause matches every object at 0..6: no attribute has this path"];
+    unknown_path_negative_keeps_the_suggestion: "params/lrr != 1" => ["unknown attribute `params/lrr`: the clause matches every object at 0..10: no attribute has this path (help: did you mean `params/lr:float`?)"];
+    unknown_path_not_not_equal_matches_nothing: "nosuch NOT != 5" => ["unknown attribute `nosuch`: the clause matches nothing at 0..6: no attribute has this path"];
+    unknown_path_under_not_is_about_the_clause: "NOT nosuch EXISTS" => ["unknown attribute `nosuch`: the clause matches nothing at 4..10: no attribute has this path"];
+    unknown_attribute_not_equal_matches_everything: "nosuch:int != 5" => ["attribute `nosuch:int` does not exist: the clause matches every object at 0..10: no object has this attribute"];
+    unknown_attribute_not_exists_matches_everything: "nosuch:int NOT EXISTS" => ["attribute `nosuch:int` does not exist: the clause matches every object at 0..10: no object has this attribute"];
+    unknown_attribute_not_greater_matches_everything: "nosuch:int NOT > 5" => ["attribute `nosuch:int` does not exist: the clause matches every object at 0..10: no object has this attribute"];
+    unknown_attribute_not_contains_matches_everything: "nope:string NOT CONTAINS x" => ["attribute `nope:string` does not exist: the clause matches every object at 0..11: no object has this attribute"];
+    unknown_attribute_not_matches_matches_everything: "nope:string NOT MATCHES x" => ["attribute `nope:string` does not exist: the clause matches every object at 0..11: no object has this attribute"];
+    unknown_attribute_not_not_equal_matches_nothing: "nosuch:int NOT != 5" => ["attribute `nosuch:int` does not exist: the clause matches nothing at 0..10: no object has this attribute"];
+    unknown_attribute_under_not_is_about_the_clause: "NOT nosuch:int = 5" => ["attribute `nosuch:int` does not exist: the clause matches nothing at 4..14: no object has this attribute"];
+    unknown_attribute_negative_keeps_the_suggestion: "metrics/accuracy:floatSeries != 0.5" => ["attribute `metrics/accuracy:floatSeries` does not exist: the clause matches every object at 0..28: no object has this attribute (help: did you mean `metrics/acc:floatSeries`?)"];
+    unknown_aggregate_not_equal_matches_everything: "last(`metrics/accuracy`):float != 0.5" => ["attribute `metrics/accuracy:floatSeries` does not exist: the clause matches every object at 0..30: no object has this attribute (help: did you mean `metrics/acc:floatSeries`?)"];
+}
+
 checks! {
     unknown_attribute_is_false: "metrics/accuracy:floatSeries > 0.5" => "last(`metrics/accuracy`:floatSeries) > 0.5 /* no such attribute: false */";
     negated_unknown_attribute_is_true: "nope:string != x" => "NOT `nope`:string = \"x\" /* no such attribute: false */";
