@@ -526,6 +526,8 @@ impl Analyzer<'_> {
                 "backquotes are for names; quote values with \" or '".to_string()
             } else if ty == AttrType::Datetime {
                 value::datetime_problem(text).unwrap_or_else(|| help.to_string())
+            } else if matches!(ty, AttrType::Int | AttrType::Float | AttrType::FloatSeries) {
+                value::number_problem(text).unwrap_or_else(|| help.to_string())
             } else {
                 help.to_string()
             };

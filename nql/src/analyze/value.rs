@@ -21,10 +21,12 @@ pub fn read_number(text: &str) -> Option<Number> {
         let v: i64 = digits.parse().ok()?;
         return Some(Number::Int(if text.starts_with('-') { -v } else { v }));
     }
-    match text.to_ascii_lowercase().trim_start_matches('+') {
+    // One sign at most: `+-inf` is not a number (the pattern below refuses `--1` likewise).
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    match unsigned.to_ascii_lowercase().as_str() {
+        "inf" | "infinity" if text.starts_with('-') => return Some(Number::Float(f64::NEG_INFINITY)),
         "inf" | "infinity" => return Some(Number::Float(f64::INFINITY)),
-        "-inf" | "-infinity" => return Some(Number::Float(f64::NEG_INFINITY)),
-        "nan" | "-nan" => return Some(Number::Float(f64::NAN)),
+        "nan" => return Some(Number::Float(f64::NAN)),
         _ => {}
     }
     let caps = NUMBER.captures(text)?;
@@ -56,6 +58,22 @@ pub fn read_number(text: &str) -> Option<Number> {
         Some(i) => Number::Int(i),
         None => Number::Float(float),
     })
+}
+
+/// Why `text` is not a number, when more can be said than "write a number such as ...".
+pub fn number_problem(text: &str) -> Option<String> {
+    let text = text.trim();
+    let rest = text.trim_start_matches(|c: char| c == '+' || c == '-' || c.is_whitespace());
+    let signs = text[..text.len() - rest.len()]
+        .chars()
+        .filter(|c| matches!(c, '+' | '-'))
+        .count();
+    if signs > 1 && read_number(rest).is_some() {
+        return Some(format!(
+            "a number takes one sign at most: write -{rest} or {rest}"
+        ));
+    }
+    None
 }
 
 /// (power of 1000 as a power of 10, power of 1024) for a size unit, in any case.
@@ -265,6 +283,48 @@ mod tests {
         ] {
             assert_eq!(n(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn two_signs_are_not_a_number() {
+        for bad in [
+            "+-inf",
+            "-+inf",
+            "++inf",
+            "--inf",
+            "+-Infinity",
+            "+-nan",
+            "-+NaN",
+            "++nan",
+            "-+1",
+            "--1",
+            "++1",
+            "+-1",
+            "+-1e3",
+            "--0.5",
+            "+-.5",
+            "--5MB",
+            "+ -5 MB",
+            "- -1",
+        ] {
+            assert_eq!(n(bad), None, "{bad:?}");
+            assert_eq!(
+                number_problem(bad)
+                    .as_deref()
+                    .map(|h| h.starts_with("a number takes one sign at most")),
+                Some(true),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "+inf", "-inf", "+nan", "-nan", "+1", "-1", "-1e3", "+.5", "abc", "+-abc", "--",
+        ] {
+            assert_eq!(number_problem(good), None, "{good:?}");
+        }
+        assert_eq!(
+            number_problem("+-inf").as_deref(),
+            Some("a number takes one sign at most: write -inf or inf")
+        );
     }
 
     #[test]

@@ -452,6 +452,47 @@ refuses! {
     state_failed: "sys/state:experimentState = \"failed\"" => DiagnosticKind::BadValue { .. }, @ "\"failed\"";
 }
 
+// A number takes one sign at most: `+-inf` is not -inf.
+refuses! {
+    number_plus_minus_inf: "f1:float = +-inf" => DiagnosticKind::BadValue { .. }, @ "+-inf";
+    number_plus_plus_inf: "f1:float = ++inf" => DiagnosticKind::BadValue { .. }, @ "++inf";
+    number_minus_plus_nan: "f1:float = -+nan" => DiagnosticKind::BadValue { .. }, @ "-+nan";
+    number_plus_minus_inf_quoted: "f1:float = \"+-Infinity\"" => DiagnosticKind::BadValue { .. }, @ "\"+-Infinity\"";
+    number_minus_plus_one: "sys/size:int = -+1" => DiagnosticKind::BadValue { .. }, @ "-+1";
+    number_minus_minus_one: "sys/size:int = --1" => DiagnosticKind::BadValue { .. }, @ "--1";
+    number_two_signs_with_exponent: "f1:float > +-1e3" => DiagnosticKind::BadValue { .. }, @ "+-1e3";
+    number_two_signs_on_a_size: "sys/size:int < \"--5 MB\"" => DiagnosticKind::BadValue { .. }, @ "\"--5 MB\"";
+    number_two_signs_on_an_aggregate: "max(`metrics/acc`) < +-inf" => DiagnosticKind::BadValue { .. }, @ "+-inf";
+}
+
+checks! {
+    number_one_sign_is_fine: "f1:float = +inf AND f1:float = -inf AND f1:float = +nan AND f1:float = -nan AND sys/size:int = +1 AND sys/size:int = -1 AND f1:float = -1e3" =>
+        "`f1`:float = inf AND `f1`:float = -inf AND `f1`:float = NaN AND `f1`:float = NaN AND `sys/size`:int = 1 AND `sys/size`:int = -1 AND `f1`:float = -1000";
+}
+
+#[test]
+fn two_signs_say_that_a_number_takes_one() {
+    for (value, help) in [
+        ("+-inf", "a number takes one sign at most: write -inf or inf"),
+        ("-+1", "a number takes one sign at most: write -1 or 1"),
+        ("--1", "a number takes one sign at most: write -1 or 1"),
+        ("+-1e3", "a number takes one sign at most: write -1e3 or 1e3"),
+        (
+            "\"+ -5 MB\"",
+            "a number takes one sign at most: write -5 MB or 5 MB",
+        ),
+    ] {
+        let q = format!("f1:float = {value}");
+        let d = refused(&q);
+        assert_eq!(
+            d.0[0].kind.to_string(),
+            format!("expected a number, found `{}`", value.trim_matches('"'))
+        );
+        assert_eq!(d.0[0].span.text(&q), value);
+        assert_eq!(d.0[0].help.as_deref(), Some(help), "{q}");
+    }
+}
+
 #[test]
 fn value_errors_say_what_was_expected() {
     for (q, message) in [
