@@ -493,6 +493,49 @@ fn two_signs_say_that_a_number_takes_one() {
     }
 }
 
+// A date alone is midnight UTC; an offset (or `Z`) belongs to an instant with a time of day.
+refuses! {
+    datetime_date_with_hour_offset: "sys/ping_time:datetime > 2024-01-01+09" => DiagnosticKind::BadValue { .. }, @ "2024-01-01+09";
+    datetime_date_with_negative_offset: "sys/ping_time:datetime > \"2024-01-01-05:00\"" => DiagnosticKind::BadValue { .. }, @ "\"2024-01-01-05:00\"";
+    datetime_date_with_compact_offset: "sys/ping_time:datetime = 2024-01-01+0900" => DiagnosticKind::BadValue { .. }, @ "2024-01-01+0900";
+    datetime_date_with_spaced_offset: "sys/ping_time:datetime = \"2024-01-01 +09:00\"" => DiagnosticKind::BadValue { .. }, @ "\"2024-01-01 +09:00\"";
+    datetime_date_with_z: "sys/ping_time:datetime < 2024-01-01Z" => DiagnosticKind::BadValue { .. }, @ "2024-01-01Z";
+    datetime_date_with_lower_case_z: "info/release_date:datetime = 2024-01-01z" => DiagnosticKind::BadValue { .. }, @ "2024-01-01z";
+}
+
+#[test]
+fn a_date_with_an_offset_says_to_write_a_full_instant() {
+    for (value, help) in [
+        (
+            "2024-01-01+09",
+            "a date alone means midnight UTC and takes no offset: write a full instant such as 2024-01-01T00:00:00+09:00",
+        ),
+        (
+            "\"2024-01-01-05:00\"",
+            "a date alone means midnight UTC and takes no offset: write a full instant such as 2024-01-01T00:00:00-05:00",
+        ),
+        (
+            "2024-02-06+0930",
+            "a date alone means midnight UTC and takes no offset: write a full instant such as 2024-02-06T00:00:00+09:30",
+        ),
+        (
+            "2024-01-01Z",
+            "a date alone means midnight UTC and takes no offset: write 2024-01-01, or a full instant such as 2024-01-01T00:00:00Z",
+        ),
+    ] {
+        let q = format!("sys/ping_time:datetime > {value}");
+        let d = refused(&q);
+        assert_eq!(
+            d.0[0].kind.to_string(),
+            format!("expected a datetime, found `{}`", value.trim_matches('"'))
+        );
+        assert_eq!(d.0[0].help.as_deref(), Some(help), "{q}");
+    }
+    // A date that does not exist is reported as such, offset or not.
+    let d = refused("sys/ping_time:datetime > 2024-02-30+09");
+    assert_eq!(d.0[0].help.as_deref(), Some("2024-02 has no day 30"));
+}
+
 #[test]
 fn value_errors_say_what_was_expected() {
     for (q, message) in [
