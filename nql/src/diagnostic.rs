@@ -67,11 +67,33 @@ pub enum DiagnosticKind {
     #[error("`{path}` has several types in this table ({types}); write the one you mean")]
     AmbiguousType { path: String, types: String },
     /// An untyped reference to a path that exists nowhere (spec 4.3, a warning).
-    #[error("unknown attribute `{path}`: the clause matches nothing")]
-    UnknownPath { path: String },
+    #[error("unknown attribute `{path}`: the clause matches {matches}")]
+    UnknownPath { path: String, matches: ClauseMatches },
     /// A typed reference to an attribute that exists nowhere (spec 4.4, a warning).
-    #[error("attribute `{attribute}` does not exist: the clause matches nothing")]
-    UnknownAttribute { attribute: String },
+    #[error("attribute `{attribute}` does not exist: the clause matches {matches}")]
+    UnknownAttribute {
+        attribute: String,
+        matches: ClauseMatches,
+    },
+}
+
+/// What a clause on an attribute that exists nowhere matches (spec 4.1, 4.4): a positive
+/// clause is false for every object, a negative one (its negation written inside the clause:
+/// `!=`, `NOT =`, `NOT CONTAINS`, `NOT MATCHES`, `NOT EXISTS`) true for every object. A `NOT`
+/// in front of the clause is a node of its own and does not change what the clause matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClauseMatches {
+    Nothing,
+    Everything,
+}
+
+impl fmt::Display for ClauseMatches {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClauseMatches::Nothing => "nothing",
+            ClauseMatches::Everything => "every object",
+        })
+    }
 }
 
 impl DiagnosticKind {

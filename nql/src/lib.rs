@@ -36,7 +36,7 @@ pub mod types;
 
 pub use analyze::analyze;
 pub use catalog::{AttributeInfo, Catalog, ColumnInfo, TableCatalog};
-pub use diagnostic::{Diagnostic, DiagnosticKind, Diagnostics, Severity};
+pub use diagnostic::{ClauseMatches, Diagnostic, DiagnosticKind, Diagnostics, Severity};
 pub use hir::CheckedQuery;
 pub use span::{Span, Spanned};
 pub use syntax::parse;

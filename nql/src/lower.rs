@@ -5,7 +5,8 @@
 //! and `NOT` of it is its exact complement (spec 4.1), which SQL's three-valued logic would
 //! not give by itself. (`(c op v) IS TRUE` says the same, but costs a comparison kernel over
 //! the booleans, where `AND` and the validity bitmap are bitwise.)
-//! Literals are built with the column's exact Arrow type, so the plan needs no casts.
+//! Literals are built with the column's exact Arrow type, so the plan needs no casts, and
+//! float literals are canonical as the stored floats are (-0.0 is 0.0, one NaN).
 
 use std::sync::Arc;
 
@@ -161,7 +162,7 @@ fn condition(column: &ColumnInfo, condition: &Condition) -> Option<Expr> {
 
 fn compare(c: Expr, dt: &DataType, op: Comparison, literal: &Literal) -> Option<Expr> {
     Some(match (literal, dt) {
-        (Literal::Number(n), DataType::Float64) => known(c, op, lit(n.as_f64())),
+        (Literal::Number(n), DataType::Float64) => known(c, op, float_literal(n.as_f64())),
         (Literal::Number(n), DataType::Int64) => integer_compare(
             c,
             op,
@@ -210,6 +211,21 @@ fn compare(c: Expr, dt: &DataType, op: Comparison, literal: &Literal) -> Option<
         }
         _ => return None,
     })
+}
+
+/// A `Float64` literal, canonical as the engine stores float columns: -0.0 is 0.0 and every
+/// NaN is the positive quiet NaN. Comparisons use Arrow's totalOrder, in which -0.0 is less
+/// than 0.0 and NaNs differ by sign and payload, so `x = -1e-400` (which reads as -0.0) would
+/// otherwise miss a stored 0.0 and `x < -1e-400` would match it.
+fn float_literal(v: f64) -> Expr {
+    let canonical = if v.is_nan() {
+        f64::NAN
+    } else if v == 0.0 {
+        0.0
+    } else {
+        v
+    };
+    lit(ScalarValue::Float64(Some(canonical)))
 }
 
 /// Nanoseconds since the epoch, exact over chrono's whole range.

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ast::{self, Clause, ExprKind, Query, Reference, Test as AstTest};
 use crate::catalog::{AttributeInfo, Catalog};
-use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
+use crate::diagnostic::{ClauseMatches, Diagnostic, DiagnosticKind, Diagnostics};
 use crate::hir::{CheckedQuery, Comparison, Condition, ExperimentState, Literal, Predicate, Target, Test};
 use crate::span::Span;
 use crate::types::{Aggregate, AttrType, Operator};
@@ -84,9 +84,17 @@ impl Analyzer<'_> {
             }
             AstTest::Compare { negated, op, .. } => (*op, *negated),
         };
-        let Some(resolved) = self.resolve(reference) else {
+        // What the clause matches if its attribute exists nowhere, for the warning: nothing,
+        // unless its own negation is written in it (`!=`, `NOT CONTAINS`, `NOT EXISTS`, but
+        // `NOT !=` is positive again). A NOT in front of the clause is not the clause's.
+        let if_unknown = if negated != (op.node == Operator::Ne) {
+            ClauseMatches::Everything
+        } else {
+            ClauseMatches::Nothing
+        };
+        let Some(resolved) = self.resolve(reference, if_unknown) else {
             // An error was recorded, or the untyped path is unknown (a warning was recorded):
-            // the clause matches nothing.
+            // the clause matches nothing, or everything when it is negative.
             return self.unknown_untyped(reference, clause, negated, op.node);
         };
         // The type the operator applies to: an aggregate of a float series yields a float.
@@ -129,7 +137,7 @@ impl Analyzer<'_> {
             self.errors.push(d);
             return Predicate::And(vec![]);
         }
-        let known = self.check_exists(reference, &resolved);
+        let known = self.check_exists(reference, &resolved, if_unknown);
         let target = Target {
             path: reference.name.node.clone(),
             ty: resolved.ty,
@@ -182,8 +190,9 @@ impl Analyzer<'_> {
     }
 
     /// Establishes the attribute type and aggregate of a reference. `None` when an error or
-    /// an unknown-path warning was recorded.
-    fn resolve(&mut self, r: &Reference) -> Option<Resolved> {
+    /// an unknown-path warning was recorded; `if_unknown` is what that warning says the
+    /// clause matches.
+    fn resolve(&mut self, r: &Reference, if_unknown: ClauseMatches) -> Option<Resolved> {
         let Some(agg) = r.aggregate else {
             return match r.attr_type {
                 Some(t) => Some(Resolved {
@@ -194,7 +203,7 @@ impl Analyzer<'_> {
                     },
                     type_span: Some(t.span),
                 }),
-                None => self.untyped(r, None).map(|ty| Resolved {
+                None => self.untyped(r, None, if_unknown).map(|ty| Resolved {
                     ty,
                     aggregate: matches!(ty, AttrType::FloatSeries | AttrType::StringSeries)
                         .then_some(Aggregate::Last),
@@ -255,7 +264,7 @@ impl Analyzer<'_> {
             }
             (Some(i), _) => (i.node, Some(i.span)),
             (None, Some(o)) => (o, r.result_type.map(|t| t.span)),
-            (None, None) => (self.untyped(r, Some(agg.node))?, None),
+            (None, None) => (self.untyped(r, Some(agg.node), if_unknown)?, None),
         };
         let fits = match ty {
             AttrType::FloatSeries => true,
@@ -293,8 +302,14 @@ impl Analyzer<'_> {
     }
 
     /// The type of an untyped reference from the data (spec 4.3). With an aggregate, only
-    /// series types are candidates.
-    fn untyped(&mut self, r: &Reference, aggregate: Option<Aggregate>) -> Option<AttrType> {
+    /// series types are candidates. An unknown path is warned about, saying that the clause
+    /// matches `if_unknown`.
+    fn untyped(
+        &mut self,
+        r: &Reference,
+        aggregate: Option<Aggregate>,
+        if_unknown: ClauseMatches,
+    ) -> Option<AttrType> {
         let path = &r.name.node;
         let mut found: Vec<AttributeInfo> = self.catalog.attributes_at(path);
         if let (Some(agg), Some(agg_span)) = (aggregate, r.aggregate.map(|a| a.span)) {
@@ -341,7 +356,10 @@ impl Analyzer<'_> {
         match families.len() {
             0 => {
                 let mut d = Diagnostic::warning(
-                    DiagnosticKind::UnknownPath { path: path.clone() },
+                    DiagnosticKind::UnknownPath {
+                        path: path.clone(),
+                        matches: if_unknown,
+                    },
                     r.name.span,
                     "no attribute has this path",
                 );
@@ -379,14 +397,18 @@ impl Analyzer<'_> {
         }
     }
 
-    /// Whether the table has the attribute a typed reference names; warns when it does not.
-    fn check_exists(&mut self, r: &Reference, resolved: &Resolved) -> bool {
+    /// Whether the table has the attribute a typed reference names; warns when it does not,
+    /// saying that the clause matches `if_unknown`.
+    fn check_exists(&mut self, r: &Reference, resolved: &Resolved, if_unknown: ClauseMatches) -> bool {
         let found = self.catalog.attributes_at(&r.name.node);
         let exists = found.iter().any(|a| a.ty.family() == resolved.ty.family());
         if !exists {
             let attribute = format!("{}:{}", r.name.node, resolved.ty);
             let mut d = Diagnostic::warning(
-                DiagnosticKind::UnknownAttribute { attribute },
+                DiagnosticKind::UnknownAttribute {
+                    attribute,
+                    matches: if_unknown,
+                },
                 r.span,
                 "no object has this attribute",
             );
@@ -504,6 +526,8 @@ impl Analyzer<'_> {
                 "backquotes are for names; quote values with \" or '".to_string()
             } else if ty == AttrType::Datetime {
                 value::datetime_problem(text).unwrap_or_else(|| help.to_string())
+            } else if matches!(ty, AttrType::Int | AttrType::Float | AttrType::FloatSeries) {
+                value::number_problem(text).unwrap_or_else(|| help.to_string())
             } else {
                 help.to_string()
             };

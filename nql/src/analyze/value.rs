@@ -21,10 +21,12 @@ pub fn read_number(text: &str) -> Option<Number> {
         let v: i64 = digits.parse().ok()?;
         return Some(Number::Int(if text.starts_with('-') { -v } else { v }));
     }
-    match text.to_ascii_lowercase().trim_start_matches('+') {
+    // One sign at most: `+-inf` is not a number (the pattern below refuses `--1` likewise).
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    match unsigned.to_ascii_lowercase().as_str() {
+        "inf" | "infinity" if text.starts_with('-') => return Some(Number::Float(f64::NEG_INFINITY)),
         "inf" | "infinity" => return Some(Number::Float(f64::INFINITY)),
-        "-inf" | "-infinity" => return Some(Number::Float(f64::NEG_INFINITY)),
-        "nan" | "-nan" => return Some(Number::Float(f64::NAN)),
+        "nan" => return Some(Number::Float(f64::NAN)),
         _ => {}
     }
     let caps = NUMBER.captures(text)?;
@@ -56,6 +58,22 @@ pub fn read_number(text: &str) -> Option<Number> {
         Some(i) => Number::Int(i),
         None => Number::Float(float),
     })
+}
+
+/// Why `text` is not a number, when more can be said than "write a number such as ...".
+pub fn number_problem(text: &str) -> Option<String> {
+    let text = text.trim();
+    let rest = text.trim_start_matches(|c: char| c == '+' || c == '-' || c.is_whitespace());
+    let signs = text[..text.len() - rest.len()]
+        .chars()
+        .filter(|c| matches!(c, '+' | '-'))
+        .count();
+    if signs > 1 && read_number(rest).is_some() {
+        return Some(format!(
+            "a number takes one sign at most: write -{rest} or {rest}"
+        ));
+    }
+    None
 }
 
 /// (power of 1000 as a power of 10, power of 1024) for a size unit, in any case.
@@ -118,13 +136,13 @@ pub fn read_bool(text: &str) -> Option<bool> {
 }
 
 /// Reads an instant: RFC 3339 / ISO 8601 with optional fractional seconds and an offset `Z`,
-/// `+09`, `+09:00` or `+0900` (none means UTC), a date alone (midnight UTC), or a relative
-/// value `-30s -15m -2h -5d -2w -1M -1y` counted back from `now` (months and years on the
-/// calendar).
+/// `+09`, `+09:00` or `+0900` (none means UTC), a date alone (midnight UTC, with no offset:
+/// `2024-01-01+09` and `2024-01-01Z` are refused), or a relative value
+/// `-30s -15m -2h -5d -2w -1M -1y` counted back from `now` (months and years on the calendar).
 pub fn read_datetime(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     static ABSOLUTE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
-            r"^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$",
+            r"^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?)?$",
         )
         .expect("valid regex")
     });
@@ -182,6 +200,9 @@ pub fn datetime_problem(text: &str) -> Option<String> {
         LazyLock::new(|| Regex::new(r"[Tt ].*[+-](\d{2}):?(\d{2})?$").expect("valid regex"));
     static RELATIVE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^([+-]?)\s*\d+\s*([A-Za-z]*)$").expect("valid regex"));
+    // What follows a date without a time when it is an offset: `Z`, `+09`, `-05:00`, `+0900`.
+    static DATE_OFFSET: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^\s*(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)$").expect("valid regex"));
     let text = text.trim();
     if let Some(c) = DATE.captures(text) {
         if &c[2] != "-" {
@@ -205,6 +226,31 @@ pub fn datetime_problem(text: &str) -> Option<String> {
             && (o[1].parse::<u32>().ok()? > 23 || o.get(2).is_some_and(|m| m.as_str() > "59"))
         {
             return Some("offsets go from -23:59 to +23:59, as in +09:00".into());
+        }
+        if c.get(5).is_none()
+            && let Some(o) = DATE_OFFSET.captures(&text[c.get(0)?.end()..])
+        {
+            // A date alone is midnight UTC (spec 3); an offset needs a time of day.
+            let date = format!("{}-{m:02}-{d:02}", &c[1]);
+            let help = "a date alone means midnight UTC and takes no offset";
+            let offset = match (o.get(1), o.get(2), o.get(3)) {
+                (Some(sign), Some(h), m) => {
+                    let m = m.map_or("00", |m| m.as_str());
+                    if h.as_str() <= "23" && m <= "59" {
+                        format!("{}{}:{m}", sign.as_str(), h.as_str())
+                    } else {
+                        "+09:00".to_string()
+                    }
+                }
+                _ => {
+                    return Some(format!(
+                        "{help}: write {date}, or a full instant such as {date}T00:00:00Z"
+                    ));
+                }
+            };
+            return Some(format!(
+                "{help}: write a full instant such as {date}T00:00:00{offset}"
+            ));
         }
         return None;
     }
@@ -268,6 +314,48 @@ mod tests {
     }
 
     #[test]
+    fn two_signs_are_not_a_number() {
+        for bad in [
+            "+-inf",
+            "-+inf",
+            "++inf",
+            "--inf",
+            "+-Infinity",
+            "+-nan",
+            "-+NaN",
+            "++nan",
+            "-+1",
+            "--1",
+            "++1",
+            "+-1",
+            "+-1e3",
+            "--0.5",
+            "+-.5",
+            "--5MB",
+            "+ -5 MB",
+            "- -1",
+        ] {
+            assert_eq!(n(bad), None, "{bad:?}");
+            assert_eq!(
+                number_problem(bad)
+                    .as_deref()
+                    .map(|h| h.starts_with("a number takes one sign at most")),
+                Some(true),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "+inf", "-inf", "+nan", "-nan", "+1", "-1", "-1e3", "+.5", "abc", "+-abc", "--",
+        ] {
+            assert_eq!(number_problem(good), None, "{good:?}");
+        }
+        assert_eq!(
+            number_problem("+-inf").as_deref(),
+            Some("a number takes one sign at most: write -inf or inf")
+        );
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(n("50MB"), Some(Number::Int(50_000_000)));
         assert_eq!(n("800 kb"), Some(Number::Int(800_000)));
@@ -323,6 +411,30 @@ mod tests {
         ] {
             assert_eq!(dt(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_date_alone_takes_no_offset() {
+        for bad in [
+            "2024-01-01+09",
+            "2024-01-01-05:00",
+            "2024-01-01+0900",
+            "2024-01-01 +09:00",
+            "2024-01-01Z",
+            "2024-01-01z",
+            "2024-01-01 Z",
+        ] {
+            assert_eq!(dt(bad), None, "{bad:?}");
+            assert!(
+                datetime_problem(bad).is_some_and(|h| h.starts_with("a date alone means midnight UTC")),
+                "{bad:?}: {:?}",
+                datetime_problem(bad)
+            );
+        }
+        // With a time of day, offsets and `Z` are fine.
+        assert_eq!(dt("2024-01-01T00:00+09").unwrap(), "2023-12-31T15:00:00Z");
+        assert_eq!(dt("2024-01-01 00:00:00 -05:00").unwrap(), "2024-01-01T05:00:00Z");
+        assert_eq!(dt("2024-01-01T00:00:00z").unwrap(), "2024-01-01T00:00:00Z");
     }
 
     #[test]

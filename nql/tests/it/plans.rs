@@ -100,6 +100,83 @@ fn float_literals() {
     assert_snapshot!(filter("sys/size:float > 800kb"), @"sys/size > Int64(800000) AND sys/size IS NOT NULL");
 }
 
+/// The bits of every `Float64` literal in `e`, in the order DataFusion visits them.
+fn float_literal_bits(e: &Expr) -> Vec<u64> {
+    use datafusion::common::ScalarValue;
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut bits = Vec::new();
+    e.apply(|e| {
+        if let Expr::Literal(ScalarValue::Float64(Some(v)), _) = e {
+            bits.push(v.to_bits());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .unwrap();
+    bits
+}
+
+#[test]
+fn negative_zero_literals_are_lowered_as_zero() {
+    // Float columns hold -0.0 as 0.0 and the engine compares with totalOrder, where -0.0 is
+    // less than 0.0: a literal that reads as -0.0 must be 0.0 too.
+    for q in [
+        "f1:float = -1e-400",
+        "f1:float < -1e-400",
+        "f1:float >= \"-1e-400\"",
+        "f1:float = -0",
+        "f1:float = -0.0",
+        "f1:float = -0e7",
+        "f1:float = \"-0.0 kB\"",
+        "`metrics/acc`:floatSeries = -1e-400",
+        "params/epochs:float = -1e-400",
+    ] {
+        let e = nql::lower::filter_expr(&check(q).unwrap(), catalog()).unwrap();
+        let bits = float_literal_bits(&e);
+        assert!(!bits.is_empty(), "{q}: {e}");
+        assert!(bits.iter().all(|b| *b == 0f64.to_bits()), "{q}: {e}");
+    }
+    assert_snapshot!(filter("f1:float = -1e-400"), @"f1 = Float64(0) AND f1 IS NOT NULL");
+    assert_snapshot!(filter("f1:float < -1e-400"), @"f1 < Float64(0) AND f1 IS NOT NULL");
+    // Other values keep their sign.
+    assert_eq!(
+        float_literal_bits(
+            &nql::lower::filter_expr(&check("f1:float = -1e-300").unwrap(), catalog()).unwrap()
+        ),
+        [(-1e-300f64).to_bits()]
+    );
+}
+
+#[test]
+fn every_nan_literal_is_lowered_as_the_positive_quiet_nan() {
+    // Analysis only reads the positive quiet NaN, but lowering takes any checked query: a NaN
+    // with the sign bit or a payload set is lowered as f64::NAN, as float columns store it.
+    use nql::hir::{Comparison, Condition, Literal, Number, Predicate, Target, Test};
+    for nan in [
+        -f64::NAN,
+        f64::from_bits(0x7ff0_0000_0000_0001),
+        f64::from_bits(0xfff8_0000_dead_beef),
+        f64::NAN,
+    ] {
+        let p = Predicate::Test(Test {
+            target: Target {
+                path: "f1".into(),
+                ty: nql::AttrType::Float,
+                aggregate: None,
+                known: true,
+            },
+            condition: Condition::Compare(Comparison::Eq, Literal::Number(Number::Float(nan))),
+            span: nql::Span::new(0, 0),
+        });
+        let e = nql::lower::predicate(&p, catalog()).unwrap();
+        assert_eq!(
+            float_literal_bits(&e),
+            [f64::NAN.to_bits()],
+            "{:#x}",
+            nan.to_bits()
+        );
+    }
+}
+
 #[test]
 fn int_and_float_columns_of_one_path() {
     assert_snapshot!(filter("params/epochs:float > 2.5"), @"(params/epochs:int > Int64(2) AND params/epochs:int IS NOT NULL) OR (params/epochs:float > Float64(2.5) AND params/epochs:float IS NOT NULL)");

@@ -452,6 +452,90 @@ refuses! {
     state_failed: "sys/state:experimentState = \"failed\"" => DiagnosticKind::BadValue { .. }, @ "\"failed\"";
 }
 
+// A number takes one sign at most: `+-inf` is not -inf.
+refuses! {
+    number_plus_minus_inf: "f1:float = +-inf" => DiagnosticKind::BadValue { .. }, @ "+-inf";
+    number_plus_plus_inf: "f1:float = ++inf" => DiagnosticKind::BadValue { .. }, @ "++inf";
+    number_minus_plus_nan: "f1:float = -+nan" => DiagnosticKind::BadValue { .. }, @ "-+nan";
+    number_plus_minus_inf_quoted: "f1:float = \"+-Infinity\"" => DiagnosticKind::BadValue { .. }, @ "\"+-Infinity\"";
+    number_minus_plus_one: "sys/size:int = -+1" => DiagnosticKind::BadValue { .. }, @ "-+1";
+    number_minus_minus_one: "sys/size:int = --1" => DiagnosticKind::BadValue { .. }, @ "--1";
+    number_two_signs_with_exponent: "f1:float > +-1e3" => DiagnosticKind::BadValue { .. }, @ "+-1e3";
+    number_two_signs_on_a_size: "sys/size:int < \"--5 MB\"" => DiagnosticKind::BadValue { .. }, @ "\"--5 MB\"";
+    number_two_signs_on_an_aggregate: "max(`metrics/acc`) < +-inf" => DiagnosticKind::BadValue { .. }, @ "+-inf";
+}
+
+checks! {
+    number_one_sign_is_fine: "f1:float = +inf AND f1:float = -inf AND f1:float = +nan AND f1:float = -nan AND sys/size:int = +1 AND sys/size:int = -1 AND f1:float = -1e3" =>
+        "`f1`:float = inf AND `f1`:float = -inf AND `f1`:float = NaN AND `f1`:float = NaN AND `sys/size`:int = 1 AND `sys/size`:int = -1 AND `f1`:float = -1000";
+}
+
+#[test]
+fn two_signs_say_that_a_number_takes_one() {
+    for (value, help) in [
+        ("+-inf", "a number takes one sign at most: write -inf or inf"),
+        ("-+1", "a number takes one sign at most: write -1 or 1"),
+        ("--1", "a number takes one sign at most: write -1 or 1"),
+        ("+-1e3", "a number takes one sign at most: write -1e3 or 1e3"),
+        (
+            "\"+ -5 MB\"",
+            "a number takes one sign at most: write -5 MB or 5 MB",
+        ),
+    ] {
+        let q = format!("f1:float = {value}");
+        let d = refused(&q);
+        assert_eq!(
+            d.0[0].kind.to_string(),
+            format!("expected a number, found `{}`", value.trim_matches('"'))
+        );
+        assert_eq!(d.0[0].span.text(&q), value);
+        assert_eq!(d.0[0].help.as_deref(), Some(help), "{q}");
+    }
+}
+
+// A date alone is midnight UTC; an offset (or `Z`) belongs to an instant with a time of day.
+refuses! {
+    datetime_date_with_hour_offset: "sys/ping_time:datetime > 2024-01-01+09" => DiagnosticKind::BadValue { .. }, @ "2024-01-01+09";
+    datetime_date_with_negative_offset: "sys/ping_time:datetime > \"2024-01-01-05:00\"" => DiagnosticKind::BadValue { .. }, @ "\"2024-01-01-05:00\"";
+    datetime_date_with_compact_offset: "sys/ping_time:datetime = 2024-01-01+0900" => DiagnosticKind::BadValue { .. }, @ "2024-01-01+0900";
+    datetime_date_with_spaced_offset: "sys/ping_time:datetime = \"2024-01-01 +09:00\"" => DiagnosticKind::BadValue { .. }, @ "\"2024-01-01 +09:00\"";
+    datetime_date_with_z: "sys/ping_time:datetime < 2024-01-01Z" => DiagnosticKind::BadValue { .. }, @ "2024-01-01Z";
+    datetime_date_with_lower_case_z: "info/release_date:datetime = 2024-01-01z" => DiagnosticKind::BadValue { .. }, @ "2024-01-01z";
+}
+
+#[test]
+fn a_date_with_an_offset_says_to_write_a_full_instant() {
+    for (value, help) in [
+        (
+            "2024-01-01+09",
+            "a date alone means midnight UTC and takes no offset: write a full instant such as 2024-01-01T00:00:00+09:00",
+        ),
+        (
+            "\"2024-01-01-05:00\"",
+            "a date alone means midnight UTC and takes no offset: write a full instant such as 2024-01-01T00:00:00-05:00",
+        ),
+        (
+            "2024-02-06+0930",
+            "a date alone means midnight UTC and takes no offset: write a full instant such as 2024-02-06T00:00:00+09:30",
+        ),
+        (
+            "2024-01-01Z",
+            "a date alone means midnight UTC and takes no offset: write 2024-01-01, or a full instant such as 2024-01-01T00:00:00Z",
+        ),
+    ] {
+        let q = format!("sys/ping_time:datetime > {value}");
+        let d = refused(&q);
+        assert_eq!(
+            d.0[0].kind.to_string(),
+            format!("expected a datetime, found `{}`", value.trim_matches('"'))
+        );
+        assert_eq!(d.0[0].help.as_deref(), Some(help), "{q}");
+    }
+    // A date that does not exist is reported as such, offset or not.
+    let d = refused("sys/ping_time:datetime > 2024-02-30+09");
+    assert_eq!(d.0[0].help.as_deref(), Some("2024-02 has no day 30"));
+}
+
 #[test]
 fn value_errors_say_what_was_expected() {
     for (q, message) in [
@@ -516,6 +600,27 @@ warns! {
         "attribute `a1:int` does not exist: the clause matches nothing at 0..6: no object has this attribute (help: did you mean `f1:float`?)",
         "attribute `b2:bool` does not exist: the clause matches nothing at 18..25: no object has this attribute",
     ];
+}
+
+// The warning says what the clause itself matches: a clause with its negation written
+// inside it (`!=`, `NOT =`, `NOT CONTAINS`, `NOT MATCHES`, `NOT EXISTS`) matches every object;
+// a NOT in front of the clause is another node and leaves the message alone.
+warns! {
+    unknown_path_not_equal_matches_everything: "nosuch != 5" => ["unknown attribute `nosuch`: the clause matches every object at 0..6: no attribute has this path"];
+    unknown_path_not_exists_matches_everything: "nosuch NOT EXISTS" => ["unknown attribute `nosuch`: the clause matches every object at 0..6: no attribute has this path"];
+    unknown_path_not_contains_matches_everything: "nosuch NOT CONTAINS x" => ["unknown attribute `nosuch`: the clause matches every object at 0..6: no attribute has this path"];
+    unknown_path_negative_keeps_the_suggestion: "params/lrr != 1" => ["unknown attribute `params/lrr`: the clause matches every object at 0..10: no attribute has this path (help: did you mean `params/lr:float`?)"];
+    unknown_path_not_not_equal_matches_nothing: "nosuch NOT != 5" => ["unknown attribute `nosuch`: the clause matches nothing at 0..6: no attribute has this path"];
+    unknown_path_under_not_is_about_the_clause: "NOT nosuch EXISTS" => ["unknown attribute `nosuch`: the clause matches nothing at 4..10: no attribute has this path"];
+    unknown_attribute_not_equal_matches_everything: "nosuch:int != 5" => ["attribute `nosuch:int` does not exist: the clause matches every object at 0..10: no object has this attribute"];
+    unknown_attribute_not_exists_matches_everything: "nosuch:int NOT EXISTS" => ["attribute `nosuch:int` does not exist: the clause matches every object at 0..10: no object has this attribute"];
+    unknown_attribute_not_greater_matches_everything: "nosuch:int NOT > 5" => ["attribute `nosuch:int` does not exist: the clause matches every object at 0..10: no object has this attribute"];
+    unknown_attribute_not_contains_matches_everything: "nope:string NOT CONTAINS x" => ["attribute `nope:string` does not exist: the clause matches every object at 0..11: no object has this attribute"];
+    unknown_attribute_not_matches_matches_everything: "nope:string NOT MATCHES x" => ["attribute `nope:string` does not exist: the clause matches every object at 0..11: no object has this attribute"];
+    unknown_attribute_not_not_equal_matches_nothing: "nosuch:int NOT != 5" => ["attribute `nosuch:int` does not exist: the clause matches nothing at 0..10: no object has this attribute"];
+    unknown_attribute_under_not_is_about_the_clause: "NOT nosuch:int = 5" => ["attribute `nosuch:int` does not exist: the clause matches nothing at 4..14: no object has this attribute"];
+    unknown_attribute_negative_keeps_the_suggestion: "metrics/accuracy:floatSeries != 0.5" => ["attribute `metrics/accuracy:floatSeries` does not exist: the clause matches every object at 0..28: no object has this attribute (help: did you mean `metrics/acc:floatSeries`?)"];
+    unknown_aggregate_not_equal_matches_everything: "last(`metrics/accuracy`):float != 0.5" => ["attribute `metrics/accuracy:floatSeries` does not exist: the clause matches every object at 0..30: no object has this attribute (help: did you mean `metrics/acc:floatSeries`?)"];
 }
 
 checks! {
