@@ -164,7 +164,10 @@ impl Masks<'_> {
                 };
                 // DataFusion's simplifier writes `regexp_like(c, p)` as `c ~ p`.
                 if matches!(b.op, Operator::RegexMatch | Operator::RegexNotMatch)
-                    && matches!(column.data_type(), DataType::Utf8View | DataType::Utf8 | DataType::LargeUtf8)
+                    && matches!(
+                        column.data_type(),
+                        DataType::Utf8View | DataType::Utf8 | DataType::LargeUtf8
+                    )
                     && let Some(Some(pattern)) = value.try_as_str()
                 {
                     let matched = self.regex(column, pattern)?;
@@ -199,7 +202,9 @@ impl Masks<'_> {
                 match (f.name(), column.data_type()) {
                     ("array_has", DataType::List(_)) => {
                         let dictionary = match target {
-                            Expr::Column(c) => self.dictionaries.and_then(|d| d.get(&c.name).map(|d| d.as_ref())),
+                            Expr::Column(c) => {
+                                self.dictionaries.and_then(|d| d.get(&c.name).map(|d| d.as_ref()))
+                            }
                             _ => None,
                         };
                         list_has(column.as_list::<i32>(), needle, dictionary)

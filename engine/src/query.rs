@@ -153,16 +153,36 @@ impl Request {
         })
     }
 
-    /// The request as a DataFusion logical plan over `source` (the table's provider): scan,
-    /// filter, sort (with the limit, as a top-k), projection.
+    /// The request as a DataFusion logical plan over `source` (the table's provider): a scan
+    /// of the columns the result and the sort need, with the filter in it (the scan
+    /// evaluates it), a sort (with the limit, as a top-k), and the projection naming the
+    /// result columns. The plan is built in the shape DataFusion's optimizer would give it,
+    /// so the engine runs none of the logical optimizer's rules (see [`crate::Engine`]).
     pub fn plan(&self, table: &ObjectTable, source: Arc<dyn TableSource>) -> Result<LogicalPlan, QueryError> {
-        let mut builder = LogicalPlanBuilder::scan(TableReference::bare(table.kind.table_name()), source, None)?;
-        if let Some(filter) = &self.filter {
-            builder = builder.filter(filter.clone())?;
+        let mut scanned: Vec<usize> = Vec::new();
+        let columns = self.columns.iter().map(|(_, c)| c.as_str());
+        let sorted = self.sort.iter().filter_map(|s| match &s.expr {
+            Expr::Column(c) => Some(c.name.as_str()),
+            _ => None,
+        });
+        for name in columns.chain(sorted) {
+            let index = table
+                .schema
+                .index_of(name)
+                .map_err(datafusion::error::DataFusionError::from)?;
+            if !scanned.contains(&index) {
+                scanned.push(index);
+            }
         }
+        let mut builder = LogicalPlanBuilder::scan_with_filters(
+            TableReference::bare(table.kind.table_name()),
+            source,
+            Some(scanned),
+            self.filter.iter().cloned().collect(),
+        )?;
         builder = match self.limit {
-            // DataFusion's top-k refuses k = 0 (it asserts), so no rows is a plain limit.
-            Some(0) => builder.sort(self.sort.clone())?.limit(0, Some(0))?,
+            // DataFusion's top-k refuses k = 0 (it asserts): no rows is a limit, unsorted.
+            Some(0) => builder.limit(0, Some(0))?,
             Some(limit) => builder.sort_with_limit(self.sort.clone(), Some(limit))?,
             None => builder.sort(self.sort.clone())?,
         };

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{SortOptions, take};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
@@ -102,7 +102,7 @@ impl NqlScanExec {
         fetch: Option<usize>,
     ) -> Result<NqlScanExec> {
         let schema = Arc::new(table.schema.project(&projection)?);
-        let ordering = stored_ordering(&schema);
+        let ordering = stored_ordering(&table.schema, &schema);
         let properties = PlanProperties::new(
             EquivalenceProperties::new_with_orderings(schema, ordering),
             Partitioning::UnknownPartitioning(1),
@@ -168,7 +168,13 @@ impl NqlScanExec {
         let arrays = projected
             .columns()
             .iter()
-            .map(|a| if all { Ok(Arc::clone(a)) } else { take(a.as_ref(), &rows, None) })
+            .map(|a| {
+                if all {
+                    Ok(Arc::clone(a))
+                } else {
+                    take(a.as_ref(), &rows, None)
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RecordBatch::try_new_with_options(
             self.schema(),
@@ -186,7 +192,10 @@ impl NqlScanExec {
                 Ok(match e {
                     Expr::BinaryExpr(b) => matches!(
                         b.op,
-                        Operator::RegexMatch | Operator::RegexNotMatch | Operator::RegexIMatch | Operator::RegexNotIMatch
+                        Operator::RegexMatch
+                            | Operator::RegexNotMatch
+                            | Operator::RegexIMatch
+                            | Operator::RegexNotIMatch
                     ),
                     Expr::ScalarFunction(f) => f.name().starts_with("regexp"),
                     _ => false,
@@ -199,12 +208,15 @@ impl NqlScanExec {
     }
 }
 
-/// The stored order as the scan's output ordering, when its columns are in `schema`.
-fn stored_ordering(schema: &SchemaRef) -> Vec<Vec<PhysicalSortExpr>> {
+/// The stored order of a table of `table_schema` as the ordering of the scan's output of
+/// `schema`: as much of it as the output has columns for, from the first.
+fn stored_ordering(table_schema: &Schema, schema: &SchemaRef) -> Vec<Vec<PhysicalSortExpr>> {
     let mut ordering = Vec::new();
-    for sort in default_order(schema) {
+    for sort in default_order(table_schema) {
         let Expr::Column(c) = &sort.expr else { break };
-        let Ok(index) = schema.index_of(&c.name) else { break };
+        let Ok(index) = schema.index_of(&c.name) else {
+            break;
+        };
         ordering.push(PhysicalSortExpr::new(
             Arc::new(Column::new(&c.name, index)) as Arc<dyn PhysicalExpr>,
             SortOptions {
@@ -213,13 +225,19 @@ fn stored_ordering(schema: &SchemaRef) -> Vec<Vec<PhysicalSortExpr>> {
             },
         ));
     }
-    if ordering.is_empty() { vec![] } else { vec![ordering] }
+    if ordering.is_empty() {
+        vec![]
+    } else {
+        vec![ordering]
+    }
 }
 
 /// `plan` with `interrupt` given to every scan in it: the scans check it between the
 /// clauses of their filters and every few thousand rows of a costly clause.
-pub(crate) fn with_interrupt(plan: Arc<dyn ExecutionPlan>, interrupt: &Interrupt) -> Result<Arc<dyn ExecutionPlan>> {
-    use datafusion::common::tree_node::{Transformed, TreeNode};
+pub(crate) fn with_interrupt(
+    plan: Arc<dyn ExecutionPlan>,
+    interrupt: &Interrupt,
+) -> Result<Arc<dyn ExecutionPlan>> {
     plan.transform_up(|node| {
         Ok(match node.downcast_ref::<NqlScanExec>() {
             Some(scan) => {
@@ -291,7 +309,10 @@ impl ExecutionPlan for NqlScanExec {
         Ok(self)
     }
 
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         self.replace_children(
             children,
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),

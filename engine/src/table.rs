@@ -234,7 +234,11 @@ impl ObjectTable {
         let _reading = self.reading.lock().expect("not poisoned");
         let missing: Vec<usize> = {
             let columns = self.columns.read().expect("not poisoned");
-            let mut missing: Vec<usize> = indices.iter().copied().filter(|&i| columns[i].is_none()).collect();
+            let mut missing: Vec<usize> = indices
+                .iter()
+                .copied()
+                .filter(|&i| columns[i].is_none())
+                .collect();
             missing.sort_unstable();
             missing.dedup();
             missing
@@ -271,7 +275,10 @@ impl ObjectTable {
 
     /// The dictionaries of the string columns at `indices` that a filter reads, built the
     /// second time a filter reads a column, by column name.
-    pub fn dictionaries(&self, indices: &[usize]) -> Result<HashMap<String, Arc<Dictionary>>, DataFusionError> {
+    pub fn dictionaries(
+        &self,
+        indices: &[usize],
+    ) -> Result<HashMap<String, Arc<Dictionary>>, DataFusionError> {
         let mut out = HashMap::new();
         for &i in indices {
             let field = self.schema.field(i);
@@ -300,7 +307,12 @@ impl ObjectTable {
                 if let Some(d) = &built {
                     out.insert(field.name().clone(), Arc::clone(d));
                 }
-                self.dictionaries.lock().expect("not poisoned").entry(i).or_default().built = Some(built);
+                self.dictionaries
+                    .lock()
+                    .expect("not poisoned")
+                    .entry(i)
+                    .or_default()
+                    .built = Some(built);
             }
         }
         Ok(out)

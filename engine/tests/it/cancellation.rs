@@ -159,7 +159,11 @@ fn async_tasks_cancel_and_drop_queries_without_blocking_the_runtime() {
             engine.fetch_runs_table(&slow_query(), &FetchOptions::default()),
         )
         .await;
-        assert!(dropped.is_err(), "the slow query finished in 200 ms: {:?}", dropped.map(|r| r.map(|x| x.num_rows())));
+        assert!(
+            dropped.is_err(),
+            "the slow query finished in 200 ms: {:?}",
+            dropped.map(|r| r.map(|x| x.num_rows()))
+        );
     });
     // Dropping the runtime waits for its blocking pool: the dropped query has stopped.
     let start = Instant::now();
@@ -181,7 +185,10 @@ fn a_cancelled_token_stops_every_path() {
     let e = block_on(engine.fetch_runs_table("n:int < 3", &options)).unwrap_err();
     assert!(matches!(e, QueryError::Cancelled), "{e}");
     let e = block_on(engine.explain(ObjectKind::Runs, "n:int < 3", &options, None));
-    assert!(e.is_ok(), "explain runs nothing, so a cancelled token does not stop it");
+    assert!(
+        e.is_ok(),
+        "explain runs nothing, so a cancelled token does not stop it"
+    );
     // `cancelled` completes for a token cancelled before or after it is awaited.
     block_on(token.cancelled());
     let later = CancelToken::new();
