@@ -56,6 +56,9 @@ pub enum LoadError {
     /// The project would not fit the configured memory limit.
     #[error("loading needs about {needed} bytes of memory, more than the limit of {limit} bytes")]
     MemoryLimit { needed: u64, limit: u64 },
+    /// The project index cannot be read or written.
+    #[error("{path}: the project index: {problem}")]
+    Index { path: PathBuf, problem: String },
     /// DataFusion refused the loaded tables (a bug rather than a data problem).
     #[error("registering the tables: {0}")]
     DataFusion(#[from] DataFusionError),

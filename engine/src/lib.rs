@@ -23,6 +23,7 @@
 pub mod cancel;
 mod dictionary;
 pub mod error;
+mod index;
 mod kernels;
 pub mod load;
 pub mod query;
@@ -42,7 +43,8 @@ use nql::{AttributeInfo, CheckedQuery};
 
 pub use cancel::CancelToken;
 pub use error::{LoadError, QueryError};
-pub use load::{LoadOptions, LoadProgress, ProgressFn};
+pub use index::IndexReport;
+pub use load::{IndexLocation, LoadOptions, LoadProgress, ProgressFn};
 pub use query::{FetchOptions, QueryResult, Trashed};
 pub use table::OutputColumn;
 
@@ -82,9 +84,28 @@ impl Engine {
         Engine::open_with(dir, &LoadOptions::default())
     }
 
-    /// Loads the project in `dir` with options (progress reports, memory limit, threads).
+    /// Opens the project in `dir` with options (progress reports, memory limit, threads,
+    /// where its index lives). Through an index (the default), opening reads the index's
+    /// manifest and the object files' footers, after building or refreshing the index if
+    /// the project's files changed; queries then read the columns they need. Without one
+    /// ([`IndexLocation::None`]), every column is read and every series summarized now.
     pub fn open_with(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<Engine, LoadError> {
-        Engine::new(load::load_dir(dir.as_ref(), options)?, options)
+        let project = match options.index {
+            IndexLocation::None => load::load_dir(dir.as_ref(), options)?,
+            _ => index::open(dir.as_ref(), options)?.0,
+        };
+        Engine::new(project, options)
+    }
+
+    /// Builds the index of the project in `dir`, or brings it up to date (with `rebuild`,
+    /// from nothing), without opening the project for queries.
+    pub fn build_index(
+        dir: impl AsRef<Path>,
+        options: &LoadOptions,
+        rebuild: bool,
+    ) -> Result<IndexReport, LoadError> {
+        let sources = load::Sources::list(dir.as_ref())?;
+        Ok(index::refresh(&sources, options, rebuild)?.1)
     }
 
     /// Builds an engine from record batches in memory, laid out as the Parquet files are.

@@ -338,12 +338,6 @@ impl ObjectTable {
             .sum();
         columns + dictionaries
     }
-
-    /// Reads every column now (what a table held in memory has from the start).
-    pub fn read_all(&self) -> Result<(), DataFusionError> {
-        let all: Vec<usize> = (0..self.schema.fields().len()).collect();
-        self.arrays(&all).map(|_| ())
-    }
 }
 
 /// Names results give to attributes: the path, or `path:type` when the path has several

@@ -4,6 +4,8 @@
 
 pub(crate) mod objects;
 pub(crate) mod series;
+pub(crate) mod state;
+pub(crate) mod summary;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -35,7 +37,8 @@ pub type ProgressFn = Arc<dyn Fn(&LoadProgress) + Send + Sync>;
 /// A progress report: `done` of `total` units of the current stage.
 #[derive(Clone, Debug)]
 pub struct LoadProgress {
-    /// What is being done: "objects" or "series".
+    /// What is being done: "objects" (reading object files), "series" (summarizing row
+    /// groups of series files) or "index" (merging and writing the project index).
     pub stage: &'static str,
     pub done: u64,
     pub total: u64,
@@ -50,6 +53,21 @@ pub struct LoadOptions {
     pub memory_limit: Option<u64>,
     /// Worker threads for reading and summarizing (0: one per core).
     pub threads: usize,
+    /// Where the project index lives (docs/dataset.md), or none.
+    pub index: IndexLocation,
+}
+
+/// Where a project's index (its series summaries, stored as Parquet) is kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum IndexLocation {
+    /// `_nql/` in the project directory; when that cannot be written, a directory of the
+    /// user's cache (`$XDG_CACHE_HOME/nql/index/...` or `~/.cache/nql/index/...`).
+    #[default]
+    Project,
+    /// This directory (for read-only data, or to keep indexes apart).
+    Dir(PathBuf),
+    /// No index: every column is read and every series summarized in memory at open.
+    None,
 }
 
 impl std::fmt::Debug for LoadOptions {
@@ -58,19 +76,20 @@ impl std::fmt::Debug for LoadOptions {
             .field("progress", &self.progress.is_some())
             .field("memory_limit", &self.memory_limit)
             .field("threads", &self.threads)
+            .field("index", &self.index)
             .finish()
     }
 }
 
 impl LoadOptions {
-    fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
     }
 
-    fn report(&self, stage: &'static str, done: usize, total: usize) {
+    pub(crate) fn report(&self, stage: &'static str, done: usize, total: usize) {
         if let Some(p) = &self.progress {
             p(&LoadProgress {
                 stage,
@@ -96,7 +115,7 @@ pub(crate) struct LoadedProject {
 }
 
 /// One unit of series input: a row group of a file, or a batch in memory.
-enum SeriesUnit {
+pub(crate) enum SeriesUnit {
     RowGroup {
         file: PathBuf,
         row_group: usize,
@@ -108,26 +127,80 @@ enum SeriesUnit {
     },
 }
 
-/// Loads the project in `dir`.
-pub(crate) fn load_dir(dir: &Path, options: &LoadOptions) -> Result<LoadedProject, LoadError> {
-    let mut object_files = Vec::new();
-    for kind in ObjectKind::ALL {
-        match files_of(dir, kind.table_name())? {
-            Some(files) if !files.is_empty() => object_files.push((kind, files)),
-            _ if kind == ObjectKind::Runs => {
-                return Err(LoadError::MissingRuns {
-                    dir: dir.to_path_buf(),
-                });
+/// The Parquet files of a project directory, table by table (docs/dataset.md).
+#[derive(Clone, Debug)]
+pub(crate) struct Sources {
+    pub dir: PathBuf,
+    /// Object tables that have files, runs first.
+    pub objects: Vec<(ObjectKind, Vec<PathBuf>)>,
+    /// Series tables that have files.
+    pub series: Vec<(SeriesKind, Vec<PathBuf>)>,
+}
+
+impl Sources {
+    /// Lists the files of the project in `dir`; a project without runs is an error.
+    pub fn list(dir: &Path) -> Result<Sources, LoadError> {
+        let mut objects = Vec::new();
+        for kind in ObjectKind::ALL {
+            match files_of(dir, kind.table_name())? {
+                Some(files) if !files.is_empty() => objects.push((kind, files)),
+                _ if kind == ObjectKind::Runs => {
+                    return Err(LoadError::MissingRuns {
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    if let Some(limit) = options.memory_limit {
-        let needed = estimate_memory(&object_files)?;
-        if needed > limit {
-            return Err(LoadError::MemoryLimit { needed, limit });
+        let mut series = Vec::new();
+        for kind in [SeriesKind::Float, SeriesKind::String] {
+            if let Some(files) = files_of(dir, kind.table_name())?
+                && !files.is_empty()
+            {
+                series.push((kind, files));
+            }
         }
+        Ok(Sources {
+            dir: dir.to_path_buf(),
+            objects,
+            series,
+        })
     }
+
+    /// Refuses a project whose object tables would not fit `options.memory_limit`.
+    pub fn check_memory(&self, options: &LoadOptions) -> Result<(), LoadError> {
+        if let Some(limit) = options.memory_limit {
+            let needed = estimate_memory(&self.objects)?;
+            if needed > limit {
+                return Err(LoadError::MemoryLimit { needed, limit });
+            }
+        }
+        Ok(())
+    }
+
+    /// The raw points of each series table, read on demand by the session's
+    /// `float_series` and `string_series` tables.
+    pub fn raw_series(&self) -> Result<Vec<(SeriesKind, RawSeries)>, LoadError> {
+        let mut raw = Vec::new();
+        for (kind, files) in &self.series {
+            let metadata = guarded(&files[0], || series_metadata(&files[0]))?;
+            raw.push((
+                *kind,
+                RawSeries::Files {
+                    files: files.clone(),
+                    schema: metadata.schema().clone(),
+                },
+            ));
+        }
+        Ok(raw)
+    }
+}
+
+/// Loads the project in `dir` into memory, every column read and every series summarized.
+pub(crate) fn load_dir(dir: &Path, options: &LoadOptions) -> Result<LoadedProject, LoadError> {
+    let sources = Sources::list(dir)?;
+    sources.check_memory(options)?;
+    let object_files = &sources.objects;
     let all: Vec<(ObjectKind, PathBuf)> = object_files
         .iter()
         .flat_map(|(k, files)| files.iter().map(move |f| (*k, f.clone())))
@@ -142,31 +215,25 @@ pub(crate) fn load_dir(dir: &Path, options: &LoadOptions) -> Result<LoadedProjec
     })?;
 
     let mut series_units = Vec::new();
-    let mut raw = Vec::new();
-    for kind in [SeriesKind::Float, SeriesKind::String] {
-        let Some(files) = files_of(dir, kind.table_name())? else {
-            continue;
-        };
-        let mut schema = None;
-        for file in &files {
-            let metadata = guarded(file, || series_metadata(file))?;
-            schema.get_or_insert_with(|| metadata.schema().clone());
-            for row_group in 0..metadata.metadata().num_row_groups() {
-                series_units.push((
-                    kind,
-                    SeriesUnit::RowGroup {
-                        file: file.clone(),
-                        row_group,
-                        metadata: metadata.clone(),
-                    },
-                ));
-            }
-        }
-        if let Some(schema) = schema {
-            raw.push((kind, RawSeries::Files { files, schema }));
+    for (kind, files) in &sources.series {
+        for file in files {
+            series_units.extend(row_groups(file)?.into_iter().map(|u| (*kind, u)));
         }
     }
+    let raw = sources.raw_series()?;
     assemble(chunks, series_units, raw, options)
+}
+
+/// The row groups of a series file, each a unit of summarizing work.
+pub(crate) fn row_groups(file: &Path) -> Result<Vec<SeriesUnit>, LoadError> {
+    let metadata = guarded(file, || series_metadata(file))?;
+    Ok((0..metadata.metadata().num_row_groups())
+        .map(|row_group| SeriesUnit::RowGroup {
+            file: file.to_path_buf(),
+            row_group,
+            metadata: metadata.clone(),
+        })
+        .collect())
 }
 
 /// Loads a project held in memory. Batches are labelled `runs[0]`, `float_series[3]` and so
@@ -216,7 +283,7 @@ pub(crate) fn load_batches(
 
 /// The files of a table, leaving out hidden and `_`-prefixed files (`_SUCCESS`, `.crc`) that
 /// other writers leave beside their Parquet output.
-fn files_of(dir: &Path, table: &str) -> Result<Option<Vec<PathBuf>>, LoadError> {
+pub(crate) fn files_of(dir: &Path, table: &str) -> Result<Option<Vec<PathBuf>>, LoadError> {
     let files = layout::table_files(dir, table).map_err(|source| LoadError::Io {
         file: dir.join(table),
         source,
@@ -305,7 +372,7 @@ fn assemble(
 }
 
 /// Summarizes every series unit with a pool of workers and merges their results.
-fn summarize(
+pub(crate) fn summarize(
     units: Vec<(SeriesKind, SeriesUnit)>,
     index: &IdIndex,
     options: &LoadOptions,
@@ -397,7 +464,7 @@ fn summarize_unit(
 }
 
 /// Runs `f` over `items` on up to `threads` threads, keeping the order; the first error wins.
-fn parallel_map<T: Sync, R: Send>(
+pub(crate) fn parallel_map<T: Sync, R: Send>(
     items: &[T],
     threads: usize,
     f: impl Fn(&T) -> Result<R, LoadError> + Sync,
@@ -429,7 +496,7 @@ fn parallel_map<T: Sync, R: Send>(
 
 /// Opens a Parquet file, checking that it starts with the magic bytes `PAR1` (the reader
 /// itself only looks at the end of the file).
-fn open(file: &Path) -> Result<File, LoadError> {
+pub(crate) fn open(file: &Path) -> Result<File, LoadError> {
     use std::io::{Read, Seek};
     let io = |source| LoadError::Io {
         file: file.to_path_buf(),
@@ -447,7 +514,7 @@ fn open(file: &Path) -> Result<File, LoadError> {
     Ok(f)
 }
 
-fn parquet_error(file: &Path, e: impl std::fmt::Display) -> LoadError {
+pub(crate) fn parquet_error(file: &Path, e: impl std::fmt::Display) -> LoadError {
     LoadError::Parquet {
         file: file.to_path_buf(),
         message: e.to_string(),
@@ -456,7 +523,7 @@ fn parquet_error(file: &Path, e: impl std::fmt::Display) -> LoadError {
 
 /// Runs `read` (the reading of one file), turning a panic of the Parquet reader, which some
 /// corrupt files cause, into an error naming the file.
-fn guarded<T>(file: &Path, read: impl FnOnce() -> Result<T, LoadError>) -> Result<T, LoadError> {
+pub(crate) fn guarded<T>(file: &Path, read: impl FnOnce() -> Result<T, LoadError>) -> Result<T, LoadError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -468,7 +535,7 @@ fn guarded<T>(file: &Path, read: impl FnOnce() -> Result<T, LoadError>) -> Resul
 }
 
 /// Reads a whole Parquet file into one batch.
-fn read_whole(file: &Path) -> Result<RecordBatch, LoadError> {
+pub(crate) fn read_whole(file: &Path) -> Result<RecordBatch, LoadError> {
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(open(file)?).map_err(|e| parquet_error(file, e))?;
     let schema = builder.schema().clone();
@@ -484,7 +551,7 @@ fn read_whole(file: &Path) -> Result<RecordBatch, LoadError> {
 
 /// The reader metadata of a series file, with `sys/id` and `path` read dictionary-encoded
 /// and only the columns the summaries need. Checks that the required columns are there.
-fn series_metadata(file: &Path) -> Result<ArrowReaderMetadata, LoadError> {
+pub(crate) fn series_metadata(file: &Path) -> Result<ArrowReaderMetadata, LoadError> {
     let f = open(file)?;
     let plain =
         ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()).map_err(|e| parquet_error(file, e))?;
@@ -526,7 +593,7 @@ fn series_metadata(file: &Path) -> Result<ArrowReaderMetadata, LoadError> {
 }
 
 /// Reads one row group of a series file, only the columns the summaries use.
-fn read_row_group(
+pub(crate) fn read_row_group(
     file: &Path,
     metadata: &ArrowReaderMetadata,
     row_group: usize,
@@ -555,7 +622,7 @@ fn read_row_group(
 }
 
 /// What the object tables will take in memory once decoded, from the Parquet footers.
-fn estimate_memory(object_files: &[(ObjectKind, Vec<PathBuf>)]) -> Result<u64, LoadError> {
+pub(crate) fn estimate_memory(object_files: &[(ObjectKind, Vec<PathBuf>)]) -> Result<u64, LoadError> {
     let mut total = 0u64;
     for (_, files) in object_files {
         for file in files {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringViewArray, new_null_array};
 use datafusion::arrow::compute::{cast, concat};
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datasets::layout::{ID_COLUMN, natural_type, split_column_name, suffix_fits};
 use nql::AttrType;
@@ -44,17 +44,39 @@ pub(crate) struct ObjectChunk {
     pub attributes: Vec<AttributeColumn>,
 }
 
-/// Checks and normalizes the columns of `batch`, read from `file`.
-pub(crate) fn normalize(file: &Path, batch: &RecordBatch) -> Result<ObjectChunk, LoadError> {
+/// A column of an object file, checked against the layout (docs/dataset.md) from its name
+/// and Arrow type alone.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct FileColumn {
+    /// The column's position in the file's schema.
+    pub index: usize,
+    /// The column's name in the file.
+    pub name: String,
+    pub path: String,
+    pub ty: AttrType,
+    /// The type the column is converted to ([`canonical_type`]).
+    pub data_type: DataType,
+}
+
+/// The columns of an object file: `sys/id` (its position) and every attribute.
+#[derive(Clone, Debug)]
+pub(crate) struct FileColumns {
+    pub id: usize,
+    pub attributes: Vec<FileColumn>,
+}
+
+/// Checks the columns of an object file of `schema`, read from `file`: names, type suffixes
+/// and Arrow types (the values are checked as they are converted, by [`canonical_array`]).
+pub(crate) fn file_columns(file: &Path, schema: &Schema) -> Result<FileColumns, LoadError> {
     let column_error = |column: &str, problem: String| LoadError::Column {
         file: file.to_path_buf(),
         column: column.to_string(),
         problem,
     };
-    let mut ids = None;
-    let mut attributes: Vec<AttributeColumn> = Vec::new();
+    let mut id = None;
+    let mut attributes: Vec<FileColumn> = Vec::new();
     let mut seen: HashMap<(String, AttrType), String> = HashMap::new();
-    for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
+    for (index, field) in schema.fields().iter().enumerate() {
         let name = field.name();
         let (path, suffix) = split_column_name(name);
         if suffix.is_none()
@@ -67,16 +89,13 @@ pub(crate) fn normalize(file: &Path, batch: &RecordBatch) -> Result<ObjectChunk,
                 format!("unknown type suffix `:{tail}` (type names are camelCase: `:{close}`)"),
             ));
         }
-        let natural = natural_type(array.data_type());
-        let ty = match (suffix, natural) {
-            (Some(t), _) if suffix_fits(t, array.data_type()) => t,
+        let source = field.data_type();
+        let ty = match (suffix, natural_type(source)) {
+            (Some(t), _) if suffix_fits(t, source) => t,
             (Some(t), _) => {
                 return Err(column_error(
                     name,
-                    format!(
-                        "the suffix `:{t}` contradicts the column's Arrow type {}",
-                        array.data_type()
-                    ),
+                    format!("the suffix `:{t}` contradicts the column's Arrow type {source}"),
                 ));
             }
             (None, Some(t)) => t,
@@ -84,8 +103,7 @@ pub(crate) fn normalize(file: &Path, batch: &RecordBatch) -> Result<ObjectChunk,
                 return Err(column_error(
                     name,
                     format!(
-                        "unsupported Arrow type {} (use strings, integers up to 64 bits signed or 32 unsigned, floats, booleans, timestamps or dates, or lists of strings)",
-                        array.data_type()
+                        "unsupported Arrow type {source} (use strings, integers up to 64 bits signed or 32 unsigned, floats, booleans, timestamps or dates, or lists of strings)"
                     ),
                 ));
             }
@@ -97,14 +115,7 @@ pub(crate) fn normalize(file: &Path, batch: &RecordBatch) -> Result<ObjectChunk,
                     format!("`sys/id` must be a string column, not {ty}"),
                 ));
             }
-            if let Some(row) = first_null(array.as_ref()) {
-                return Err(LoadError::NullId {
-                    file: file.to_path_buf(),
-                    row,
-                });
-            }
-            let a = cast(array, &DataType::Utf8View).map_err(|e| column_error(name, e.to_string()))?;
-            ids = Some(a.as_string_view().clone());
+            id = Some(index);
             continue;
         }
         if let Some(other) = seen.insert((path.to_string(), ty), name.to_string()) {
@@ -113,16 +124,58 @@ pub(crate) fn normalize(file: &Path, batch: &RecordBatch) -> Result<ObjectChunk,
                 format!("columns `{other}` and `{name}` are both the attribute `{path}:{ty}`"),
             ));
         }
-        let array = canonical_array(ty, array).map_err(|problem| column_error(name, problem))?;
-        attributes.push(AttributeColumn {
+        attributes.push(FileColumn {
+            index,
+            name: name.to_string(),
             path: path.to_string(),
             ty,
-            array,
+            data_type: canonical_type(ty, source),
         });
     }
-    let ids = ids.ok_or_else(|| LoadError::MissingId {
+    let id = id.ok_or_else(|| LoadError::MissingId {
         file: file.to_path_buf(),
     })?;
+    Ok(FileColumns { id, attributes })
+}
+
+/// `sys/id` of an object file as Utf8View, checked to have no nulls.
+pub(crate) fn id_array(file: &Path, array: &ArrayRef) -> Result<StringViewArray, LoadError> {
+    if let Some(row) = first_null(array.as_ref()) {
+        return Err(LoadError::NullId {
+            file: file.to_path_buf(),
+            row,
+        });
+    }
+    let a = cast(array, &DataType::Utf8View).map_err(|e| LoadError::Column {
+        file: file.to_path_buf(),
+        column: ID_COLUMN.to_string(),
+        problem: e.to_string(),
+    })?;
+    Ok(a.as_string_view().clone())
+}
+
+/// Checks and normalizes the columns of `batch`, read from `file`.
+pub(crate) fn normalize(file: &Path, batch: &RecordBatch) -> Result<ObjectChunk, LoadError> {
+    let schema = batch.schema();
+    let columns = file_columns(file, &schema)?;
+    let ids = id_array(file, batch.column(columns.id))?;
+    let attributes = columns
+        .attributes
+        .into_iter()
+        .map(|c| {
+            let array =
+                canonical_array(c.ty, batch.column(c.index)).map_err(|problem| LoadError::Column {
+                    file: file.to_path_buf(),
+                    column: c.name.clone(),
+                    problem,
+                })?;
+            Ok(AttributeColumn {
+                path: c.path,
+                ty: c.ty,
+                array,
+            })
+        })
+        .collect::<Result<Vec<_>, LoadError>>()?;
     Ok(ObjectChunk {
         file: file.to_path_buf(),
         rows: batch.num_rows(),
@@ -154,8 +207,8 @@ pub(crate) fn canonical_type(ty: AttrType, source: &DataType) -> DataType {
     }
 }
 
-/// Converts a column to the canonical type of `ty`.
-fn canonical_array(ty: AttrType, array: &ArrayRef) -> Result<ArrayRef, String> {
+/// Converts a column to the canonical type of `ty`; an error says what is wrong with a value.
+pub(crate) fn canonical_array(ty: AttrType, array: &ArrayRef) -> Result<ArrayRef, String> {
     let target = canonical_type(ty, array.data_type());
     let source = match array.data_type() {
         // Dictionary-encoded strings are decoded first.

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, DictionaryArray, Float64Array, PrimitiveArray, StringArray, new_null_array,
+    Array, ArrayRef, AsArray, DictionaryArray, Float64Array, PrimitiveArray, StringArray, StringBuilder,
+    new_null_array,
 };
 use datafusion::arrow::compute::{cast, interleave};
 use datafusion::arrow::datatypes::{
@@ -22,10 +23,14 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::record_batch::RecordBatch;
 use datasets::layout::{ID_COLUMN, PATH_COLUMN, STEP_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN};
 
-/// Maps every `sys/id` in the project to a dense object number.
+use super::state;
+use super::summary::{Finals, FloatSummary};
+
+/// Maps every `sys/id` in the project to a dense object number, and back.
 #[derive(Debug, Default)]
 pub(crate) struct IdIndex {
-    ids: HashMap<Box<str>, u32>,
+    ids: HashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
 }
 
 impl IdIndex {
@@ -35,10 +40,16 @@ impl IdIndex {
         match self.ids.entry(id.into()) {
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(v) => {
+                self.names.push(Arc::clone(v.key()));
                 v.insert(next);
                 true
             }
         }
+    }
+
+    /// The id of object number `object`.
+    pub fn id(&self, object: u32) -> &str {
+        &self.names[object as usize]
     }
 
     pub fn get(&self, id: &str) -> Option<u32> {
@@ -107,22 +118,26 @@ impl<'a> Points<'a> {
         })
     }
 
-    /// For each dictionary key of `ids`, the object number (resolved lazily, so that unused
-    /// dictionary entries do not matter).
     fn object_of_keys(&self, index: &IdIndex) -> Result<Vec<u32>, SeriesProblem> {
-        let values = self.ids.values().as_string::<i32>();
-        let mut map = vec![EMPTY; values.len()];
-        for key in self.ids.keys().values().iter() {
-            let k = *key as usize;
-            if map[k] == EMPTY {
-                let id = values.value(k);
-                map[k] = index
-                    .get(id)
-                    .ok_or_else(|| SeriesProblem::UnknownObject(id.to_string()))?;
-            }
-        }
-        Ok(map)
+        object_of_keys(&self.ids, index)
     }
+}
+
+/// For each dictionary key of `ids`, the object number (resolved lazily, so that unused
+/// dictionary entries do not matter).
+fn object_of_keys(ids: &DictionaryArray<Int32Type>, index: &IdIndex) -> Result<Vec<u32>, SeriesProblem> {
+    let values = ids.values().as_string::<i32>();
+    let mut map = vec![EMPTY; values.len()];
+    for key in ids.keys().values().iter() {
+        let k = *key as usize;
+        if map[k] == EMPTY {
+            let id = values.value(k);
+            map[k] = index
+                .get(id)
+                .ok_or_else(|| SeriesProblem::UnknownObject(id.to_string()))?;
+        }
+    }
+    Ok(map)
 }
 
 fn first_null(a: &dyn Array) -> Option<usize> {
@@ -221,92 +236,6 @@ pub(crate) fn canonical(v: f64) -> f64 {
     }
 }
 
-/// The running summary of one float series.
-#[derive(Clone, Copy, Debug)]
-struct FloatSummary {
-    count: u64,
-    sum: f64,
-    /// Welford's running mean and sum of squared deviations, for the variance: exact zero for
-    /// a constant series, and stable where the naive formula cancels.
-    mean: f64,
-    m2: f64,
-    max: f64,
-    min: f64,
-    last_step: f64,
-    last_time: i64,
-    last_value: f64,
-}
-
-impl FloatSummary {
-    fn first(step: f64, time: i64, value: f64) -> Self {
-        FloatSummary {
-            count: 1,
-            sum: value,
-            mean: value,
-            // The variance of a series holding inf is undefined (NaN), even with one point.
-            m2: if value.is_finite() { 0.0 } else { f64::NAN },
-            max: value,
-            min: value,
-            last_step: step,
-            last_time: time,
-            last_value: value,
-        }
-    }
-
-    #[inline]
-    fn add(&mut self, step: f64, time: i64, value: f64) {
-        self.count += 1;
-        self.sum += value;
-        let delta = value - self.mean;
-        self.mean += delta / self.count as f64;
-        self.m2 += delta * (value - self.mean);
-        if value.total_cmp(&self.max) == Ordering::Greater {
-            self.max = value;
-        }
-        if value.total_cmp(&self.min) == Ordering::Less {
-            self.min = value;
-        }
-        if later(step, time, value, self.last_step, self.last_time, self.last_value) {
-            self.last_step = step;
-            self.last_time = time;
-            self.last_value = value;
-        }
-    }
-
-    fn merge(&mut self, o: &FloatSummary) {
-        let n = (self.count + o.count) as f64;
-        let delta = o.mean - self.mean;
-        self.m2 += o.m2 + delta * delta * (self.count as f64) * (o.count as f64) / n;
-        self.mean += delta * o.count as f64 / n;
-        self.count += o.count;
-        self.sum += o.sum;
-        if o.max.total_cmp(&self.max) == Ordering::Greater {
-            self.max = o.max;
-        }
-        if o.min.total_cmp(&self.min) == Ordering::Less {
-            self.min = o.min;
-        }
-        if later(
-            o.last_step,
-            o.last_time,
-            o.last_value,
-            self.last_step,
-            self.last_time,
-            self.last_value,
-        ) {
-            self.last_step = o.last_step;
-            self.last_time = o.last_time;
-            self.last_value = o.last_value;
-        }
-    }
-}
-
-/// Spec 2: the greatest step wins, then the latest timestamp, then the greatest value.
-#[inline]
-fn later(step: f64, time: i64, value: f64, s: f64, t: i64, v: f64) -> bool {
-    step.total_cmp(&s).then(time.cmp(&t)).then(value.total_cmp(&v)) == Ordering::Greater
-}
-
 /// A slot table: for each path, for each object, the index of its summary.
 #[derive(Debug, Default)]
 struct Slots {
@@ -386,12 +315,12 @@ impl FloatSummaries {
             let object = objects[id_keys[i] as usize] as usize;
             let path = paths[path_keys[i] as usize] as usize;
             let (step, time, value) = (canonical(steps[i]), points.timestamps[i], canonical(vals[i]));
-            let slot = &mut self.slots.table[path][object];
-            if *slot == EMPTY {
-                *slot = self.summaries.len() as u32;
+            let slot = self.slots.table[path][object];
+            if slot == EMPTY {
+                self.slots.table[path][object] = self.summaries.len() as u32;
                 self.summaries.push(FloatSummary::first(step, time, value));
             } else {
-                self.summaries[*slot as usize].add(step, time, value);
+                self.summaries[slot as usize].add(step, time, value);
             }
         }
         Ok(())
@@ -399,22 +328,69 @@ impl FloatSummaries {
 
     /// Folds another worker's summaries into these.
     pub fn merge(&mut self, other: FloatSummaries) {
+        let mut theirs: Vec<Option<FloatSummary>> = other.summaries.into_iter().map(Some).collect();
         for (p, name) in other.slots.paths.iter().enumerate() {
             let mine = self.slots.path_index(name, self.objects) as usize;
             for (object, &slot) in other.slots.table[p].iter().enumerate() {
+                let Some(summary) = (slot != EMPTY).then(|| theirs[slot as usize].take()).flatten() else {
+                    continue;
+                };
+                self.put(mine, object, summary);
+            }
+        }
+    }
+
+    /// Merges `summary` into the one of (path number, object), or makes it that one.
+    fn put(&mut self, path: usize, object: usize, summary: FloatSummary) {
+        let target = &mut self.slots.table[path][object];
+        if *target == EMPTY {
+            *target = self.summaries.len() as u32;
+            self.summaries.push(summary);
+        } else {
+            self.summaries[*target as usize].merge(&summary);
+        }
+    }
+
+    /// The whole state as a batch, one row per (object, path), objects named by `index`:
+    /// what the project index stores per series file ([`FloatSummaries::add_states`] reads it
+    /// back). Rows are sorted by path, then object number, so the same state always gives
+    /// the same batch.
+    pub fn state_batch(&self, index: &IdIndex) -> RecordBatch {
+        let mut ids = StringBuilder::new();
+        let mut paths = StringBuilder::new();
+        let mut parts = Vec::new();
+        let mut order: Vec<usize> = (0..self.slots.paths.len()).collect();
+        order.sort_by(|&a, &b| self.slots.paths[a].cmp(&self.slots.paths[b]));
+        for p in order {
+            for (object, &slot) in self.slots.table[p].iter().enumerate() {
                 if slot == EMPTY {
                     continue;
                 }
-                let theirs = other.summaries[slot as usize];
-                let target = &mut self.slots.table[mine][object];
-                if *target == EMPTY {
-                    *target = self.summaries.len() as u32;
-                    self.summaries.push(theirs);
-                } else {
-                    self.summaries[*target as usize].merge(&theirs);
-                }
+                ids.append_value(index.id(object as u32));
+                paths.append_value(&self.slots.paths[p]);
+                parts.push(self.summaries[slot as usize].to_parts());
             }
         }
+        state::float_batch(ids.finish(), paths.finish(), &parts)
+    }
+
+    /// Merges a state batch written by [`FloatSummaries::state_batch`] into these.
+    pub fn add_states(&mut self, batch: &RecordBatch, index: &IdIndex) -> Result<(), SeriesProblem> {
+        let ids = dictionary(state::column(batch, ID_COLUMN)?, ID_COLUMN)?;
+        let paths = dictionary(state::column(batch, PATH_COLUMN)?, PATH_COLUMN)?;
+        let objects = object_of_keys(&ids, index)?;
+        let path_numbers = self.slots.path_of_keys(&paths, self.objects);
+        let parts = state::float_parts(batch)?;
+        for (row, part) in parts.into_iter().enumerate() {
+            let summary = FloatSummary::from_parts(&part).map_err(|e| SeriesProblem::Column {
+                column: "state",
+                problem: format!("row {row}: {e}"),
+            })?;
+            let object = objects[ids.keys().value(row) as usize] as usize;
+            let path = path_numbers[paths.keys().value(row) as usize] as usize;
+            self.put(path, object, summary);
+        }
+        Ok(())
     }
 
     /// The summary columns of every path for the objects `range` (one table's objects),
@@ -428,17 +404,21 @@ impl FloatSummaries {
             if present == 0 {
                 continue;
             }
-            let column = |f: &dyn Fn(&FloatSummary) -> f64| -> ArrayRef {
-                Arc::new(Float64Array::from_iter(slots.iter().map(|&s| {
-                    (s != EMPTY).then(|| canonical(f(&self.summaries[s as usize])))
-                })))
+            let finals: Vec<Option<Finals>> = slots
+                .iter()
+                .map(|&s| (s != EMPTY).then(|| self.summaries[s as usize].finalize()))
+                .collect();
+            let column = |f: fn(&Finals) -> f64| -> ArrayRef {
+                Arc::new(Float64Array::from_iter(
+                    finals.iter().map(|x| x.as_ref().map(|x| canonical(f(x)))),
+                ))
             };
             let arrays = [
-                column(&|s| s.last_value),
-                column(&|s| s.sum / s.count as f64),
-                column(&|s| s.max),
-                column(&|s| s.min),
-                column(&|s| s.m2 / s.count as f64),
+                column(|s| s.last),
+                column(|s| s.average),
+                column(|s| s.max),
+                column(|s| s.min),
+                column(|s| s.variance),
             ];
             out.push((path.clone(), arrays, present));
         }
@@ -567,6 +547,33 @@ impl StringSummaries {
                 }
             }
         }
+    }
+
+    /// The state as a batch of one entry per (object, path), its last: a batch of points
+    /// (`sys/id`, `path`, `step`, `value`, `timestamp`) that [`StringSummaries::add_batch`]
+    /// merges like any other. Rows are sorted by path, then object number.
+    pub fn state_batch(&self, index: &IdIndex) -> RecordBatch {
+        let mut ids = StringBuilder::new();
+        let mut paths = StringBuilder::new();
+        let mut values = StringBuilder::new();
+        let mut steps = Vec::new();
+        let mut times = Vec::new();
+        let mut order: Vec<usize> = (0..self.slots.paths.len()).collect();
+        order.sort_by(|&a, &b| self.slots.paths[a].cmp(&self.slots.paths[b]));
+        for p in order {
+            for (object, &slot) in self.slots.table[p].iter().enumerate() {
+                if slot == EMPTY {
+                    continue;
+                }
+                let last = &self.last[slot as usize];
+                ids.append_value(index.id(object as u32));
+                paths.append_value(&self.slots.paths[p]);
+                values.append_value(self.value(last));
+                steps.push(last.step);
+                times.push((last.time != i64::MIN).then_some(last.time));
+            }
+        }
+        state::string_batch(ids.finish(), paths.finish(), steps, values.finish(), times)
     }
 
     /// The `last` column of every path for the objects `range`, with the number of objects

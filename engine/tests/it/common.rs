@@ -4,19 +4,53 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use engine::{Engine, FetchOptions, QueryError, Trashed};
+use engine::{Engine, FetchOptions, IndexLocation, LoadOptions, QueryError, Trashed};
 
 /// The conformance dataset copied from the shared suite.
 pub fn conformance_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
 }
 
-/// The conformance project, loaded once per test binary.
+/// A directory for this test binary's files under Cargo's temporary directory, emptied at
+/// the first call of each run.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("engine-it-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the scratch directory");
+    dir
+}
+
+/// The conformance project, opened once per test binary through an index built in a
+/// scratch directory (the data under tests/ is never written).
 pub fn conformance_engine() -> Arc<Engine> {
     static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
-            Arc::new(Engine::open(conformance_dir().join("data")).expect("the conformance data loads"))
+            let options = LoadOptions {
+                index: IndexLocation::Dir(scratch_dir("conformance-index")),
+                ..LoadOptions::default()
+            };
+            Arc::new(
+                Engine::open_with(conformance_dir().join("data"), &options)
+                    .expect("the conformance data loads"),
+            )
+        })
+        .clone()
+}
+
+/// The conformance project read into memory, without an index.
+pub fn conformance_memory_engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let options = LoadOptions {
+                index: IndexLocation::None,
+                ..LoadOptions::default()
+            };
+            Arc::new(
+                Engine::open_with(conformance_dir().join("data"), &options)
+                    .expect("the conformance data loads"),
+            )
         })
         .clone()
 }

@@ -2,10 +2,10 @@
 //! the spec requires), run through the library API.
 
 use datasets::layout::ObjectKind;
-use engine::{FetchOptions, Trashed};
+use engine::{Engine, FetchOptions, Trashed};
 use serde::Deserialize;
 
-use crate::common::{block_on, conformance_dir, conformance_engine, now};
+use crate::common::{block_on, conformance_dir, conformance_engine, conformance_memory_engine, now};
 
 #[derive(Debug, Deserialize)]
 struct Case {
@@ -18,8 +18,16 @@ struct Case {
 }
 
 #[test]
-fn every_conformance_case_passes() {
-    let engine = conformance_engine();
+fn every_conformance_case_passes_through_an_index() {
+    run_every_case(&conformance_engine());
+}
+
+#[test]
+fn every_conformance_case_passes_in_memory() {
+    run_every_case(&conformance_memory_engine());
+}
+
+fn run_every_case(engine: &Engine) {
     let text = std::fs::read_to_string(conformance_dir().join("cases.jsonl")).unwrap();
     let mut failures = Vec::new();
     let mut count = 0;

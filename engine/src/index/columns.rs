@@ -1,0 +1,261 @@
+//! Reading the columns of an indexed table as queries need them: attributes from the
+//! project's object files (only the Parquet columns asked for), summaries from the index's
+//! serving file, every column put into the default result order.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, RecordBatchReader, UInt32Array, new_null_array,
+};
+use datafusion::arrow::compute::{concat, concat_batches, take};
+use datafusion::arrow::datatypes::{DataType, UInt32Type};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use nql::AttrType;
+
+use crate::error::LoadError;
+use crate::load::{guarded, objects, parquet_error};
+use crate::table::ColumnSource;
+
+use super::POSITION_COLUMN;
+
+/// An object file of the table, open since the table was opened.
+#[derive(Debug)]
+pub(crate) struct ObjectFile {
+    pub path: PathBuf,
+    pub file: Arc<File>,
+    pub metadata: ArrowReaderMetadata,
+    pub rows: usize,
+    /// The position of `sys/id` in the file.
+    pub id: usize,
+}
+
+/// The table's serving file in the index.
+#[derive(Debug)]
+pub(crate) struct ServingFile {
+    pub path: PathBuf,
+    pub file: Arc<File>,
+    pub metadata: ArrowReaderMetadata,
+}
+
+/// Where a column of the table is.
+#[derive(Debug)]
+pub(crate) enum Location {
+    /// An attribute: its column in each object file (`None` where a file lacks it), to be
+    /// converted to `data_type`.
+    Object {
+        ty: AttrType,
+        data_type: DataType,
+        places: Vec<Option<usize>>,
+    },
+    /// A summary column of the serving file, by name.
+    Serving { name: String },
+}
+
+/// The [`ColumnSource`] of a table opened through its index.
+#[derive(Debug)]
+pub(crate) struct IndexedColumns {
+    rows: usize,
+    files: Vec<ObjectFile>,
+    serving: ServingFile,
+    /// By schema index of the table.
+    locations: Vec<Location>,
+    /// For each row of the default order, its position in the object files (read from the
+    /// serving file when an attribute is first read).
+    order: OnceLock<UInt32Array>,
+}
+
+impl IndexedColumns {
+    pub fn new(rows: usize, files: Vec<ObjectFile>, serving: ServingFile, locations: Vec<Location>) -> Self {
+        IndexedColumns {
+            rows,
+            files,
+            serving,
+            locations,
+            order: OnceLock::new(),
+        }
+    }
+
+    /// Reads `names` from the serving file (in default order already).
+    fn read_serving(&self, names: &[&str]) -> Result<Vec<ArrayRef>, LoadError> {
+        let path = &self.serving.path;
+        let schema = self.serving.metadata.schema();
+        let mut roots = Vec::with_capacity(names.len());
+        for name in names {
+            roots.push(schema.index_of(name).map_err(|_| LoadError::Column {
+                file: path.clone(),
+                column: name.to_string(),
+                problem: "missing from the index (rebuild it with `nql index --rebuild`)".into(),
+            })?);
+        }
+        let batch = read(path, &self.serving.file, &self.serving.metadata, roots)?;
+        names
+            .iter()
+            .map(|name| {
+                batch
+                    .column_by_name(name)
+                    .cloned()
+                    .ok_or_else(|| parquet_error(path, format!("column `{name}` was not read")))
+            })
+            .collect()
+    }
+
+    /// The default order (each row's position), read once.
+    fn order(&self) -> Result<&UInt32Array, LoadError> {
+        if let Some(order) = self.order.get() {
+            return Ok(order);
+        }
+        let read = self.read_serving(&[POSITION_COLUMN])?.remove(0);
+        let order = match read.data_type() {
+            DataType::UInt32 if read.null_count() == 0 && read.len() == self.rows => {
+                read.as_primitive::<UInt32Type>().clone()
+            }
+            other => {
+                return Err(LoadError::Column {
+                    file: self.serving.path.clone(),
+                    column: POSITION_COLUMN.into(),
+                    problem: format!(
+                        "expected {} positions without nulls, found {} of {other}",
+                        self.rows,
+                        read.len()
+                    ),
+                });
+            }
+        };
+        Ok(self.order.get_or_init(|| order))
+    }
+}
+
+impl ColumnSource for IndexedColumns {
+    fn read(&self, indices: &[usize]) -> Result<Vec<ArrayRef>, LoadError> {
+        let mut out: Vec<Option<ArrayRef>> = vec![None; indices.len()];
+        let serving: Vec<(usize, &str)> = indices
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, &i)| match &self.locations[i] {
+                Location::Serving { name } => Some((slot, name.as_str())),
+                Location::Object { .. } => None,
+            })
+            .collect();
+        if !serving.is_empty() {
+            let names: Vec<&str> = serving.iter().map(|(_, n)| *n).collect();
+            for ((slot, _), array) in serving.iter().zip(self.read_serving(&names)?) {
+                out[*slot] = Some(array);
+            }
+        }
+        let attributes: Vec<(usize, &Location)> = indices
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| matches!(self.locations[**i], Location::Object { .. }))
+            .map(|(slot, &i)| (slot, &self.locations[i]))
+            .collect();
+        if !attributes.is_empty() {
+            let order = self.order()?;
+            let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(self.files.len()); attributes.len()];
+            for (f, file) in self.files.iter().enumerate() {
+                let mut roots: Vec<usize> = attributes
+                    .iter()
+                    .filter_map(|(_, l)| match l {
+                        Location::Object { places, .. } => places[f],
+                        Location::Serving { .. } => None,
+                    })
+                    .collect();
+                roots.sort_unstable();
+                roots.dedup();
+                let batch = if roots.is_empty() {
+                    None
+                } else {
+                    Some(read(&file.path, &file.file, &file.metadata, roots)?)
+                };
+                let schema = file.metadata.schema();
+                for (k, (_, location)) in attributes.iter().enumerate() {
+                    let Location::Object {
+                        ty,
+                        data_type,
+                        places,
+                    } = location
+                    else {
+                        continue;
+                    };
+                    let part = match (places[f], &batch) {
+                        (Some(root), Some(batch)) => {
+                            let name = schema.field(root).name();
+                            let raw = batch.column_by_name(name).ok_or_else(|| {
+                                parquet_error(&file.path, format!("column `{name}` was not read"))
+                            })?;
+                            convert(&file.path, name, *ty, raw)?
+                        }
+                        _ => new_null_array(data_type, file.rows),
+                    };
+                    if part.len() != file.rows {
+                        return Err(parquet_error(
+                            &file.path,
+                            format!(
+                                "{} rows where the index counted {}: rebuild the index",
+                                part.len(),
+                                file.rows
+                            ),
+                        ));
+                    }
+                    parts[k].push(part);
+                }
+            }
+            for ((slot, _), pieces) in attributes.iter().zip(parts) {
+                let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+                let whole = match refs.as_slice() {
+                    [one] => one.slice(0, one.len()),
+                    _ => concat(&refs).map_err(|e| parquet_error(&self.files[0].path, e))?,
+                };
+                let ordered =
+                    take(whole.as_ref(), order, None).map_err(|e| parquet_error(&self.files[0].path, e))?;
+                out[*slot] = Some(ordered);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|a| a.expect("every column was read"))
+            .collect())
+    }
+}
+
+/// An attribute column of `file` in its canonical type (`sys/id` checked for nulls).
+fn convert(file: &std::path::Path, name: &str, ty: AttrType, raw: &ArrayRef) -> Result<ArrayRef, LoadError> {
+    if name == datasets::layout::ID_COLUMN
+        || datasets::layout::split_column_name(name).0 == datasets::layout::ID_COLUMN
+    {
+        return Ok(Arc::new(objects::id_array(file, raw)?));
+    }
+    objects::canonical_array(ty, raw).map_err(|problem| LoadError::Column {
+        file: file.to_path_buf(),
+        column: name.to_string(),
+        problem,
+    })
+}
+
+/// Reads the columns `roots` of a Parquet file, whole.
+fn read(
+    path: &std::path::Path,
+    file: &Arc<File>,
+    metadata: &ArrowReaderMetadata,
+    roots: Vec<usize>,
+) -> Result<RecordBatch, LoadError> {
+    guarded(path, || {
+        let handle = file.try_clone().map_err(|source| LoadError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata.clone())
+            .with_projection(mask)
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(|e| parquet_error(path, e))?;
+        let schema = reader.schema();
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| parquet_error(path, e))?;
+        concat_batches(&schema, &batches).map_err(|e| parquet_error(path, e))
+    })
+}

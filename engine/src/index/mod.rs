@@ -1,0 +1,301 @@
+//! The project index: the per-(object, series path) summaries of a project, computed once,
+//! stored as Parquet, and kept fresh as files are added, changed or removed.
+//!
+//! ```text
+//! _nql/                      (or the --index-dir, or a directory of the user's cache)
+//!   manifest.json            what the index was built from, and what it holds
+//!   lock                     held while building: two builders never overlap
+//!   state/G-N.parquet        the exact summary state of one series file
+//!   serve/TABLE-G.parquet    a table's summaries in the default result order
+//! ```
+//!
+//! Opening a project whose index is fresh reads the manifest and the object files' footers;
+//! a query then reads only the columns it needs (see [`columns`]). Otherwise the index is
+//! refreshed first ([`build`]): files whose identity is unchanged keep their stored state,
+//! new and changed files are summarized, removed files are dropped, and the merged
+//! summaries are written anew. Summaries are exact, so the result is the same bit for bit
+//! whatever the history.
+
+mod build;
+mod columns;
+pub(crate) mod manifest;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use datasets::layout::ObjectKind;
+use nql::AttrType;
+
+use crate::error::LoadError;
+use crate::load::{self, IndexLocation, LoadOptions, LoadedProject, Sources, guarded, objects};
+use crate::table::{ColumnSpec, ObjectTable};
+use manifest::{Manifest, TableEntry};
+
+pub(crate) use build::POSITION_COLUMN;
+
+/// What opening or refreshing an index did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexReport {
+    /// Where the index is.
+    pub dir: PathBuf,
+    /// Whether it had to be (re)built.
+    pub built: bool,
+    /// Series files summarized by this refresh.
+    pub summarized: usize,
+    /// Series files whose stored summaries were kept.
+    pub reused: usize,
+    /// Series files dropped from the index since the last build.
+    pub removed: usize,
+}
+
+/// Opens the project in `dir` through its index, refreshing the index first if it is not
+/// fresh. Tables read their columns as queries need them.
+pub(crate) fn open(dir: &Path, options: &LoadOptions) -> Result<(LoadedProject, IndexReport), LoadError> {
+    let sources = Sources::list(dir)?;
+    let (manifest, report) = refresh(&sources, options, false)?;
+    let mut tables = Vec::new();
+    for (kind, files) in &sources.objects {
+        let entry = manifest
+            .tables
+            .iter()
+            .find(|t| t.table == kind.table_name())
+            .ok_or_else(|| {
+                index_error(
+                    &report.dir,
+                    format!("the manifest has no {} table", kind.table_name()),
+                )
+            })?;
+        tables.push(open_table(*kind, files, entry, &report.dir)?);
+    }
+    Ok((
+        LoadedProject {
+            tables,
+            series: sources.raw_series()?,
+        },
+        report,
+    ))
+}
+
+/// Brings the index of `sources` up to date (or rebuilds it from nothing with `rebuild`).
+pub(crate) fn refresh(
+    sources: &Sources,
+    options: &LoadOptions,
+    rebuild: bool,
+) -> Result<(Manifest, IndexReport), LoadError> {
+    let dir = location(&sources.dir, &options.index)?;
+    let unchanged = |m: &Manifest| IndexReport {
+        dir: dir.clone(),
+        built: false,
+        summarized: 0,
+        reused: m.series.len(),
+        removed: 0,
+    };
+    if !rebuild
+        && let Some(m) = Manifest::read(&dir)
+        && build::is_fresh(&m, sources)
+    {
+        let report = unchanged(&m);
+        return Ok((m, report));
+    }
+    let _lock = lock(&dir)?;
+    // Another process may have built it while this one waited for the lock.
+    let previous = Manifest::read(&dir);
+    if !rebuild
+        && let Some(m) = &previous
+        && build::is_fresh(m, sources)
+    {
+        let report = unchanged(m);
+        return Ok((previous.expect("just read"), report));
+    }
+    sources.check_memory(options)?;
+    let previous = if rebuild { None } else { previous };
+    build::build(sources, &dir, previous, options)
+}
+
+/// The directory of the index of the project in `dir`, created if needed.
+fn location(dir: &Path, choice: &IndexLocation) -> Result<PathBuf, LoadError> {
+    let create = |d: &Path| -> std::io::Result<()> {
+        for sub in ["state", "serve"] {
+            std::fs::create_dir_all(d.join(sub))?;
+        }
+        // A directory that exists may still be read-only.
+        let probe = d.join(format!(".tmp-probe-{}", std::process::id()));
+        File::create(&probe)?;
+        std::fs::remove_file(&probe)
+    };
+    match choice {
+        IndexLocation::Dir(d) => {
+            create(d).map_err(|e| index_error(d, format!("cannot write the index there: {e}")))?;
+            Ok(d.clone())
+        }
+        IndexLocation::Project | IndexLocation::None => {
+            let own = dir.join("_nql");
+            if create(&own).is_ok() {
+                return Ok(own);
+            }
+            let cache = cache_dir(dir)
+                .ok_or_else(|| index_error(&own, "cannot write the index there, and there is no cache directory (set XDG_CACHE_HOME or HOME, or give --index-dir)".into()))?;
+            create(&cache).map_err(|e| {
+                index_error(&cache, format!("the project directory is read-only and the cache directory cannot be written either: {e}"))
+            })?;
+            Ok(cache)
+        }
+    }
+}
+
+/// A directory of the user's cache for the index of the project in `dir`: one per
+/// project, named by a hash of its absolute path.
+pub(crate) fn cache_dir(dir: &Path) -> Option<PathBuf> {
+    use std::hash::Hasher;
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .or_else(|| std::env::var_os("LOCALAPPDATA").map(PathBuf::from))?;
+    let absolute = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut hasher = twox_hash::XxHash64::with_seed(0);
+    hasher.write(absolute.to_string_lossy().as_bytes());
+    let name = absolute
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "project".into());
+    Some(
+        base.join("nql")
+            .join("index")
+            .join(format!("{name}-{:016x}", hasher.finish())),
+    )
+}
+
+/// Holds the index's lock file until dropped: one builder at a time.
+fn lock(dir: &Path) -> Result<File, LoadError> {
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| index_error(&path, format!("cannot open the lock file: {e}")))?;
+    file.lock()
+        .map_err(|e| index_error(&path, format!("cannot take the lock: {e}")))?;
+    Ok(file)
+}
+
+pub(crate) fn index_error(path: &Path, problem: String) -> LoadError {
+    LoadError::Index {
+        path: path.to_path_buf(),
+        problem,
+    }
+}
+
+/// One object table of an indexed project, its values read as queries need them.
+fn open_table(
+    kind: ObjectKind,
+    files: &[PathBuf],
+    entry: &TableEntry,
+    index_dir: &Path,
+) -> Result<ObjectTable, LoadError> {
+    let mut readers = Vec::with_capacity(files.len());
+    let mut columns: Vec<ColumnSpec> = Vec::new();
+    let mut places: Vec<Vec<Option<usize>>> = Vec::new();
+    let mut first_file: Vec<PathBuf> = Vec::new();
+    for (f, (file, stored)) in files.iter().zip(&entry.files).enumerate() {
+        let (handle, metadata) = guarded(file, || {
+            let handle = load::open(file)?;
+            let metadata = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new())
+                .map_err(|e| load::parquet_error(file, e))?;
+            Ok((handle, metadata))
+        })?;
+        let found = objects::file_columns(file, metadata.schema())?;
+        for c in &found.attributes {
+            let count = stored
+                .counts
+                .iter()
+                .find(|(name, _)| *name == c.name)
+                .map_or(0, |(_, n)| *n);
+            match columns.iter().position(|s| s.path == c.path && s.ty == c.ty) {
+                Some(i) if columns[i].data_type != c.data_type => {
+                    return Err(LoadError::Column {
+                        file: file.clone(),
+                        column: c.name.clone(),
+                        problem: format!(
+                            "stored as {} here but as {} in {}",
+                            c.data_type,
+                            columns[i].data_type,
+                            first_file[i].display()
+                        ),
+                    });
+                }
+                Some(i) => {
+                    columns[i].count += count;
+                    places[i][f] = Some(c.index);
+                }
+                None => {
+                    columns.push(ColumnSpec::attribute(&c.path, c.ty, c.data_type.clone(), count));
+                    let mut place = vec![None; files.len()];
+                    place[f] = Some(c.index);
+                    places.push(place);
+                    first_file.push(file.clone());
+                }
+            }
+        }
+        readers.push(columns::ObjectFile {
+            path: file.clone(),
+            file: Arc::new(handle),
+            metadata,
+            rows: stored.rows,
+            id: found.id,
+        });
+    }
+    let attributes = columns.len();
+    for s in &entry.series {
+        match AttrType::from_name(&s.ty) {
+            Some(AttrType::FloatSeries) => columns.extend(ColumnSpec::float_series(&s.path, s.count)),
+            Some(AttrType::StringSeries) => columns.push(ColumnSpec::attribute(
+                &s.path,
+                AttrType::StringSeries,
+                DataType::Utf8,
+                s.count,
+            )),
+            _ => {
+                return Err(index_error(
+                    &index_dir.join(manifest::MANIFEST),
+                    format!("`{}` is not a series type", s.ty),
+                ));
+            }
+        }
+    }
+    let serving_path = index_dir.join(&entry.serving);
+    let serving = guarded(&serving_path, || {
+        let handle = load::open(&serving_path)?;
+        let metadata = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new())
+            .map_err(|e| load::parquet_error(&serving_path, e))?;
+        Ok(columns::ServingFile {
+            path: serving_path.clone(),
+            file: Arc::new(handle),
+            metadata,
+        })
+    })?;
+    let mut locations: Vec<columns::Location> = vec![columns::Location::Object {
+        ty: AttrType::String,
+        data_type: DataType::Utf8View,
+        places: readers.iter().map(|r| Some(r.id)).collect(),
+    }];
+    for (i, spec) in columns.iter().enumerate() {
+        locations.push(if i < attributes {
+            columns::Location::Object {
+                ty: spec.ty,
+                data_type: spec.data_type.clone(),
+                places: places[i].clone(),
+            }
+        } else {
+            columns::Location::Serving {
+                name: spec.name.clone(),
+            }
+        });
+    }
+    let source = columns::IndexedColumns::new(entry.rows, readers, serving, locations);
+    Ok(ObjectTable::lazy(kind, entry.rows, columns, Box::new(source)))
+}
