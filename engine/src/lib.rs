@@ -94,7 +94,9 @@ impl Engine {
             IndexLocation::None => load::load_dir(dir.as_ref(), options)?,
             _ => index::open(dir.as_ref(), options)?.0,
         };
-        Engine::new(project, options)
+        let engine = Engine::new(project, options)?;
+        options.report("ready", 1, 1);
+        Ok(engine)
     }
 
     /// Builds the index of the project in `dir`, or brings it up to date (with `rebuild`,
@@ -105,7 +107,9 @@ impl Engine {
         rebuild: bool,
     ) -> Result<IndexReport, LoadError> {
         let sources = load::Sources::list(dir.as_ref())?;
-        Ok(index::refresh(&sources, options, rebuild)?.1)
+        let report = index::refresh(&sources, options, rebuild)?.1;
+        options.report("ready", 1, 1);
+        Ok(report)
     }
 
     /// Builds an engine from record batches in memory, laid out as the Parquet files are.

@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use datasets::layout::ObjectKind;
-use engine::{Engine, FetchOptions, LoadError, LoadOptions, QueryError, Trashed};
+use engine::{Engine, FetchOptions, IndexLocation, LoadError, LoadOptions, QueryError, Trashed};
 
 use output::Format;
 
@@ -45,6 +45,8 @@ enum Command {
     Shell(ShellArgs),
     /// Load a project once and time queries on the runs table (median of many runs).
     Bench(BenchArgs),
+    /// Build a project's index, or bring it up to date (queries do this on first use too).
+    Index(IndexArgs),
     /// Write a generated, realistic project (seeded: the same seed gives the same files).
     Generate(GenerateArgs),
 }
@@ -86,12 +88,54 @@ struct GenerateArgs {
     threads: usize,
 }
 
-/// Where the project comes from and which table to read.
+/// Which project, and where its index is.
 #[derive(Debug, Args)]
-struct Source {
+struct ProjectArgs {
     /// The project directory (see docs/dataset.md). Without it: the built-in demo project.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Keep the project's index in DIR instead of the project's own _nql/ (for read-only
+    /// data; without either, a read-only project's index goes to the user's cache).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_index")]
+    index_dir: Option<PathBuf>,
+    /// Use no index: read every column and summarize every series in memory.
+    #[arg(long)]
+    no_index: bool,
+}
+
+impl ProjectArgs {
+    fn index(&self) -> IndexLocation {
+        match (&self.index_dir, self.no_index) {
+            (Some(dir), _) => IndexLocation::Dir(dir.clone()),
+            (None, true) => IndexLocation::None,
+            (None, false) => IndexLocation::Project,
+        }
+    }
+
+    /// Opens the project (building or refreshing its index first, with a progress bar on a
+    /// terminal when that takes a while), then gives what opening freed back to the system.
+    fn open(&self) -> Result<Engine, Failure> {
+        let engine = match &self.data {
+            None => Engine::from_batches(datasets::demo::project())?,
+            Some(dir) => {
+                let options = LoadOptions {
+                    progress: output::progress_bar(),
+                    index: self.index(),
+                    ..LoadOptions::default()
+                };
+                Engine::open_with(dir, &options)?
+            }
+        };
+        memory::release_free_memory();
+        Ok(engine)
+    }
+}
+
+/// Where the project comes from and which table to read.
+#[derive(Debug, Args)]
+struct Source {
+    #[command(flatten)]
+    project: ProjectArgs,
     /// The table of objects to query.
     #[arg(long, value_enum, default_value_t = Table::Runs)]
     table: Table,
@@ -188,9 +232,10 @@ struct QueryArgs {
 
 #[derive(Debug, Args)]
 struct CheckArgs {
-    /// Check against this project's attributes too (unknown attributes, untyped names).
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+    /// With --data: check against that project's attributes too (unknown attributes,
+    /// untyped names).
+    #[command(flatten)]
+    project: ProjectArgs,
     /// The table whose attributes to check against (with --data).
     #[arg(long, value_enum, default_value_t = Table::Runs)]
     table: Table,
@@ -251,9 +296,8 @@ fn utf8(label: &str, bytes: Vec<u8>) -> Result<String, Failure> {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// The project directory. Without it: the built-in demo project.
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    project: ProjectArgs,
     /// A file of queries, one per line as `name<TAB>query` (or `-` for standard input).
     #[arg(long, value_name = "FILE")]
     queries: Option<PathBuf>,
@@ -280,9 +324,21 @@ struct BenchArgs {
 
 #[derive(Debug, Args)]
 struct ShellArgs {
-    /// The project directory. Without it: the built-in demo project.
+    #[command(flatten)]
+    project: ProjectArgs,
+}
+
+#[derive(Debug, Args)]
+struct IndexArgs {
+    /// The project directory.
     #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+    data: PathBuf,
+    /// Keep the index in DIR instead of the project's own _nql/.
+    #[arg(long, value_name = "DIR")]
+    index_dir: Option<PathBuf>,
+    /// Build it from nothing, as if there were none.
+    #[arg(long)]
+    rebuild: bool,
 }
 
 #[derive(Debug, Args)]
@@ -375,7 +431,8 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Explain(args) => run(explain(args)),
         Command::Schema(args) => schema(args),
-        Command::Shell(args) => load(args.data.as_ref()).and_then(shell::run),
+        Command::Shell(args) => args.project.open().and_then(shell::run),
+        Command::Index(args) => index(args),
         Command::Bench(args) => bench(args),
         Command::Generate(args) => generate(args),
     };
@@ -399,23 +456,6 @@ fn run(f: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
         .build()
         .map_err(Failure::from)?
         .block_on(f)
-}
-
-/// Loads the project, with a progress bar on a terminal for loads that take a while, then
-/// gives what the load freed back to the system.
-fn load(data: Option<&PathBuf>) -> Result<Engine, Failure> {
-    let engine = match data {
-        None => Engine::from_batches(datasets::demo::project())?,
-        Some(dir) => {
-            let options = LoadOptions {
-                progress: output::progress_bar(),
-                ..LoadOptions::default()
-            };
-            Engine::open_with(dir, &options)?
-        }
-    };
-    memory::release_free_memory();
-    Ok(engine)
 }
 
 fn fetch_options(o: &QueryOptions) -> FetchOptions {
@@ -451,7 +491,7 @@ async fn query(args: QueryArgs) -> Result<(), Failure> {
         ));
     }
     let text = args.text.read()?;
-    let engine = load(args.source.data.as_ref())?;
+    let engine = args.source.project.open()?;
     let options = fetch_options(&args.options);
     let result = engine
         .fetch(
@@ -491,9 +531,9 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
     let text = args.text.read()?;
     let invalid = |d: nql::Diagnostics| Failure::Usage(d.render(&text, color));
     let parsed = nql::parse(&text).map_err(invalid)?;
-    let warnings = match &args.data {
-        Some(dir) => {
-            let engine = load(Some(dir))?;
+    let warnings = match &args.project.data {
+        Some(_) => {
+            let engine = args.project.open()?;
             engine
                 .check(args.table.into(), &text, &FetchOptions::default())?
                 .warnings
@@ -523,7 +563,7 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
 
 async fn explain(args: ExplainArgs) -> Result<(), Failure> {
     let text = args.text.read()?;
-    let engine = load(args.source.data.as_ref())?;
+    let engine = args.source.project.open()?;
     let options = fetch_options(&args.options);
     let e = engine
         .explain(
@@ -550,7 +590,7 @@ fn indent(text: &str) -> String {
 }
 
 fn schema(args: SchemaArgs) -> Result<(), Failure> {
-    let engine = load(args.source.data.as_ref())?;
+    let engine = args.source.project.open()?;
     let kind: ObjectKind = args.source.table.into();
     let attributes = engine
         .attributes(kind)
@@ -591,7 +631,7 @@ fn bench(args: BenchArgs) -> Result<(), Failure> {
         ));
     }
     let started = std::time::Instant::now();
-    let engine = load(args.data.as_ref())?;
+    let engine = args.project.open()?;
     let load_time = started.elapsed();
     let options = args.order.apply(FetchOptions {
         columns: Some(args.columns.clone()),
@@ -613,6 +653,38 @@ fn bench(args: BenchArgs) -> Result<(), Failure> {
             ids_dir: args.ids_dir.clone(),
         },
     ))
+}
+
+fn index(args: IndexArgs) -> Result<(), Failure> {
+    let options = LoadOptions {
+        progress: output::progress_bar(),
+        index: args.index_dir.map_or(IndexLocation::Project, IndexLocation::Dir),
+        ..LoadOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let report = Engine::build_index(&args.data, &options, args.rebuild)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut err = std::io::stderr().lock();
+    if report.built {
+        writeln!(
+            err,
+            "indexed {} in {seconds:.2}s: {} series files summarized, {} kept, {} dropped; index at {}",
+            args.data.display(),
+            report.summarized,
+            report.reused,
+            report.removed,
+            report.dir.display()
+        )?;
+    } else {
+        writeln!(
+            err,
+            "the index of {} is up to date ({} series files); index at {}",
+            args.data.display(),
+            report.reused,
+            report.dir.display()
+        )?;
+    }
+    Ok(())
 }
 
 fn generate(args: GenerateArgs) -> Result<(), Failure> {

@@ -207,7 +207,7 @@ pub fn progress_bar() -> Option<ProgressFn> {
     }
     let bar = ProgressBar::hidden();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} loading {msg}: {bar:30} {pos}/{len} ({elapsed})")
+        ProgressStyle::with_template("{spinner} {msg}: {bar:30} {pos}/{len} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
@@ -220,7 +220,7 @@ pub fn progress_bar() -> Option<ProgressFn> {
         bar.set_message(p.stage);
         bar.set_length(p.total);
         bar.set_position(p.done);
-        if p.done == p.total && p.stage == "series" {
+        if p.stage == "ready" {
             bar.finish_and_clear();
         }
     }))

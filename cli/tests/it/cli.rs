@@ -11,8 +11,31 @@ fn nql(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// A copy of the conformance project, made once per test run, which the commands index as
+/// they would any project (the data under the engine's tests/ is never written).
 fn data() -> String {
-    conformance_dir().join("data").display().to_string()
+    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let copy = crate::scratch_dir("conformance-project");
+        copy_dir(&conformance_dir().join("data"), &copy);
+        copy
+    })
+    .display()
+    .to_string()
+}
+
+/// Copies the files of `from` into `to`, recursively.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 fn stdout(o: &Output) -> String {

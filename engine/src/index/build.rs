@@ -167,12 +167,26 @@ pub(crate) fn build(
         .iter()
         .flat_map(|(k, files)| files.iter().map(move |f| (*k, f)))
         .collect();
-    for (n, (kind, file)) in series_files.iter().enumerate() {
+    let known: Vec<Option<&SeriesEntry>> = series_files
+        .iter()
+        .map(|(kind, file)| {
+            let rel = relative(&sources.dir, file);
+            previous
+                .series
+                .iter()
+                .find(|e| e.table == kind.table_name() && e.source.path == rel && e.source.matches(file))
+        })
+        .collect();
+    let mut work = Vec::with_capacity(series_files.len());
+    for ((_, file), known) in series_files.iter().zip(&known) {
+        work.push(match known {
+            Some(_) => Vec::new(),
+            None => load::row_groups(file)?,
+        });
+    }
+    let progress = load::Progress::new("series", work.iter().map(Vec::len).sum());
+    for (n, (((kind, file), known), units)) in series_files.iter().zip(known).zip(work).enumerate() {
         let rel = relative(&sources.dir, file);
-        let known = previous
-            .series
-            .iter()
-            .find(|e| e.table == kind.table_name() && e.source.path == rel && e.source.matches(file));
         let entry = match known {
             Some(entry) => {
                 let state = dir.join(&entry.state);
@@ -187,7 +201,7 @@ pub(crate) fn build(
             }
             None => {
                 let units: Vec<(SeriesKind, load::SeriesUnit)> =
-                    load::row_groups(file)?.into_iter().map(|u| (*kind, u)).collect();
+                    units.into_iter().map(|u| (*kind, u)).collect();
                 let rows = units
                     .iter()
                     .map(|(_, u)| match u {
@@ -197,7 +211,7 @@ pub(crate) fn build(
                         load::SeriesUnit::Batch { batch, .. } => batch.num_rows() as u64,
                     })
                     .sum();
-                let (f, s) = load::summarize(units, &index, options)?;
+                let (f, s) = load::summarize(units, &index, options, &progress)?;
                 let state = format!("state/{generation}-{n}.parquet");
                 let batch = match kind {
                     SeriesKind::Float => f.state_batch(&index),

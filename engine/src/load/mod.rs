@@ -38,7 +38,8 @@ pub type ProgressFn = Arc<dyn Fn(&LoadProgress) + Send + Sync>;
 #[derive(Clone, Debug)]
 pub struct LoadProgress {
     /// What is being done: "objects" (reading object files), "series" (summarizing row
-    /// groups of series files) or "index" (merging and writing the project index).
+    /// groups of series files) or "index" (merging and writing the project index); then
+    /// "ready", once, when the project is open.
     pub stage: &'static str,
     pub done: u64,
     pub total: u64,
@@ -97,6 +98,30 @@ impl LoadOptions {
                 total: total as u64,
             });
         }
+    }
+}
+
+/// A stage's count of work done, reported as it advances (from any thread).
+#[derive(Debug)]
+pub(crate) struct Progress {
+    stage: &'static str,
+    done: AtomicUsize,
+    total: usize,
+}
+
+impl Progress {
+    pub fn new(stage: &'static str, total: usize) -> Progress {
+        Progress {
+            stage,
+            done: AtomicUsize::new(0),
+            total,
+        }
+    }
+
+    /// One more unit done.
+    pub fn advance(&self, options: &LoadOptions) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        options.report(self.stage, done, self.total);
     }
 }
 
@@ -342,7 +367,8 @@ fn assemble(
         ranges.push((*kind, start..index.len()));
     }
 
-    let (floats, strings) = summarize(series_units, &index, options)?;
+    let progress = Progress::new("series", series_units.len());
+    let (floats, strings) = summarize(series_units, &index, options, &progress)?;
     let mut tables = Vec::new();
     for ((kind, chunks), (_, range)) in per_kind.into_iter().zip(ranges) {
         let (ids, attributes) = objects::assemble(chunks)?;
@@ -376,12 +402,12 @@ pub(crate) fn summarize(
     units: Vec<(SeriesKind, SeriesUnit)>,
     index: &IdIndex,
     options: &LoadOptions,
+    progress: &Progress,
 ) -> Result<(FloatSummaries, StringSummaries), LoadError> {
     let objects = index.len();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<LoadError>> = Mutex::new(None);
-    let total = units.len();
     let workers = options.threads().min(units.len()).max(1);
     let partials: Vec<(FloatSummaries, StringSummaries)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
@@ -400,7 +426,7 @@ pub(crate) fn summarize(
                             first_error.lock().expect("not poisoned").get_or_insert(e);
                             break;
                         }
-                        options.report("series", i + 1, total);
+                        progress.advance(options);
                     }
                     (floats, strings)
                 })
