@@ -121,10 +121,16 @@ fn location(dir: &Path, choice: &IndexLocation) -> Result<PathBuf, LoadError> {
         for sub in ["state", "serve"] {
             std::fs::create_dir_all(d.join(sub))?;
         }
-        // A directory that exists may still be read-only.
-        let probe = d.join(format!(".tmp-probe-{}", std::process::id()));
+        // A directory that exists may still be read-only. (A builder clearing leftovers
+        // may remove another's probe first.)
+        static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = d.join(format!(".tmp-probe-{}-{n}", std::process::id()));
         File::create(&probe)?;
-        std::fs::remove_file(&probe)
+        match std::fs::remove_file(&probe) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     };
     match choice {
         IndexLocation::Dir(d) => {

@@ -86,22 +86,54 @@ pub fn run_ids(engine: &Engine, query: &str, options: &FetchOptions) -> Result<V
     Ok(ids)
 }
 
-/// An engine over one runs table built from `(name, values)` columns (non-nullable fields).
-pub fn runs_engine(columns: Vec<(&str, datafusion::arrow::array::ArrayRef)>) -> Engine {
+/// A batch of `(name, values)` columns (non-nullable fields).
+pub fn batch(
+    columns: Vec<(&str, datafusion::arrow::array::ArrayRef)>,
+) -> datafusion::arrow::record_batch::RecordBatch {
     use datafusion::arrow::datatypes::{Field, Schema};
-    use datafusion::arrow::record_batch::RecordBatch;
     let fields: Vec<Field> = columns
         .iter()
         .map(|(n, a)| Field::new(*n, a.data_type().clone(), false))
         .collect();
-    let runs = RecordBatch::try_new(
+    datafusion::arrow::record_batch::RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         columns.into_iter().map(|(_, a)| a).collect(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// An engine over one runs table built from `(name, values)` columns (non-nullable fields).
+pub fn runs_engine(columns: Vec<(&str, datafusion::arrow::array::ArrayRef)>) -> Engine {
     Engine::from_batches(datasets::ProjectBatches {
-        runs: vec![runs],
+        runs: vec![batch(columns)],
         ..datasets::ProjectBatches::default()
     })
     .unwrap()
+}
+
+/// An engine over a runs table and a float series table, each from `(name, values)` columns.
+pub fn series_engine(
+    runs: Vec<(&str, datafusion::arrow::array::ArrayRef)>,
+    points: Vec<(&str, datafusion::arrow::array::ArrayRef)>,
+) -> Engine {
+    Engine::from_batches(datasets::ProjectBatches {
+        runs: vec![batch(runs)],
+        float_series: vec![batch(points)],
+        ..datasets::ProjectBatches::default()
+    })
+    .unwrap()
+}
+
+/// Copies the files of `from` into `to`, recursively.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

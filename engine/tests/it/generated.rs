@@ -70,6 +70,7 @@ fn loads_are_the_same_whatever_the_number_of_threads() {
     let everything = |threads: usize| {
         let load = engine::LoadOptions {
             threads,
+            index: engine::IndexLocation::None,
             ..engine::LoadOptions::default()
         };
         let engine = Engine::open_with(dir.path(), &load).unwrap();

@@ -9,5 +9,6 @@ mod differential;
 mod fetch;
 mod generated;
 mod hostile;
+mod index;
 mod reference;
 mod token_soup;
