@@ -83,6 +83,13 @@ struct GenerateArgs {
     /// The seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// The prefix of run ids (`KEY-1`, `KEY-2`, ...): a project generated with another key
+    /// can be appended to this one as new files.
+    #[arg(long, default_value = "GEN")]
+    key: String,
+    /// Runs per file: more runs are written as TABLE/part-NNNNN.parquet.
+    #[arg(long, default_value_t = 250_000)]
+    runs_per_file: u64,
     /// Worker threads (0: one per core); the output does not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -697,6 +704,8 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
         extra_attributes: args.extra_attributes,
         nan_rate: args.nan_rate,
         seed: args.seed,
+        key: args.key.clone(),
+        runs_per_file: args.runs_per_file,
         threads: args.threads,
         ..datasets::generate::ProjectSpec::default()
     };
