@@ -428,3 +428,33 @@ fn the_average_of_huge_values_does_not_overflow() {
     let hits = block_on(engine.fetch_runs_table("average(m) > 1e307", &options(Trashed::All))).unwrap();
     assert_eq!(hits.ids(), vec!["R-1", "R-2"]);
 }
+
+#[test]
+fn the_schema_comes_from_footers_and_the_index_without_reading_values() {
+    let (data, index) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    project(data.path(), "S", 300, 100, 12);
+    let memory = Engine::open_with(data.path(), &in_memory(0)).unwrap();
+    refresh(data.path(), index.path());
+    let indexed = Engine::open_with(data.path(), &with_index(index.path(), 0)).unwrap();
+    assert_eq!(indexed.memory_size(), 0, "opening reads no values");
+    for kind in ObjectKind::ALL {
+        assert_eq!(indexed.attributes(kind), memory.attributes(kind), "{kind:?}");
+        assert_eq!(indexed.num_objects(kind), memory.num_objects(kind), "{kind:?}");
+    }
+    assert_eq!(indexed.memory_size(), 0, "the schema reads no values");
+    // A query reads what it needs, and the engine keeps it.
+    let o = FetchOptions {
+        columns: Some(vec!["sys/name".into()]),
+        ..options(Trashed::All)
+    };
+    block_on(indexed.fetch_runs_table("`params/lr`:float > 0.001", &o)).unwrap();
+    let read = indexed.memory_size();
+    assert!(read > 0);
+    assert!(
+        read < memory.memory_size() / 4,
+        "{read} of {}",
+        memory.memory_size()
+    );
+    block_on(indexed.fetch_runs_table("`params/lr`:float > 0.01", &o)).unwrap();
+    assert_eq!(indexed.memory_size(), read, "the second query reads nothing new");
+}
