@@ -678,3 +678,194 @@ fn a_closed_pipe_ends_the_output_quietly_with_status_0() {
         );
     }
 }
+
+/// A generated project of `runs` runs in parts, written under the scratch directory.
+fn generated(name: &str, runs: &str, per_file: &str) -> std::path::PathBuf {
+    let dir = crate::scratch_dir(name).join("project");
+    let o = nql(&[
+        "generate",
+        "--out",
+        dir.to_str().unwrap(),
+        "--runs",
+        runs,
+        "--runs-per-file",
+        per_file,
+        "--points",
+        "50",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    dir
+}
+
+/// The ids a query prints as CSV, with extra arguments before the query.
+fn csv_ids(extra: &[&str], query: &str) -> Vec<String> {
+    let mut args = vec![
+        "query",
+        "--columns",
+        "sys/id",
+        "--format",
+        "csv",
+        "--now",
+        "2026-06-01T00:00:00Z",
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--", query]);
+    let o = nql(&args);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    stdout(&o).lines().skip(1).map(str::to_string).collect()
+}
+
+const INDEX_QUERIES: [&str; 3] = [
+    "",
+    "last(`metrics/accuracy`) > 0.5 AND `sys/tags`:stringSet CONTAINS \"exploration\"",
+    "variance(`metrics/loss`) > 0.01 OR `logs/stdout`:stringSeries CONTAINS \"ERROR\"",
+];
+
+#[test]
+fn every_command_works_on_an_indexed_an_unindexed_and_a_read_only_project() {
+    let project = generated("every-command", "600", "200");
+    let d = project.to_str().unwrap();
+    let expected: Vec<Vec<String>> = INDEX_QUERIES
+        .iter()
+        .map(|q| csv_ids(&["--data", d, "--no-index"], q))
+        .collect();
+    assert!(!project.join("_nql").exists(), "--no-index writes nothing");
+    // Indexed (the first query builds the index in the project).
+    for (q, e) in INDEX_QUERIES.iter().zip(&expected) {
+        assert_eq!(&csv_ids(&["--data", d], q), e, "{q}");
+    }
+    assert!(project.join("_nql/manifest.json").is_file());
+    let o = nql(&["index", "--data", d]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("is up to date"), "{}", stderr(&o));
+    // Read-only: the project directory cannot hold an index (a file named `_nql` stands
+    // where it would go, which stops even root), so it goes to the user's cache.
+    let read_only = crate::scratch_dir("every-command-read-only").join("project");
+    copy_dir(&project, &read_only);
+    std::fs::remove_dir_all(read_only.join("_nql")).unwrap();
+    std::fs::write(read_only.join("_nql"), b"in the way").unwrap();
+    let cache = crate::scratch_dir("every-command-cache");
+    let r = read_only.to_str().unwrap();
+    for extra in [
+        vec!["--data", r],
+        vec!["--data", r, "--index-dir", cache.join("given").to_str().unwrap()],
+    ] {
+        for (q, e) in INDEX_QUERIES.iter().zip(&expected) {
+            let mut args = vec![
+                "query",
+                "--columns",
+                "sys/id",
+                "--format",
+                "csv",
+                "--now",
+                "2026-06-01T00:00:00Z",
+            ];
+            args.extend_from_slice(&extra);
+            args.extend(["--", q]);
+            let o = Command::new(env!("CARGO_BIN_EXE_nql"))
+                .args(&args)
+                .env("XDG_CACHE_HOME", &cache)
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            let got: Vec<String> = stdout(&o).lines().skip(1).map(str::to_string).collect();
+            assert_eq!(&got, e, "{extra:?} {q}");
+        }
+    }
+    assert!(
+        cache.join("nql/index").is_dir(),
+        "the cache holds the read-only project's index"
+    );
+    assert!(cache.join("given/manifest.json").is_file());
+    assert_eq!(std::fs::read(read_only.join("_nql")).unwrap(), b"in the way");
+    // Every other command, in each mode.
+    for extra in [
+        vec!["--data", d],
+        vec!["--data", d, "--no-index"],
+        vec!["--data", r, "--index-dir", cache.join("given").to_str().unwrap()],
+    ] {
+        let with = |command: &[&str]| {
+            let mut args: Vec<&str> = vec![command[0]];
+            args.extend_from_slice(&extra);
+            args.extend_from_slice(&command[1..]);
+            let o = nql(&args);
+            assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+            stdout(&o)
+        };
+        assert!(with(&["schema"]).contains("metrics/accuracy"));
+        assert!(with(&["explain", "--", INDEX_QUERIES[1]]).contains("NqlScanExec"));
+        assert!(with(&["check", "--", INDEX_QUERIES[1]]).contains("CONTAINS"));
+        assert!(with(&["bench", "--iterations", "2", "--json", INDEX_QUERIES[2]]).contains("\"queries\""));
+    }
+}
+
+#[test]
+fn an_index_build_killed_half_way_leaves_a_working_project() {
+    let project = generated("killed", "4000", "500");
+    let d = project.to_str().unwrap();
+    let expected = csv_ids(&["--data", d, "--no-index"], INDEX_QUERIES[2]);
+    for wait_ms in [30, 150, 400] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nql"))
+            .args(["index", "--data", d, "--rebuild"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            csv_ids(&["--data", d], INDEX_QUERIES[2]),
+            expected,
+            "killed after {wait_ms} ms"
+        );
+    }
+    // A killed build may leave `.tmp-*` files (never a manifest); the next build removes them.
+    let o = nql(&["index", "--data", d, "--rebuild"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let leftovers: Vec<_> = std::fs::read_dir(project.join("_nql/state"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the next build removed the leftovers: {leftovers:?}"
+    );
+}
+
+#[test]
+fn processes_building_one_index_at_once_agree() {
+    let project = generated("at-once", "3000", "500");
+    let d = project.to_str().unwrap();
+    let expected = csv_ids(&["--data", d, "--no-index"], INDEX_QUERIES[1]);
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_nql"))
+                .args([
+                    "query",
+                    "--data",
+                    d,
+                    "--columns",
+                    "sys/id",
+                    "--format",
+                    "csv",
+                    "--now",
+                    "2026-06-01T00:00:00Z",
+                    "--",
+                    INDEX_QUERIES[1],
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let got: Vec<String> = stdout(&o).lines().skip(1).map(str::to_string).collect();
+        assert_eq!(got, expected);
+    }
+    let o = nql(&["index", "--data", d]);
+    assert!(stderr(&o).contains("is up to date"), "{}", stderr(&o));
+}
