@@ -110,6 +110,8 @@ pub(crate) struct Request {
     /// `None` when every object is wanted.
     pub filter: Option<Expr>,
     pub sort: Vec<SortExpr>,
+    /// True when `sort` is the default order, the order a scan returns rows in.
+    pub stored_order: bool,
     pub limit: Option<usize>,
     /// (result name, internal column), `sys/id` first.
     pub columns: Vec<(String, String)>,
@@ -147,6 +149,7 @@ impl Request {
         let sort = sort_exprs(table, options)?;
         Ok(Request {
             filter: datafusion::logical_expr::utils::conjunction(filters),
+            stored_order: sort == crate::table::default_order(&table.schema),
             sort,
             limit: options.limit,
             columns: projection(table, options)?,
@@ -155,16 +158,21 @@ impl Request {
 
     /// The request as a DataFusion logical plan over `source` (the table's provider): a scan
     /// of the columns the result and the sort need, with the filter in it (the scan
-    /// evaluates it), a sort (with the limit, as a top-k), and the projection naming the
-    /// result columns. The plan is built in the shape DataFusion's optimizer would give it,
-    /// so the engine runs none of the logical optimizer's rules (see [`crate::Engine`]).
+    /// evaluates it), a sort (with the limit, as a top-k) unless the order is the default
+    /// one, in which the scan returns its rows, and the projection naming the result
+    /// columns. The plan is built in the shape DataFusion's optimizer would give it, so the
+    /// engine runs none of the logical optimizer's rules (see [`crate::Engine`]).
     pub fn plan(&self, table: &ObjectTable, source: Arc<dyn TableSource>) -> Result<LogicalPlan, QueryError> {
         let mut scanned: Vec<usize> = Vec::new();
         let columns = self.columns.iter().map(|(_, c)| c.as_str());
-        let sorted = self.sort.iter().filter_map(|s| match &s.expr {
-            Expr::Column(c) => Some(c.name.as_str()),
-            _ => None,
-        });
+        let sorted = self
+            .sort
+            .iter()
+            .filter(|_| !self.stored_order)
+            .filter_map(|s| match &s.expr {
+                Expr::Column(c) => Some(c.name.as_str()),
+                _ => None,
+            });
         for name in columns.chain(sorted) {
             let index = table
                 .schema
@@ -180,11 +188,13 @@ impl Request {
             Some(scanned),
             self.filter.iter().cloned().collect(),
         )?;
-        builder = match self.limit {
+        builder = match (self.limit, self.stored_order) {
             // DataFusion's top-k refuses k = 0 (it asserts): no rows is a limit, unsorted.
-            Some(0) => builder.limit(0, Some(0))?,
-            Some(limit) => builder.sort_with_limit(self.sort.clone(), Some(limit))?,
-            None => builder.sort(self.sort.clone())?,
+            (Some(0), _) => builder.limit(0, Some(0))?,
+            (Some(limit), true) => builder.limit(0, Some(limit))?,
+            (None, true) => builder,
+            (Some(limit), false) => builder.sort_with_limit(self.sort.clone(), Some(limit))?,
+            (None, false) => builder.sort(self.sort.clone())?,
         };
         let projection = self
             .columns

@@ -82,7 +82,7 @@ impl TableProvider for NqlTable {
 }
 
 /// Scans an object table: reads the projected columns and those the filter reads, keeps the
-/// rows where the filter holds (in stored order), up to `fetch` of them.
+/// rows where the filter holds, in the default order, up to `fetch` of them.
 #[derive(Debug, Clone)]
 pub(crate) struct NqlScanExec {
     table: Arc<ObjectTable>,
@@ -140,6 +140,9 @@ impl NqlScanExec {
         let columns = self.read_columns()?;
         let batch = self.table.batch(&columns)?;
         self.interrupt.check()?;
+        // The rows in the default order: the permutation, kept where the filter holds.
+        let order = self.table.order()?;
+        let limit = self.fetch.unwrap_or(usize::MAX);
         let rows = match &self.filter {
             Some(filter) => {
                 let mut dictionary_columns: Vec<usize> = filter
@@ -151,30 +154,22 @@ impl NqlScanExec {
                 dictionary_columns.dedup();
                 let dictionaries = self.table.dictionaries(&dictionary_columns)?;
                 let mask = kernels::filter_mask(&batch, &dictionaries, filter, &self.interrupt)?;
-                let matching = mask.values().set_indices().map(|i| i as u32);
-                match self.fetch {
-                    Some(n) => UInt32Array::from_iter_values(matching.take(n)),
-                    None => UInt32Array::from_iter_values(matching),
-                }
+                let mask = mask.values();
+                UInt32Array::from_iter_values(
+                    order
+                        .values()
+                        .iter()
+                        .copied()
+                        .filter(|&row| mask.value(row as usize))
+                        .take(limit),
+                )
             }
-            None => {
-                let n = self.fetch.map_or(self.table.rows, |n| n.min(self.table.rows));
-                UInt32Array::from_iter_values(0..n as u32)
-            }
+            None => order.slice(0, limit.min(order.len())),
         };
         self.interrupt.check()?;
-        let projected = batch.project(&(0..self.projection.len()).collect::<Vec<_>>())?;
-        let all = rows.len() == projected.num_rows();
-        let arrays = projected
-            .columns()
+        let arrays = batch.columns()[..self.projection.len()]
             .iter()
-            .map(|a| {
-                if all {
-                    Ok(Arc::clone(a))
-                } else {
-                    take(a.as_ref(), &rows, None)
-                }
-            })
+            .map(|a| take(a.as_ref(), &rows, None))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RecordBatch::try_new_with_options(
             self.schema(),

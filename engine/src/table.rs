@@ -2,17 +2,19 @@
 //! the per-object series summaries), the NQL catalog describing them, the names results
 //! give them, and the values, read when a query first needs them.
 //!
-//! Rows are always in the default result order (spec 5: `sys/creation_time` descending,
-//! missing last, then `sys/id`), so the usual query needs no sort: a filter keeps the order
-//! and a limit stops early. A column is read once, by the first query that needs it, from
-//! wherever the table's [`ColumnSource`] keeps it (the project's Parquet files and its index,
-//! or memory); a long-lived engine then answers from memory.
+//! Rows are in the order the table's files hold them; [`ObjectTable::order`] is the default
+//! result order (spec 5: `sys/creation_time` descending, missing last, then `sys/id`) as a
+//! permutation, computed once, so the usual query needs no sort: a scan walks the
+//! permutation and keeps the rows its filter selects, and a limit stops early. A column is
+//! read once, by the first query that needs it, from wherever the table's [`ColumnSource`]
+//! keeps it (the project's Parquet files and its index, or memory), and never reordered; a
+//! long-lived engine then answers from memory.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
-use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{SortExpr, ident};
@@ -84,8 +86,11 @@ impl ColumnSpec {
 /// Reads a table's columns when a query first needs them.
 pub(crate) trait ColumnSource: Send + Sync + std::fmt::Debug {
     /// The columns at `indices` of the table's schema, every one with the table's rows in
-    /// the default order.
+    /// stored order.
     fn read(&self, indices: &[usize]) -> Result<Vec<ArrayRef>, LoadError>;
+
+    /// The default result order: for each of its places, the row (in stored order) there.
+    fn order(&self) -> Result<UInt32Array, LoadError>;
 }
 
 /// A string column's dictionary: built the second time a filter reads the column (a one-shot
@@ -105,6 +110,8 @@ pub(crate) struct ObjectTable {
     pub outputs: Vec<OutputColumn>,
     /// Every column, `sys/id` first, each nullable only if some object lacks it.
     pub schema: SchemaRef,
+    /// The default result order, once known.
+    order: OnceLock<UInt32Array>,
     /// The values read so far, by schema index.
     columns: RwLock<Vec<Option<ArrayRef>>>,
     /// Held while reading, so that two queries needing one column read it once.
@@ -149,8 +156,8 @@ impl ObjectTable {
         ObjectTable::new(kind, rows, columns, Some(source))
     }
 
-    /// A table held in memory: `ids` and one array per column of `columns`, in any order
-    /// (the table sorts them into the default order).
+    /// A table held in memory: `ids` and one array per column of `columns`, rows in any
+    /// order.
     pub fn in_memory(
         kind: ObjectKind,
         ids: ArrayRef,
@@ -161,13 +168,32 @@ impl ObjectTable {
         let rows = arrays[0].len();
         let mut table = ObjectTable::new(kind, rows, specs, None);
         let order = default_order_indices(&table.schema, &arrays)?;
-        let sorted = arrays
-            .iter()
-            .map(|a| take(a.as_ref(), &order, None))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(DataFusionError::from)?;
-        table.columns = RwLock::new(sorted.into_iter().map(Some).collect());
+        table.order = OnceLock::from(order);
+        table.columns = RwLock::new(arrays.into_iter().map(Some).collect());
         Ok(table)
+    }
+
+    /// The default result order: for each of its places, the row there.
+    pub fn order(&self) -> Result<&UInt32Array, DataFusionError> {
+        if let Some(order) = self.order.get() {
+            return Ok(order);
+        }
+        let source = self
+            .source
+            .as_ref()
+            .ok_or_else(|| DataFusionError::Internal("an in-memory table lacks its order".into()))?;
+        let order = source
+            .order()
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        if order.len() != self.rows {
+            return Err(DataFusionError::Internal(format!(
+                "the order of {} has {} rows, not {}",
+                self.kind.table_name(),
+                order.len(),
+                self.rows
+            )));
+        }
+        Ok(self.order.get_or_init(|| order))
     }
 
     fn new(
@@ -203,6 +229,7 @@ impl ObjectTable {
             catalog,
             outputs: output_names(attrs),
             schema: Arc::new(Schema::new(fields)),
+            order: OnceLock::new(),
             columns: RwLock::new(vec![None; width]),
             reading: Mutex::new(()),
             dictionaries: Mutex::new(HashMap::new()),
@@ -391,10 +418,7 @@ fn default_order_columns(schema: &Schema) -> Vec<(String, bool)> {
 
 /// The permutation that puts rows into the default order: for each position in that
 /// order, the row it takes. `arrays` are the columns of `schema`, `sys/id` first.
-pub(crate) fn default_order_indices(
-    schema: &Schema,
-    arrays: &[ArrayRef],
-) -> Result<datafusion::arrow::array::UInt32Array, LoadError> {
+pub(crate) fn default_order_indices(schema: &Schema, arrays: &[ArrayRef]) -> Result<UInt32Array, LoadError> {
     let columns: Vec<SortColumn> = default_order_columns(schema)
         .into_iter()
         .map(|(name, descending)| SortColumn {

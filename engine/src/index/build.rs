@@ -8,9 +8,9 @@
 //!    summarized (row groups in parallel) and its state written. Every state is merged into
 //!    the project's summaries (exact, so the order does not matter), which also checks that
 //!    every point names an object.
-//! 3. Each table's summaries are written in the default result order with the position of
-//!    each row in the object files, then the manifest, then files no manifest names are
-//!    removed.
+//! 3. Each table's summaries are written in the order of its object files' rows, with the
+//!    default result order as a permutation, then the manifest, then files no manifest names
+//!    are removed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, RecordBatch, RecordBatchReader, StringViewArray, UInt32Array,
 };
-use datafusion::arrow::compute::{concat, take};
+use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::ProjectionMask;
@@ -39,9 +39,9 @@ use crate::load::{self, LoadOptions, Sources, guarded, objects, parallel_map, pa
 use crate::query::DEFAULT_SORT;
 use crate::table::{attribute_column, default_order_indices, id_column, summary_column};
 
-/// The column of a serving file holding, for each row of the default order, the row's
-/// position in the table's object files.
-pub(crate) const POSITION_COLUMN: &str = "nql:position";
+/// The column of a serving file holding the default result order: for each of its places,
+/// the position (in the table's object files) of the row there.
+pub(crate) const ORDER_COLUMN: &str = "nql:order";
 
 /// The path of `file` in the project, `/`-separated.
 fn relative(dir: &Path, file: &Path) -> String {
@@ -252,15 +252,11 @@ pub(crate) fn build(
             concat(&ids).map_err(|e| index_error(dir, e.to_string()))?
         };
         let order = default_order(&parts, ids, dir)?;
-        let mut columns: Vec<(String, ArrayRef)> =
-            vec![(POSITION_COLUMN.to_string(), Arc::new(order.clone()))];
+        let mut columns: Vec<(String, ArrayRef)> = vec![(ORDER_COLUMN.to_string(), Arc::new(order.clone()))];
         let mut series = Vec::new();
         for (path, arrays, count) in floats.columns(range.clone()) {
             for (aggregate, array) in crate::table::FLOAT_SUMMARIES.into_iter().zip(arrays) {
-                columns.push((
-                    summary_column(aggregate, &path, AttrType::FloatSeries),
-                    ordered(&array, &order, dir)?,
-                ));
+                columns.push((summary_column(aggregate, &path, AttrType::FloatSeries), array));
             }
             series.push(SeriesColumn {
                 path,
@@ -271,7 +267,7 @@ pub(crate) fn build(
         for (path, last, count) in strings.columns(range) {
             columns.push((
                 summary_column(nql::Aggregate::Last, &path, AttrType::StringSeries),
-                ordered(&last, &order, dir)?,
+                last,
             ));
             series.push(SeriesColumn {
                 path,
@@ -429,11 +425,6 @@ fn default_order(parts: &[ObjectPart], ids: ArrayRef, dir: &Path) -> Result<UInt
         return Ok(UInt32Array::from(Vec::<u32>::new()));
     }
     default_order_indices(&Schema::new(fields), &arrays)
-}
-
-/// `array` (by position) in the default order.
-fn ordered(array: &ArrayRef, order: &UInt32Array, dir: &Path) -> Result<ArrayRef, LoadError> {
-    take(array.as_ref(), order, None).map_err(|e| index_error(dir, e.to_string()))
 }
 
 fn series_error(file: &Path, state: &Path, problem: SeriesProblem) -> LoadError {

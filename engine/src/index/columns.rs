@@ -1,15 +1,15 @@
 //! Reading the columns of an indexed table as queries need them: attributes from the
 //! project's object files (only the Parquet columns asked for), summaries from the index's
-//! serving file, every column put into the default result order.
+//! serving file, which holds them in the same order, the order of the object files' rows.
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, RecordBatchReader, UInt32Array, new_null_array,
 };
-use datafusion::arrow::compute::{concat, concat_batches, take};
+use datafusion::arrow::compute::{concat, concat_batches};
 use datafusion::arrow::datatypes::{DataType, UInt32Type};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
@@ -19,7 +19,7 @@ use crate::error::LoadError;
 use crate::load::{guarded, objects, parquet_error};
 use crate::table::ColumnSource;
 
-use super::POSITION_COLUMN;
+use super::ORDER_COLUMN;
 
 /// An object file of the table, open since the table was opened.
 #[derive(Debug)]
@@ -62,9 +62,6 @@ pub(crate) struct IndexedColumns {
     serving: ServingFile,
     /// By schema index of the table.
     locations: Vec<Location>,
-    /// For each row of the default order, its position in the object files (read from the
-    /// serving file when an attribute is first read).
-    order: OnceLock<UInt32Array>,
 }
 
 impl IndexedColumns {
@@ -74,11 +71,10 @@ impl IndexedColumns {
             files,
             serving,
             locations,
-            order: OnceLock::new(),
         }
     }
 
-    /// Reads `names` from the serving file (in default order already).
+    /// Reads `names` from the serving file.
     fn read_serving(&self, names: &[&str]) -> Result<Vec<ArrayRef>, LoadError> {
         let path = &self.serving.path;
         let schema = self.serving.metadata.schema();
@@ -101,34 +97,27 @@ impl IndexedColumns {
             })
             .collect()
     }
-
-    /// The default order (each row's position), read once.
-    fn order(&self) -> Result<&UInt32Array, LoadError> {
-        if let Some(order) = self.order.get() {
-            return Ok(order);
-        }
-        let read = self.read_serving(&[POSITION_COLUMN])?.remove(0);
-        let order = match read.data_type() {
-            DataType::UInt32 if read.null_count() == 0 && read.len() == self.rows => {
-                read.as_primitive::<UInt32Type>().clone()
-            }
-            other => {
-                return Err(LoadError::Column {
-                    file: self.serving.path.clone(),
-                    column: POSITION_COLUMN.into(),
-                    problem: format!(
-                        "expected {} positions without nulls, found {} of {other}",
-                        self.rows,
-                        read.len()
-                    ),
-                });
-            }
-        };
-        Ok(self.order.get_or_init(|| order))
-    }
 }
 
 impl ColumnSource for IndexedColumns {
+    fn order(&self) -> Result<UInt32Array, LoadError> {
+        let read = self.read_serving(&[ORDER_COLUMN])?.remove(0);
+        match read.data_type() {
+            DataType::UInt32 if read.null_count() == 0 && read.len() == self.rows => {
+                Ok(read.as_primitive::<UInt32Type>().clone())
+            }
+            other => Err(LoadError::Column {
+                file: self.serving.path.clone(),
+                column: ORDER_COLUMN.into(),
+                problem: format!(
+                    "expected {} positions without nulls, found {} of {other}",
+                    self.rows,
+                    read.len()
+                ),
+            }),
+        }
+    }
+
     fn read(&self, indices: &[usize]) -> Result<Vec<ArrayRef>, LoadError> {
         let mut out: Vec<Option<ArrayRef>> = vec![None; indices.len()];
         let serving: Vec<(usize, &str)> = indices
@@ -152,7 +141,6 @@ impl ColumnSource for IndexedColumns {
             .map(|(slot, &i)| (slot, &self.locations[i]))
             .collect();
         if !attributes.is_empty() {
-            let order = self.order()?;
             let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(self.files.len()); attributes.len()];
             for (f, file) in self.files.iter().enumerate() {
                 let mut roots: Vec<usize> = attributes
@@ -208,9 +196,7 @@ impl ColumnSource for IndexedColumns {
                     [one] => one.slice(0, one.len()),
                     _ => concat(&refs).map_err(|e| parquet_error(&self.files[0].path, e))?,
                 };
-                let ordered =
-                    take(whole.as_ref(), order, None).map_err(|e| parquet_error(&self.files[0].path, e))?;
-                out[*slot] = Some(ordered);
+                out[*slot] = Some(whole);
             }
         }
         Ok(out
@@ -247,9 +233,17 @@ fn read(
             source,
         })?;
         let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
+        // One batch per row group: no copy to put batches together.
+        let largest = metadata
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|rg| rg.num_rows().max(0) as usize)
+            .max()
+            .unwrap_or(0);
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata.clone())
             .with_projection(mask)
-            .with_batch_size(64 * 1024)
+            .with_batch_size(largest.max(1))
             .build()
             .map_err(|e| parquet_error(path, e))?;
         let schema = reader.schema();

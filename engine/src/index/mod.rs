@@ -34,7 +34,7 @@ use crate::load::{self, IndexLocation, LoadOptions, LoadedProject, Sources, guar
 use crate::table::{ColumnSpec, ObjectTable};
 use manifest::{Manifest, TableEntry};
 
-pub(crate) use build::POSITION_COLUMN;
+pub(crate) use build::ORDER_COLUMN;
 
 /// What opening or refreshing an index did.
 #[derive(Clone, Debug, PartialEq, Eq)]
