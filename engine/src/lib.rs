@@ -359,33 +359,18 @@ fn query_error(e: DataFusionError) -> QueryError {
     }
 }
 
-/// Registers the raw points of a series table: the Parquet files themselves (read on
-/// demand), or the batches held in memory.
+/// Registers the raw points of a series table: the Parquet files themselves (their schema
+/// read when the table is first used, their points on demand), or the batches held in memory.
 fn register_series(ctx: &SessionContext, kind: SeriesKind, raw: RawSeries) -> Result<(), LoadError> {
     use datafusion::datasource::MemTable;
-    use datafusion::datasource::file_format::parquet::ParquetFormat;
-    use datafusion::datasource::listing::{
-        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-    };
     let name = TableReference::bare(kind.table_name());
     match raw {
         RawSeries::Memory { batches } => {
             let schema = batches[0].schema();
             ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
         }
-        RawSeries::Files { files, schema } => {
-            let urls = files
-                .iter()
-                .map(|f| {
-                    let absolute = std::path::absolute(f).unwrap_or_else(|_| f.clone());
-                    ListingTableUrl::parse(absolute.to_string_lossy())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
-            let config = ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(options)
-                .with_schema(schema);
-            ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+        RawSeries::Files { files } => {
+            ctx.register_table(name, Arc::new(scan::RawSeriesTable::new(files)))?;
         }
     }
     Ok(())

@@ -349,3 +349,77 @@ impl ExecutionPlan for NqlScanExec {
         )))
     }
 }
+
+/// The raw points of a series table, from its Parquet files: a DataFusion `ListingTable`
+/// made when the table is first used (reading the first file's footer for the schema), so
+/// that opening a project reads none of its series files.
+#[derive(Debug)]
+pub(crate) struct RawSeriesTable {
+    files: Vec<std::path::PathBuf>,
+    listing: std::sync::OnceLock<std::result::Result<Arc<dyn TableProvider>, String>>,
+}
+
+impl RawSeriesTable {
+    pub fn new(files: Vec<std::path::PathBuf>) -> RawSeriesTable {
+        RawSeriesTable {
+            files,
+            listing: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn listing(&self) -> Result<&Arc<dyn TableProvider>> {
+        use datafusion::datasource::file_format::parquet::ParquetFormat;
+        use datafusion::datasource::listing::{
+            ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+        };
+        let made = self.listing.get_or_init(|| {
+            let first = &self.files[0];
+            let metadata = crate::load::guarded(first, || crate::load::series_metadata(first))
+                .map_err(|e| e.to_string())?;
+            let urls = self
+                .files
+                .iter()
+                .map(|f| {
+                    let absolute = std::path::absolute(f).unwrap_or_else(|_| f.clone());
+                    ListingTableUrl::parse(absolute.to_string_lossy())
+                })
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| e.to_string())?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(metadata.schema().clone());
+            let table = ListingTable::try_new(config).map_err(|e| e.to_string())?;
+            Ok(Arc::new(table) as Arc<dyn TableProvider>)
+        });
+        made.as_ref().map_err(|e| DataFusionError::Execution(e.clone()))
+    }
+}
+
+#[async_trait]
+impl TableProvider for RawSeriesTable {
+    fn schema(&self) -> SchemaRef {
+        match self.listing() {
+            Ok(t) => t.schema(),
+            Err(_) => Arc::new(Schema::empty()),
+        }
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.listing()?.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.listing()?.scan(state, projection, filters, limit).await
+    }
+}

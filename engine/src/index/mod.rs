@@ -73,7 +73,7 @@ pub(crate) fn open(dir: &Path, options: &LoadOptions) -> Result<(LoadedProject, 
     Ok((
         LoadedProject {
             tables,
-            series: sources.raw_series()?,
+            series: sources.raw_series(),
         },
         report,
     ))
@@ -189,6 +189,36 @@ fn lock(dir: &Path) -> Result<File, LoadError> {
     Ok(file)
 }
 
+/// `metadata` reading top-level strings as Utf8View, the type tables hold them in, so that
+/// no column is converted after it is read.
+fn with_string_views(file: &Path, metadata: ArrowReaderMetadata) -> Result<ArrowReaderMetadata, LoadError> {
+    let schema = metadata.schema();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8))
+    {
+        return Ok(metadata);
+    }
+    let fields: Vec<datafusion::arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let hinted = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ));
+    ArrowReaderMetadata::try_new(
+        metadata.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(hinted),
+    )
+    .map_err(|e| load::parquet_error(file, e))
+}
+
 pub(crate) fn index_error(path: &Path, problem: String) -> LoadError {
     LoadError::Index {
         path: path.to_path_buf(),
@@ -215,6 +245,7 @@ fn open_table(
             Ok((handle, metadata))
         })?;
         let found = objects::file_columns(file, metadata.schema())?;
+        let metadata = with_string_views(file, metadata)?;
         for c in &found.attributes {
             let count = stored
                 .counts

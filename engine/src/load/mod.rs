@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
@@ -128,8 +128,13 @@ impl Progress {
 /// Where the raw series points live after loading, for query-time access.
 #[derive(Debug)]
 pub(crate) enum RawSeries {
-    Files { files: Vec<PathBuf>, schema: SchemaRef },
-    Memory { batches: Vec<RecordBatch> },
+    /// Parquet files, whose schema is read when the table is first used.
+    Files {
+        files: Vec<PathBuf>,
+    },
+    Memory {
+        batches: Vec<RecordBatch>,
+    },
 }
 
 /// A loaded project: its object tables and its raw series.
@@ -205,19 +210,11 @@ impl Sources {
 
     /// The raw points of each series table, read on demand by the session's
     /// `float_series` and `string_series` tables.
-    pub fn raw_series(&self) -> Result<Vec<(SeriesKind, RawSeries)>, LoadError> {
-        let mut raw = Vec::new();
-        for (kind, files) in &self.series {
-            let metadata = guarded(&files[0], || series_metadata(&files[0]))?;
-            raw.push((
-                *kind,
-                RawSeries::Files {
-                    files: files.clone(),
-                    schema: metadata.schema().clone(),
-                },
-            ));
-        }
-        Ok(raw)
+    pub fn raw_series(&self) -> Vec<(SeriesKind, RawSeries)> {
+        self.series
+            .iter()
+            .map(|(kind, files)| (*kind, RawSeries::Files { files: files.clone() }))
+            .collect()
     }
 }
 
@@ -245,7 +242,7 @@ pub(crate) fn load_dir(dir: &Path, options: &LoadOptions) -> Result<LoadedProjec
             series_units.extend(row_groups(file)?.into_iter().map(|u| (*kind, u)));
         }
     }
-    let raw = sources.raw_series()?;
+    let raw = sources.raw_series();
     assemble(chunks, series_units, raw, options)
 }
 
