@@ -86,11 +86,16 @@ impl ColumnSpec {
 /// Reads a table's columns when a query first needs them.
 pub(crate) trait ColumnSource: Send + Sync + std::fmt::Debug {
     /// The columns at `indices` of the table's schema, every one with the table's rows in
-    /// stored order.
-    fn read(&self, indices: &[usize]) -> Result<Vec<ArrayRef>, LoadError>;
+    /// stored order, and with `order` the default result order: for each of its places,
+    /// the row there.
+    fn read(&self, indices: &[usize], order: bool) -> Result<Read, LoadError>;
+}
 
-    /// The default result order: for each of its places, the row (in stored order) there.
-    fn order(&self) -> Result<UInt32Array, LoadError>;
+/// What [`ColumnSource::read`] read.
+#[derive(Debug)]
+pub(crate) struct Read {
+    pub columns: Vec<ArrayRef>,
+    pub order: Option<UInt32Array>,
 }
 
 /// A string column's dictionary: built the second time a filter reads the column (a one-shot
@@ -178,22 +183,26 @@ impl ObjectTable {
         if let Some(order) = self.order.get() {
             return Ok(order);
         }
-        let source = self
-            .source
-            .as_ref()
-            .ok_or_else(|| DataFusionError::Internal("an in-memory table lacks its order".into()))?;
-        let order = source
-            .order()
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        if order.len() != self.rows {
-            return Err(DataFusionError::Internal(format!(
-                "the order of {} has {} rows, not {}",
-                self.kind.table_name(),
-                order.len(),
-                self.rows
-            )));
+        self.arrays(&[])?;
+        self.order
+            .get()
+            .ok_or_else(|| DataFusionError::Internal("a table lacks its order".into()))
+    }
+
+    /// Keeps the order a source read.
+    fn keep_order(&self, order: Option<UInt32Array>) -> Result<(), DataFusionError> {
+        if let Some(order) = order {
+            if order.len() != self.rows {
+                return Err(DataFusionError::Internal(format!(
+                    "the order of {} has {} rows, not {}",
+                    self.kind.table_name(),
+                    order.len(),
+                    self.rows
+                )));
+            }
+            let _ = self.order.set(order);
         }
-        Ok(self.order.get_or_init(|| order))
+        Ok(())
     }
 
     fn new(
@@ -253,9 +262,12 @@ impl ObjectTable {
         )?)
     }
 
-    /// The arrays at `indices`, reading those not read yet in one go.
+    /// The arrays at `indices`, reading those not read yet in one go (with the order, when
+    /// it is not known yet: every scan needs it).
     fn arrays(&self, indices: &[usize]) -> Result<Vec<ArrayRef>, DataFusionError> {
-        if let Some(found) = self.cached(indices) {
+        if let Some(found) = self.cached(indices)
+            && self.order.get().is_some()
+        {
             return Ok(found);
         }
         let _reading = self.reading.lock().expect("not poisoned");
@@ -270,16 +282,18 @@ impl ObjectTable {
             missing.dedup();
             missing
         };
-        if !missing.is_empty() {
+        let order = self.order.get().is_none();
+        if !missing.is_empty() || order {
             let source = self
                 .source
                 .as_ref()
                 .ok_or_else(|| DataFusionError::Internal("an in-memory table lacks a column".into()))?;
             let read = source
-                .read(&missing)
+                .read(&missing, order)
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            self.keep_order(read.order)?;
             let mut columns = self.columns.write().expect("not poisoned");
-            for (i, array) in missing.into_iter().zip(read) {
+            for (i, array) in missing.into_iter().zip(read.columns) {
                 if array.len() != self.rows {
                     return Err(DataFusionError::Internal(format!(
                         "column {} has {} rows, not {}",

@@ -17,7 +17,7 @@ use nql::AttrType;
 
 use crate::error::LoadError;
 use crate::load::{guarded, objects, parquet_error};
-use crate::table::ColumnSource;
+use crate::table::{ColumnSource, Read};
 
 use super::ORDER_COLUMN;
 
@@ -99,9 +99,17 @@ impl IndexedColumns {
     }
 }
 
-impl ColumnSource for IndexedColumns {
-    fn order(&self) -> Result<UInt32Array, LoadError> {
-        let read = self.read_serving(&[ORDER_COLUMN])?.remove(0);
+/// One read of a [`ColumnSource::read`] call; the reads of a call run in parallel.
+enum Work<'a> {
+    /// Column `root` of object file `file`.
+    Object { file: usize, root: usize },
+    /// Columns of the serving file.
+    Serving(Vec<&'a str>),
+}
+
+impl IndexedColumns {
+    /// The default order from the serving file's `nql:order` column.
+    fn order_of(&self, read: ArrayRef) -> Result<UInt32Array, LoadError> {
         match read.data_type() {
             DataType::UInt32 if read.null_count() == 0 && read.len() == self.rows => {
                 Ok(read.as_primitive::<UInt32Type>().clone())
@@ -117,92 +125,106 @@ impl ColumnSource for IndexedColumns {
             }),
         }
     }
+}
 
-    fn read(&self, indices: &[usize]) -> Result<Vec<ArrayRef>, LoadError> {
-        let mut out: Vec<Option<ArrayRef>> = vec![None; indices.len()];
-        let serving: Vec<(usize, &str)> = indices
+impl ColumnSource for IndexedColumns {
+    fn read(&self, indices: &[usize], order: bool) -> Result<Read, LoadError> {
+        // What to read: each object file's columns one by one (a reader per column, so that
+        // they decode in parallel), and the serving file's in one go.
+        let mut serving: Vec<&str> = indices
             .iter()
-            .enumerate()
-            .filter_map(|(slot, &i)| match &self.locations[i] {
-                Location::Serving { name } => Some((slot, name.as_str())),
+            .filter_map(|&i| match &self.locations[i] {
+                Location::Serving { name } => Some(name.as_str()),
                 Location::Object { .. } => None,
             })
             .collect();
-        if !serving.is_empty() {
-            let names: Vec<&str> = serving.iter().map(|(_, n)| *n).collect();
-            for ((slot, _), array) in serving.iter().zip(self.read_serving(&names)?) {
-                out[*slot] = Some(array);
-            }
+        if order {
+            serving.push(ORDER_COLUMN);
         }
-        let attributes: Vec<(usize, &Location)> = indices
-            .iter()
-            .enumerate()
-            .filter(|(_, i)| matches!(self.locations[**i], Location::Object { .. }))
-            .map(|(slot, &i)| (slot, &self.locations[i]))
-            .collect();
-        if !attributes.is_empty() {
-            let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(self.files.len()); attributes.len()];
-            for (f, file) in self.files.iter().enumerate() {
-                let mut roots: Vec<usize> = attributes
-                    .iter()
-                    .filter_map(|(_, l)| match l {
-                        Location::Object { places, .. } => places[f],
-                        Location::Serving { .. } => None,
-                    })
-                    .collect();
-                roots.sort_unstable();
-                roots.dedup();
-                let batch = if roots.is_empty() {
-                    None
-                } else {
-                    Some(read(&file.path, &file.file, &file.metadata, roots)?)
-                };
-                let schema = file.metadata.schema();
-                for (k, (_, location)) in attributes.iter().enumerate() {
-                    let Location::Object {
-                        ty,
-                        data_type,
-                        places,
-                    } = location
-                    else {
-                        continue;
-                    };
-                    let part = match (places[f], &batch) {
-                        (Some(root), Some(batch)) => {
-                            let name = schema.field(root).name();
-                            let raw = batch.column_by_name(name).ok_or_else(|| {
-                                parquet_error(&file.path, format!("column `{name}` was not read"))
-                            })?;
-                            convert(&file.path, name, *ty, raw)?
-                        }
-                        _ => new_null_array(data_type, file.rows),
-                    };
-                    if part.len() != file.rows {
-                        return Err(parquet_error(
-                            &file.path,
-                            format!(
-                                "{} rows where the index counted {}: rebuild the index",
-                                part.len(),
-                                file.rows
-                            ),
-                        ));
+        let mut work: Vec<Work> = Vec::new();
+        for &i in indices {
+            if let Location::Object { places, .. } = &self.locations[i] {
+                for (file, place) in places.iter().enumerate() {
+                    if let Some(root) = *place
+                        && !work.iter().any(
+                            |w| matches!(w, Work::Object { file: f, root: r } if *f == file && *r == root),
+                        )
+                    {
+                        work.push(Work::Object { file, root });
                     }
-                    parts[k].push(part);
                 }
             }
-            for ((slot, _), pieces) in attributes.iter().zip(parts) {
-                let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
-                let whole = match refs.as_slice() {
-                    [one] => one.slice(0, one.len()),
-                    _ => concat(&refs).map_err(|e| parquet_error(&self.files[0].path, e))?,
-                };
-                out[*slot] = Some(whole);
+        }
+        if !serving.is_empty() {
+            work.push(Work::Serving(serving.clone()));
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let done = crate::load::parallel_map(&work, threads, |w| match w {
+            Work::Object { file, root } => {
+                let f = &self.files[*file];
+                let batch = read(&f.path, &f.file, &f.metadata, vec![*root])?;
+                Ok(vec![Arc::clone(batch.column(0))])
+            }
+            Work::Serving(names) => self.read_serving(names),
+        })?;
+        let raw = |file: usize, root: usize| -> Option<&ArrayRef> {
+            work.iter()
+                .zip(&done)
+                .find(|(w, _)| matches!(w, Work::Object { file: f, root: r } if *f == file && *r == root))
+                .map(|(_, arrays)| &arrays[0])
+        };
+        let mut from_serving = match work.last().zip(done.last()) {
+            Some((Work::Serving(_), arrays)) => arrays.clone().into_iter(),
+            _ => Vec::new().into_iter(),
+        };
+        let mut columns = Vec::with_capacity(indices.len());
+        for &i in indices {
+            match &self.locations[i] {
+                Location::Serving { .. } => {
+                    columns.push(from_serving.next().expect("every serving column was read"));
+                }
+                Location::Object {
+                    ty,
+                    data_type,
+                    places,
+                } => {
+                    let mut pieces = Vec::with_capacity(self.files.len());
+                    for (f, file) in self.files.iter().enumerate() {
+                        let piece = match places[f] {
+                            Some(root) => {
+                                let name = file.metadata.schema().field(root).name();
+                                let array = raw(f, root).ok_or_else(|| {
+                                    parquet_error(&file.path, format!("column `{name}` was not read"))
+                                })?;
+                                convert(&file.path, name, *ty, array)?
+                            }
+                            None => new_null_array(data_type, file.rows),
+                        };
+                        if piece.len() != file.rows {
+                            return Err(parquet_error(
+                                &file.path,
+                                format!(
+                                    "{} rows where the index counted {}: rebuild the index",
+                                    piece.len(),
+                                    file.rows
+                                ),
+                            ));
+                        }
+                        pieces.push(piece);
+                    }
+                    let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+                    columns.push(match refs.as_slice() {
+                        [one] => one.slice(0, one.len()),
+                        _ => concat(&refs).map_err(|e| parquet_error(&self.files[0].path, e))?,
+                    });
+                }
             }
         }
-        Ok(out
-            .into_iter()
-            .map(|a| a.expect("every column was read"))
-            .collect())
+        let order = match from_serving.next() {
+            Some(array) if order => Some(self.order_of(array)?),
+            _ => None,
+        };
+        Ok(Read { columns, order })
     }
 }
 
