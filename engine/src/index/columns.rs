@@ -2,7 +2,6 @@
 //! project's object files (only the Parquet columns asked for), summaries from the index's
 //! serving file, which holds them in the same order, the order of the object files' rows.
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecor
 use nql::AttrType;
 
 use crate::error::LoadError;
-use crate::load::{guarded, objects, parquet_error};
+use crate::load::{SharedFile, guarded, objects, parquet_error};
 use crate::table::{ColumnSource, Read};
 
 use super::ORDER_COLUMN;
@@ -25,7 +24,7 @@ use super::ORDER_COLUMN;
 #[derive(Debug)]
 pub(crate) struct ObjectFile {
     pub path: PathBuf,
-    pub file: Arc<File>,
+    pub file: SharedFile,
     pub metadata: ArrowReaderMetadata,
     pub rows: usize,
     /// The position of `sys/id` in the file.
@@ -36,7 +35,7 @@ pub(crate) struct ObjectFile {
 #[derive(Debug)]
 pub(crate) struct ServingFile {
     pub path: PathBuf,
-    pub file: Arc<File>,
+    pub file: SharedFile,
     pub metadata: ArrowReaderMetadata,
 }
 
@@ -245,15 +244,12 @@ fn convert(file: &std::path::Path, name: &str, ty: AttrType, raw: &ArrayRef) -> 
 /// Reads the columns `roots` of a Parquet file, whole.
 fn read(
     path: &std::path::Path,
-    file: &Arc<File>,
+    file: &SharedFile,
     metadata: &ArrowReaderMetadata,
     roots: Vec<usize>,
 ) -> Result<RecordBatch, LoadError> {
     guarded(path, || {
-        let handle = file.try_clone().map_err(|source| LoadError::Io {
-            file: path.to_path_buf(),
-            source,
-        })?;
+        let handle = file.clone();
         let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
         // One batch per row group: no copy to put batches together.
         let largest = metadata

@@ -280,7 +280,10 @@ fn open_table(
         }
         readers.push(columns::ObjectFile {
             path: file.clone(),
-            file: Arc::new(handle),
+            file: load::SharedFile::new(handle).map_err(|source| LoadError::Io {
+                file: file.clone(),
+                source,
+            })?,
             metadata,
             rows: stored.rows,
             id: found.id,
@@ -311,7 +314,10 @@ fn open_table(
             .map_err(|e| load::parquet_error(&serving_path, e))?;
         Ok(columns::ServingFile {
             path: serving_path.clone(),
-            file: Arc::new(handle),
+            file: load::SharedFile::new(handle).map_err(|source| LoadError::Io {
+                file: serving_path.clone(),
+                source,
+            })?,
             metadata,
         })
     })?;

@@ -517,6 +517,87 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(
         .collect()
 }
 
+/// An open file that any number of Parquet readers read at once: every read says where it
+/// reads (`pread`), so readers share no file offset, unlike clones of a `File`.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedFile {
+    file: Arc<File>,
+    len: u64,
+}
+
+impl SharedFile {
+    pub fn new(file: File) -> std::io::Result<SharedFile> {
+        let len = file.metadata()?.len();
+        Ok(SharedFile {
+            file: Arc::new(file),
+            len,
+        })
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::FileExt::read_at(self.file.as_ref(), buf, offset)
+        }
+        #[cfg(windows)]
+        {
+            std::os::windows::fs::FileExt::seek_read(self.file.as_ref(), buf, offset)
+        }
+    }
+
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(buf, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A reader of a [`SharedFile`] from some offset on.
+#[derive(Debug)]
+pub(crate) struct SharedFileReader {
+    file: SharedFile,
+    offset: u64,
+}
+
+impl std::io::Read for SharedFileReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+impl datafusion::parquet::file::reader::Length for SharedFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl datafusion::parquet::file::reader::ChunkReader for SharedFile {
+    type T = SharedFileReader;
+
+    fn get_read(&self, start: u64) -> datafusion::parquet::errors::Result<SharedFileReader> {
+        Ok(SharedFileReader {
+            file: self.clone(),
+            offset: start,
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> datafusion::parquet::errors::Result<bytes::Bytes> {
+        let mut buf = vec![0u8; length];
+        self.read_exact_at(&mut buf, start)
+            .map_err(|e| datafusion::parquet::errors::ParquetError::External(Box::new(e)))?;
+        Ok(buf.into())
+    }
+}
+
 /// Opens a Parquet file, checking that it starts with the magic bytes `PAR1` (the reader
 /// itself only looks at the end of the file).
 pub(crate) fn open(file: &Path) -> Result<File, LoadError> {

@@ -458,3 +458,36 @@ fn the_schema_comes_from_footers_and_the_index_without_reading_values() {
     block_on(indexed.fetch_runs_table("`params/lr`:float > 0.01", &o)).unwrap();
     assert_eq!(indexed.memory_size(), read, "the second query reads nothing new");
 }
+
+#[test]
+fn columns_first_read_by_many_threads_at_once_are_right() {
+    let (data, index) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    project(data.path(), "M", 2000, 500, 13);
+    let memory = Engine::open_with(data.path(), &in_memory(0)).unwrap();
+    refresh(data.path(), index.path());
+    let queries = [
+        "`params/lr`:float > 0.001",
+        "`sys/tags`:stringSet CONTAINS \"exploration\"",
+        "last(`metrics/accuracy`) > 0.5",
+        "`sys/owner`:string = \"jackie\" OR `sys/failed`:bool = true",
+        "variance(`metrics/loss`) > 0.01 AND `sys/name`:string MATCHES \"^b\"",
+        "`logs/stdout`:stringSeries CONTAINS \"ERROR\"",
+    ];
+    for round in 0..3 {
+        let indexed = Arc::new(Engine::open_with(data.path(), &with_index(index.path(), 0)).unwrap());
+        let threads: Vec<_> = (0..queries.len() * 2)
+            .map(|i| {
+                let engine = Arc::clone(&indexed);
+                let q = queries[i % queries.len()];
+                std::thread::spawn(move || {
+                    crate::common::run_ids(&engine, q, &options(Trashed::All)).unwrap()
+                })
+            })
+            .collect();
+        for (i, t) in threads.into_iter().enumerate() {
+            let q = queries[i % queries.len()];
+            let expected = crate::common::run_ids(&memory, q, &options(Trashed::All)).unwrap();
+            assert_eq!(t.join().unwrap(), expected, "round {round}: {q}");
+        }
+    }
+}
