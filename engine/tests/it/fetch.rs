@@ -376,3 +376,19 @@ fn sorts_and_limits_agree_with_a_sort_by_hand() {
         );
     }
 }
+
+#[test]
+fn a_literal_that_reads_as_negative_zero_compares_as_zero() {
+    use datafusion::arrow::array::{Float64Array, StringArray};
+    let engine = crate::common::runs_engine(vec![
+        ("sys/id", Arc::new(StringArray::from(vec!["R-1", "R-2", "R-3"]))),
+        ("x", Arc::new(Float64Array::from(vec![0.0, -0.0, 1.0]))),
+    ]);
+    let ids = |q: &str| run_ids(&engine, q, &options(Trashed::All)).unwrap();
+    for zero in ["-1e-400", "-0.0", "0", "-0"] {
+        assert_eq!(ids(&format!("x:float = {zero}")), ["R-1", "R-2"], "= {zero}");
+        assert_eq!(ids(&format!("x:float < {zero}")), Vec::<String>::new(), "< {zero}");
+        assert_eq!(ids(&format!("x:float >= {zero}")), ["R-1", "R-2", "R-3"], ">= {zero}");
+        assert_eq!(ids(&format!("x:float != {zero}")), ["R-3"], "!= {zero}");
+    }
+}
