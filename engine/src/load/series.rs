@@ -308,19 +308,36 @@ impl FloatSummaries {
         let steps = points.steps.values();
         let nulls = values.nulls().filter(|n| n.null_count() > 0).cloned();
         let vals = values.values();
-        for i in 0..points.batch.num_rows() {
-            if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+        let rows = points.batch.num_rows();
+        let is_null = |i: usize| nulls.as_ref().is_some_and(|n| n.is_null(i));
+        // Points come in runs of one series (a writer logs a series at a time, a file is
+        // sorted by run): each run finds its summary once and adds its points in a tight loop.
+        let mut i = 0;
+        while i < rows {
+            if is_null(i) {
+                i += 1;
                 continue;
             }
-            let object = objects[id_keys[i] as usize] as usize;
-            let path = paths[path_keys[i] as usize] as usize;
-            let (step, time, value) = (canonical(steps[i]), points.timestamps[i], canonical(vals[i]));
+            let (id_key, path_key) = (id_keys[i], path_keys[i]);
+            let object = objects[id_key as usize] as usize;
+            let path = paths[path_key as usize] as usize;
+            let point = |i: usize| (canonical(steps[i]), points.timestamps[i], canonical(vals[i]));
             let slot = self.slots.table[path][object];
-            if slot == EMPTY {
+            let summary = if slot == EMPTY {
+                let (step, time, value) = point(i);
                 self.slots.table[path][object] = self.summaries.len() as u32;
                 self.summaries.push(FloatSummary::first(step, time, value));
+                i += 1;
+                self.summaries.last_mut().expect("just pushed")
             } else {
-                self.summaries[slot as usize].add(step, time, value);
+                &mut self.summaries[slot as usize]
+            };
+            while i < rows && id_keys[i] == id_key && path_keys[i] == path_key {
+                if !is_null(i) {
+                    let (step, time, value) = point(i);
+                    summary.add(step, time, value);
+                }
+                i += 1;
             }
         }
         Ok(())

@@ -62,7 +62,7 @@
 
 #![forbid(unsafe_code)]
 // The module's API is whole; the engine uses part of it (its tests use the rest).
-#![cfg_attr(not(test), allow(dead_code))]
+#![allow(dead_code)]
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -387,8 +387,16 @@ fn a_literal_that_reads_as_negative_zero_compares_as_zero() {
     let ids = |q: &str| run_ids(&engine, q, &options(Trashed::All)).unwrap();
     for zero in ["-1e-400", "-0.0", "0", "-0"] {
         assert_eq!(ids(&format!("x:float = {zero}")), ["R-1", "R-2"], "= {zero}");
-        assert_eq!(ids(&format!("x:float < {zero}")), Vec::<String>::new(), "< {zero}");
-        assert_eq!(ids(&format!("x:float >= {zero}")), ["R-1", "R-2", "R-3"], ">= {zero}");
+        assert_eq!(
+            ids(&format!("x:float < {zero}")),
+            Vec::<String>::new(),
+            "< {zero}"
+        );
+        assert_eq!(
+            ids(&format!("x:float >= {zero}")),
+            ["R-1", "R-2", "R-3"],
+            ">= {zero}"
+        );
         assert_eq!(ids(&format!("x:float != {zero}")), ["R-3"], "!= {zero}");
     }
 }
