@@ -127,30 +127,13 @@ pub(crate) fn build(
         Ok((*kind, part))
     })?;
     let mut index = IdIndex::default();
-    let mut owners: Vec<(usize, &Path)> = Vec::new();
     let mut tables: Vec<(ObjectKind, Vec<ObjectPart>, std::ops::Range<usize>)> = Vec::new();
     let mut parts = parts.into_iter().zip(&all).peekable();
     for (kind, _) in &sources.objects {
         let start = index.len();
         let mut mine = Vec::new();
-        while let Some(((k, part), (_, file))) = parts.next_if(|((k, _), _)| k == kind) {
-            debug_assert_eq!(k, *kind);
-            owners.push((index.len(), file.as_path()));
-            for id in part.ids.iter().flatten() {
-                if !index.insert(id) {
-                    let first = index.get(id).expect("a duplicate is present") as usize;
-                    let other = owners
-                        .iter()
-                        .rev()
-                        .find(|(s, _)| *s <= first)
-                        .map(|(_, f)| f.to_path_buf());
-                    return Err(LoadError::DuplicateId {
-                        file: file.to_path_buf(),
-                        id: id.to_string(),
-                        other: other.unwrap_or_default(),
-                    });
-                }
-            }
+        while let Some(((_, part), (_, file))) = parts.next_if(|((k, _), _)| k == kind) {
+            index.insert_file(file, &part.ids)?;
             mine.push(part);
         }
         tables.push((*kind, mine, start..index.len()));

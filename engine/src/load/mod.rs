@@ -332,7 +332,6 @@ fn assemble(
 ) -> Result<LoadedProject, LoadError> {
     // Number every object, runs first; ids are unique across the project.
     let mut index = IdIndex::default();
-    let mut owners: Vec<(usize, PathBuf)> = Vec::new();
     let mut per_kind: Vec<(ObjectKind, Vec<ObjectChunk>)> = ObjectKind::ALL.map(|k| (k, Vec::new())).into();
     for (kind, chunk) in chunks {
         if let Some((_, bucket)) = per_kind.iter_mut().find(|(k, _)| *k == kind) {
@@ -344,22 +343,7 @@ fn assemble(
     for (kind, chunks) in &per_kind {
         let start = index.len();
         for chunk in chunks {
-            owners.push((index.len(), chunk.file.clone()));
-            for id in chunk.ids.iter().flatten() {
-                if !index.insert(id) {
-                    let first = index.get(id).expect("a duplicate is present") as usize;
-                    let other = owners
-                        .iter()
-                        .rev()
-                        .find(|(s, _)| *s <= first)
-                        .map(|(_, f)| f.clone());
-                    return Err(LoadError::DuplicateId {
-                        file: chunk.file.clone(),
-                        id: id.to_string(),
-                        other: other.unwrap_or_default(),
-                    });
-                }
-            }
+            index.insert_file(&chunk.file, &chunk.ids)?;
         }
         ranges.push((*kind, start..index.len()));
     }

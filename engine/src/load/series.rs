@@ -31,9 +31,38 @@ use super::summary::{Finals, FloatSummary};
 pub(crate) struct IdIndex {
     ids: HashMap<Arc<str>, u32>,
     names: Vec<Arc<str>>,
+    /// The first object number of each file inserted, with the file.
+    files: Vec<(u32, std::path::PathBuf)>,
 }
 
 impl IdIndex {
+    /// Numbers the objects of a file (or batch) of an object table, in order. An id that is
+    /// already taken is an error naming both files.
+    pub fn insert_file(
+        &mut self,
+        file: &std::path::Path,
+        ids: &datafusion::arrow::array::StringViewArray,
+    ) -> Result<(), crate::error::LoadError> {
+        self.files.push((self.len() as u32, file.to_path_buf()));
+        for id in ids.iter().flatten() {
+            if !self.insert(id) {
+                let first = self.get(id).expect("a duplicate is present");
+                let other = self
+                    .files
+                    .iter()
+                    .rev()
+                    .find(|(start, _)| *start <= first)
+                    .map(|(_, f)| f.clone());
+                return Err(crate::error::LoadError::DuplicateId {
+                    file: file.to_path_buf(),
+                    id: id.to_string(),
+                    other: other.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Registers the next object; `false` if the id is already taken.
     pub fn insert(&mut self, id: &str) -> bool {
         let next = self.ids.len() as u32;
