@@ -869,3 +869,45 @@ fn processes_building_one_index_at_once_agree() {
     let o = nql(&["index", "--data", d]);
     assert!(stderr(&o).contains("is up to date"), "{}", stderr(&o));
 }
+
+/// Every `$ nql query` and `$ nql check` example of the README prints what the README shows
+/// (indexes go to a scratch directory, not into the repository's example data).
+#[test]
+fn the_readme_examples_print_what_the_readme_shows() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let index = crate::scratch_dir("readme-index");
+    let mut checked = 0;
+    for block in readme.split("```text\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        for example in block.split("\n$ ").map(|e| e.trim_start_matches("$ ")) {
+            let mut lines = example.lines();
+            let mut command = lines.next().unwrap_or_default().to_string();
+            while command.ends_with('\\') {
+                command.pop();
+                command.push(' ');
+                command.push_str(lines.next().unwrap_or_default().trim());
+            }
+            if !(command.starts_with("nql query") || command.starts_with("nql check")) {
+                continue;
+            }
+            let expected: Vec<&str> = lines.filter(|l| !l.starts_with("# ")).collect();
+            let expected = expected.join("\n");
+            let mut args = shlex::split(&command).expect("a shell command")[1..].to_vec();
+            if let Some(at) = args.iter().position(|a| a == "--data") {
+                let data = &args[at + 1];
+                let dir = index.join(data.replace('/', "_"));
+                args[at + 1] = format!("{}/../{data}", env!("CARGO_MANIFEST_DIR"));
+                args.insert(at + 2, "--index-dir".into());
+                args.insert(at + 3, dir.display().to_string());
+            }
+            let o = Command::new(env!("CARGO_BIN_EXE_nql"))
+                .args(&args)
+                .output()
+                .unwrap();
+            let got = format!("{}{}", stdout(&o), stderr(&o));
+            assert_eq!(got.trim_end(), expected.trim_end(), "{command}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} examples");
+}
