@@ -105,8 +105,7 @@ pub(crate) fn build(
         .iter()
         .flat_map(|(k, files)| files.iter().map(move |f| (*k, f)))
         .collect();
-    let total = all.len();
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let progress = load::Progress::new("objects", all.len());
     let parts = parallel_map(&all, options.threads(), |(kind, file)| {
         let rel = relative(&sources.dir, file);
         let known = previous
@@ -119,11 +118,7 @@ pub(crate) fn build(
             Some(entry) => trusted_part(file, entry)?,
             None => checked_part(file, rel)?,
         };
-        options.report(
-            "objects",
-            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
-            total,
-        );
+        progress.advance(options);
         Ok((*kind, part))
     })?;
     let mut index = IdIndex::default();

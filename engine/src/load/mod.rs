@@ -227,12 +227,11 @@ pub(crate) fn load_dir(dir: &Path, options: &LoadOptions) -> Result<LoadedProjec
         .iter()
         .flat_map(|(k, files)| files.iter().map(move |f| (*k, f.clone())))
         .collect();
-    let total = all.len();
-    let done = AtomicUsize::new(0);
+    let progress = Progress::new("objects", all.len());
     let chunks = parallel_map(&all, options.threads(), |(kind, file)| {
         let batch = guarded(file, || read_whole(file))?;
         let chunk = objects::normalize(file, &batch)?;
-        options.report("objects", done.fetch_add(1, Ordering::Relaxed) + 1, total);
+        progress.advance(options);
         Ok((*kind, chunk))
     })?;
 
