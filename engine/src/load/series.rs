@@ -285,6 +285,19 @@ impl Slots {
         p
     }
 
+    /// Every (path, object number, slot) that has a summary, by path, then object number.
+    fn entries(&self) -> impl Iterator<Item = (&str, u32, u32)> {
+        let mut order: Vec<usize> = (0..self.paths.len()).collect();
+        order.sort_by(|&a, &b| self.paths[a].cmp(&self.paths[b]));
+        order.into_iter().flat_map(move |p| {
+            self.table[p]
+                .iter()
+                .enumerate()
+                .filter(|(_, slot)| **slot != EMPTY)
+                .map(move |(object, &slot)| (self.paths[p].as_str(), object as u32, slot))
+        })
+    }
+
     /// For each dictionary key of `paths`, the path number.
     fn path_of_keys(&mut self, paths: &DictionaryArray<Int32Type>, objects: usize) -> Vec<u32> {
         let values = paths.values().as_string::<i32>();
@@ -405,17 +418,10 @@ impl FloatSummaries {
         let mut ids = StringBuilder::new();
         let mut paths = StringBuilder::new();
         let mut parts = Vec::new();
-        let mut order: Vec<usize> = (0..self.slots.paths.len()).collect();
-        order.sort_by(|&a, &b| self.slots.paths[a].cmp(&self.slots.paths[b]));
-        for p in order {
-            for (object, &slot) in self.slots.table[p].iter().enumerate() {
-                if slot == EMPTY {
-                    continue;
-                }
-                ids.append_value(index.id(object as u32));
-                paths.append_value(&self.slots.paths[p]);
-                parts.push(self.summaries[slot as usize].to_parts());
-            }
+        for (path, object, slot) in self.slots.entries() {
+            ids.append_value(index.id(object));
+            paths.append_value(path);
+            parts.push(self.summaries[slot as usize].to_parts());
         }
         state::float_batch(ids.finish(), paths.finish(), &parts)
     }
@@ -604,20 +610,13 @@ impl StringSummaries {
         let mut values = StringBuilder::new();
         let mut steps = Vec::new();
         let mut times = Vec::new();
-        let mut order: Vec<usize> = (0..self.slots.paths.len()).collect();
-        order.sort_by(|&a, &b| self.slots.paths[a].cmp(&self.slots.paths[b]));
-        for p in order {
-            for (object, &slot) in self.slots.table[p].iter().enumerate() {
-                if slot == EMPTY {
-                    continue;
-                }
-                let last = &self.last[slot as usize];
-                ids.append_value(index.id(object as u32));
-                paths.append_value(&self.slots.paths[p]);
-                values.append_value(self.value(last));
-                steps.push(last.step);
-                times.push((last.time != i64::MIN).then_some(last.time));
-            }
+        for (path, object, slot) in self.slots.entries() {
+            let last = &self.last[slot as usize];
+            ids.append_value(index.id(object));
+            paths.append_value(path);
+            values.append_value(self.value(last));
+            steps.push(last.step);
+            times.push((last.time != i64::MIN).then_some(last.time));
         }
         state::string_batch(ids.finish(), paths.finish(), steps, values.finish(), times)
     }
