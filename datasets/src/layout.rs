@@ -12,11 +12,22 @@ pub enum ObjectKind {
     Runs,
     Models,
     ModelVersions,
+    /// Neptune 3.x experiments (the head run of each, with the lineage's series); only a
+    /// Neptune export has them.
+    Experiments,
 }
 
 impl ObjectKind {
     /// Every kind, runs first.
-    pub const ALL: [ObjectKind; 3] = [ObjectKind::Runs, ObjectKind::Models, ObjectKind::ModelVersions];
+    pub const ALL: [ObjectKind; 4] = [
+        ObjectKind::Runs,
+        ObjectKind::Models,
+        ObjectKind::ModelVersions,
+        ObjectKind::Experiments,
+    ];
+
+    /// The kinds of the native layout (docs/dataset.md), runs first.
+    pub const NATIVE: [ObjectKind; 3] = [ObjectKind::Runs, ObjectKind::Models, ObjectKind::ModelVersions];
 
     /// The table's name, which is also its file stem (`runs.parquet` or `runs/`).
     pub fn table_name(self) -> &'static str {
@@ -24,6 +35,7 @@ impl ObjectKind {
             ObjectKind::Runs => "runs",
             ObjectKind::Models => "models",
             ObjectKind::ModelVersions => "model_versions",
+            ObjectKind::Experiments => "experiments",
         }
     }
 

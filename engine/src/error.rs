@@ -56,6 +56,14 @@ pub enum LoadError {
     /// The project would not fit the configured memory limit.
     #[error("loading needs about {needed} bytes of memory, more than the limit of {limit} bytes")]
     MemoryLimit { needed: u64, limit: u64 },
+    /// A file of a foreign source (a Neptune export, an MLflow store) that cannot be used:
+    /// `problem` names the table, column, key or line.
+    #[error("{path}: {problem}")]
+    Source { path: PathBuf, problem: String },
+    /// What to open is not clear (an export of several projects and none chosen, an
+    /// unknown project or experiment): a mistake of the caller, listing the choices.
+    #[error("{0}")]
+    Choice(String),
     /// The project index cannot be read or written.
     #[error("{path}: the project index: {problem}")]
     Index { path: PathBuf, problem: String },

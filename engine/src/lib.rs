@@ -28,6 +28,7 @@ mod kernels;
 pub mod load;
 pub mod query;
 mod scan;
+mod source;
 pub mod table;
 
 use std::path::Path;

@@ -171,7 +171,7 @@ impl Sources {
     /// Lists the files of the project in `dir`; a project without runs is an error.
     pub fn list(dir: &Path) -> Result<Sources, LoadError> {
         let mut objects = Vec::new();
-        for kind in ObjectKind::ALL {
+        for kind in ObjectKind::NATIVE {
             match files_of(dir, kind.table_name())? {
                 Some(files) if !files.is_empty() => objects.push((kind, files)),
                 _ if kind == ObjectKind::Runs => {
