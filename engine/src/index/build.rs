@@ -229,42 +229,8 @@ pub(crate) fn build(
         } else {
             concat(&ids).map_err(|e| index_error(dir, e.to_string()))?
         };
-        let order = default_order(&parts, ids, dir)?;
-        let mut columns: Vec<(String, ArrayRef)> = vec![(ORDER_COLUMN.to_string(), Arc::new(order.clone()))];
-        let mut series = Vec::new();
-        for (path, arrays, count) in floats.columns(range.clone()) {
-            for (aggregate, array) in crate::table::FLOAT_SUMMARIES.into_iter().zip(arrays) {
-                columns.push((summary_column(aggregate, &path, AttrType::FloatSeries), array));
-            }
-            series.push(SeriesColumn {
-                path,
-                ty: AttrType::FloatSeries.name().to_string(),
-                count,
-            });
-        }
-        for (path, last, count) in strings.columns(range) {
-            columns.push((
-                summary_column(nql::Aggregate::Last, &path, AttrType::StringSeries),
-                last,
-            ));
-            series.push(SeriesColumn {
-                path,
-                ty: AttrType::StringSeries.name().to_string(),
-                count,
-            });
-        }
-        let serving = format!("serve/{}-{generation}.parquet", kind.table_name());
-        let fields: Vec<Field> = columns
-            .iter()
-            .map(|(name, a)| Field::new(name, a.data_type().clone(), a.null_count() > 0))
-            .collect();
-        let batch = RecordBatch::try_new_with_options(
-            Arc::new(Schema::new(fields)),
-            columns.into_iter().map(|(_, a)| a).collect(),
-            &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
-        )
-        .map_err(|e| index_error(dir, e.to_string()))?;
-        write_parquet(&dir.join(&serving), &batch, false)?;
+        let created = creation_times(&parts, dir)?;
+        let (serving, series) = write_serving(dir, generation, kind, ids, created, &floats, &strings, range)?;
         table_entries.push(TableEntry {
             table: kind.table_name().to_string(),
             rows,
@@ -373,34 +339,99 @@ fn checked_part(file: &Path, rel: String) -> Result<ObjectPart, LoadError> {
     })
 }
 
-/// The default order of a table's rows (each row's position), from its ids and creation
-/// times.
-fn default_order(parts: &[ObjectPart], ids: ArrayRef, dir: &Path) -> Result<UInt32Array, LoadError> {
+/// The `sys/creation_time` column of a table's parts put together, when any part has one.
+fn creation_times(parts: &[ObjectPart], dir: &Path) -> Result<Option<ArrayRef>, LoadError> {
+    let Some(data_type) = parts
+        .iter()
+        .find_map(|p| p.created.as_ref())
+        .map(|c| c.data_type().clone())
+    else {
+        return Ok(None);
+    };
+    let pieces: Vec<ArrayRef> = parts
+        .iter()
+        .map(|p| {
+            p.created
+                .clone()
+                .unwrap_or_else(|| datafusion::arrow::array::new_null_array(&data_type, p.ids.len()))
+        })
+        .collect();
+    let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+    concat(&refs)
+        .map(Some)
+        .map_err(|e| index_error(dir, format!("{DEFAULT_SORT}: {e}")))
+}
+
+/// Writes the serving file of a table whose objects are `ids` (with their creation times)
+/// and whose summaries are those of the objects `range` of `floats` and `strings`: the
+/// default order, then every summary column, rows in the order of `ids`. Returns the file's
+/// name in the index and the table's series attributes.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn write_serving(
+    dir: &Path,
+    generation: u64,
+    kind: ObjectKind,
+    ids: ArrayRef,
+    created: Option<ArrayRef>,
+    floats: &FloatSummaries,
+    strings: &StringSummaries,
+    range: std::ops::Range<usize>,
+) -> Result<(String, Vec<SeriesColumn>), LoadError> {
     let rows = ids.len();
+    let order = default_order(ids, created)?;
+    let mut columns: Vec<(String, ArrayRef)> = vec![(ORDER_COLUMN.to_string(), Arc::new(order))];
+    let mut series = Vec::new();
+    for (path, arrays, count) in floats.columns(range.clone()) {
+        for (aggregate, array) in crate::table::FLOAT_SUMMARIES.into_iter().zip(arrays) {
+            columns.push((summary_column(aggregate, &path, AttrType::FloatSeries), array));
+        }
+        series.push(SeriesColumn {
+            path,
+            ty: AttrType::FloatSeries.name().to_string(),
+            count,
+        });
+    }
+    for (path, last, count) in strings.columns(range) {
+        columns.push((
+            summary_column(nql::Aggregate::Last, &path, AttrType::StringSeries),
+            last,
+        ));
+        series.push(SeriesColumn {
+            path,
+            ty: AttrType::StringSeries.name().to_string(),
+            count,
+        });
+    }
+    let serving = format!("serve/{}-{generation}.parquet", kind.table_name());
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, a)| Field::new(name, a.data_type().clone(), a.null_count() > 0))
+        .collect();
+    let batch = RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+        &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+    .map_err(|e| index_error(dir, e.to_string()))?;
+    write_parquet(&dir.join(&serving), &batch, false)?;
+    Ok((serving, series))
+}
+
+/// The default order of a table's rows (for each place, the row's position), from their
+/// ids and creation times.
+fn default_order(ids: ArrayRef, created: Option<ArrayRef>) -> Result<UInt32Array, LoadError> {
+    if ids.is_empty() {
+        return Ok(UInt32Array::from(Vec::<u32>::new()));
+    }
     let mut fields = vec![Field::new(id_column(), DataType::Utf8View, false)];
     let mut arrays = vec![ids];
-    let created: Vec<&ArrayRef> = parts.iter().filter_map(|p| p.created.as_ref()).collect();
-    if !created.is_empty() {
-        let data_type = created[0].data_type().clone();
-        let pieces: Vec<ArrayRef> = parts
-            .iter()
-            .map(|p| {
-                p.created
-                    .clone()
-                    .unwrap_or_else(|| datafusion::arrow::array::new_null_array(&data_type, p.ids.len()))
-            })
-            .collect();
-        let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
-        let all = concat(&refs).map_err(|e| index_error(dir, format!("{DEFAULT_SORT}: {e}")))?;
+    if let Some(created) = created {
         fields.push(Field::new(
             attribute_column(DEFAULT_SORT, AttrType::Datetime),
-            data_type,
+            created.data_type().clone(),
             true,
         ));
-        arrays.push(all);
-    }
-    if rows == 0 {
-        return Ok(UInt32Array::from(Vec::<u32>::new()));
+        arrays.push(created);
     }
     default_order_indices(&Schema::new(fields), &arrays)
 }
@@ -427,7 +458,7 @@ fn read_state(path: &Path) -> Result<RecordBatch, LoadError> {
 
 /// Writes `batch` to `path`: to a temporary file beside it first, then renamed, so that
 /// `path` is whole or absent.
-fn write_parquet(path: &Path, batch: &RecordBatch, compress: bool) -> Result<(), LoadError> {
+pub(super) fn write_parquet(path: &Path, batch: &RecordBatch, compress: bool) -> Result<(), LoadError> {
     let temporary = path.with_file_name(format!(
         ".tmp-{}-{}",
         std::process::id(),
@@ -459,7 +490,7 @@ fn write_parquet(path: &Path, batch: &RecordBatch, compress: bool) -> Result<(),
 }
 
 /// Removes what an interrupted build left (`.tmp-*` files); the caller holds the lock.
-fn remove_leftovers(dir: &Path) {
+pub(super) fn remove_leftovers(dir: &Path) {
     for sub in [dir.to_path_buf(), dir.join("state"), dir.join("serve")] {
         let Ok(entries) = std::fs::read_dir(&sub) else {
             continue;
@@ -474,7 +505,7 @@ fn remove_leftovers(dir: &Path) {
 
 /// Removes state and serving files `manifest` does not name. A process still reading an
 /// older index holds its files open, which keeps their contents readable on Unix.
-fn remove_unreferenced(dir: &Path, manifest: &Manifest) {
+pub(super) fn remove_unreferenced(dir: &Path, manifest: &Manifest) {
     let keep: HashMap<&str, ()> = manifest.files().into_iter().map(|f| (f, ())).collect();
     for sub in ["state", "serve"] {
         let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {

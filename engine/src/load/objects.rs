@@ -259,13 +259,15 @@ fn canonical_states(array: &ArrayRef) -> Result<ArrayRef, String> {
 }
 
 /// Puts the chunks of one table together: attributes in first-seen order, nulls where a
-/// chunk lacks an attribute.
+/// chunk lacks an attribute. Linear in the cells, however many chunks (a Neptune export
+/// gives one per run).
 pub(crate) fn assemble(
     chunks: Vec<ObjectChunk>,
 ) -> Result<(StringViewArray, Vec<AttributeColumn>), LoadError> {
-    let mut order: Vec<(String, AttrType, DataType)> = Vec::new();
+    // For each attribute: its type, and the chunks holding it with their arrays.
+    let mut order: Vec<(String, AttrType, DataType, usize, Vec<(usize, ArrayRef)>)> = Vec::new();
     let mut position: HashMap<(String, AttrType), usize> = HashMap::new();
-    for chunk in &chunks {
+    for (c, chunk) in chunks.iter().enumerate() {
         for a in &chunk.attributes {
             let key = (a.path.clone(), a.ty);
             match position.get(&key) {
@@ -277,14 +279,20 @@ pub(crate) fn assemble(
                             "stored as {} here but as {} in {}",
                             a.array.data_type(),
                             order[i].2,
-                            chunks[0].file.display()
+                            chunks[order[i].3].file.display()
                         ),
                     });
                 }
-                Some(_) => {}
+                Some(&i) => order[i].4.push((c, a.array.clone())),
                 None => {
                     position.insert(key, order.len());
-                    order.push((a.path.clone(), a.ty, a.array.data_type().clone()));
+                    order.push((
+                        a.path.clone(),
+                        a.ty,
+                        a.array.data_type().clone(),
+                        c,
+                        vec![(c, a.array.clone())],
+                    ));
                 }
             }
         }
@@ -296,17 +304,28 @@ pub(crate) fn assemble(
         problem: e.to_string(),
     })?;
     let mut columns = Vec::with_capacity(order.len());
-    for (path, ty, data_type) in order {
-        let parts: Vec<ArrayRef> = chunks
-            .iter()
-            .map(|c| {
-                c.attributes
-                    .iter()
-                    .find(|a| a.path == path && a.ty == ty)
-                    .map(|a| a.array.clone())
-                    .unwrap_or_else(|| new_null_array(&data_type, c.rows))
-            })
-            .collect();
+    for (path, ty, data_type, _, present) in order {
+        // Runs of chunks without the attribute become one null array each.
+        let mut parts: Vec<ArrayRef> = Vec::new();
+        let mut next = 0;
+        let mut missing = 0;
+        let mut present = present.into_iter().peekable();
+        while next < chunks.len() {
+            match present.next_if(|(c, _)| *c == next) {
+                Some((_, array)) => {
+                    if missing > 0 {
+                        parts.push(new_null_array(&data_type, missing));
+                        missing = 0;
+                    }
+                    parts.push(array);
+                }
+                None => missing += chunks[next].rows,
+            }
+            next += 1;
+        }
+        if missing > 0 {
+            parts.push(new_null_array(&data_type, missing));
+        }
         let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
         let array = concat(&refs).map_err(|e| LoadError::Column {
             file: chunks[0].file.clone(),
