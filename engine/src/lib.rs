@@ -45,8 +45,9 @@ use nql::{AttributeInfo, CheckedQuery};
 pub use cancel::CancelToken;
 pub use error::{LoadError, QueryError};
 pub use index::IndexReport;
-pub use load::{IndexLocation, LoadOptions, LoadProgress, ProgressFn};
+pub use load::{IndexLocation, LoadOptions, LoadProgress, ProgressFn, WarnFn};
 pub use query::{FetchOptions, QueryResult, Trashed};
+pub use source::SourceOptions;
 pub use table::OutputColumn;
 
 use load::{LoadedProject, RawSeries};
@@ -107,8 +108,8 @@ impl Engine {
         options: &LoadOptions,
         rebuild: bool,
     ) -> Result<IndexReport, LoadError> {
-        let sources = load::Sources::list(dir.as_ref())?;
-        let report = index::refresh(&sources, options, rebuild)?.1;
+        let project = index::Project::detect(dir.as_ref(), options)?;
+        let report = index::refresh(&project, options, rebuild)?.1;
         options.report("ready", 1, 1);
         Ok(report)
     }

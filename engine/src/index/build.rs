@@ -237,6 +237,7 @@ pub(crate) fn build(
             files: parts.into_iter().map(|p| p.entry).collect(),
             series,
             serving,
+            written: false,
         });
         options.report("index", t + 1, sources.objects.len());
     }
@@ -246,6 +247,8 @@ pub(crate) fn build(
         generation,
         tables: table_entries,
         series: entries,
+        source: None,
+        units: Vec::new(),
     };
     manifest
         .write(dir)
@@ -491,7 +494,12 @@ pub(super) fn write_parquet(path: &Path, batch: &RecordBatch, compress: bool) ->
 
 /// Removes what an interrupted build left (`.tmp-*` files); the caller holds the lock.
 pub(super) fn remove_leftovers(dir: &Path) {
-    for sub in [dir.to_path_buf(), dir.join("state"), dir.join("serve")] {
+    for sub in [
+        dir.to_path_buf(),
+        dir.join("state"),
+        dir.join("serve"),
+        dir.join("objects"),
+    ] {
         let Ok(entries) = std::fs::read_dir(&sub) else {
             continue;
         };
@@ -506,8 +514,9 @@ pub(super) fn remove_leftovers(dir: &Path) {
 /// Removes state and serving files `manifest` does not name. A process still reading an
 /// older index holds its files open, which keeps their contents readable on Unix.
 pub(super) fn remove_unreferenced(dir: &Path, manifest: &Manifest) {
-    let keep: HashMap<&str, ()> = manifest.files().into_iter().map(|f| (f, ())).collect();
-    for sub in ["state", "serve"] {
+    let files = manifest.files();
+    let keep: HashMap<&str, ()> = files.iter().map(|f| (f.as_str(), ())).collect();
+    for sub in ["state", "serve", "objects"] {
         let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
             continue;
         };

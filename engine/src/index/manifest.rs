@@ -26,8 +26,27 @@ pub(crate) struct Manifest {
     /// Incremented by every build; names the files it writes.
     pub generation: u64,
     pub tables: Vec<TableEntry>,
-    /// Every series file, with the file of its stored summary state.
+    /// Every series file, with the file of its stored summary state (a native project).
     pub series: Vec<SeriesEntry>,
+    /// What the project is when it is not in the native layout (`Neptune 2.x export of
+    /// acme/vision`, `MLflow SQLite store`): its tables are then written into the index.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The units of a foreign source, in the order their objects are numbered.
+    #[serde(default)]
+    pub units: Vec<UnitEntry>,
+}
+
+/// One unit of a foreign source (a run of an export, a store).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct UnitEntry {
+    pub label: String,
+    /// The files it was read from.
+    pub files: Vec<FileIdentity>,
+    /// The generation whose state files hold its summaries.
+    pub segment: u64,
+    /// Its objects, by table, in the order of the tables' written files.
+    pub rows: Vec<(String, usize)>,
 }
 
 /// One object table.
@@ -43,6 +62,10 @@ pub(crate) struct TableEntry {
     pub series: Vec<SeriesColumn>,
     /// The serving file: the summaries in the default result order.
     pub serving: String,
+    /// True when `files` are in the index directory: a foreign source's table, written
+    /// there in the native layout.
+    #[serde(default)]
+    pub written: bool,
 }
 
 /// A series attribute of a table.
@@ -89,6 +112,12 @@ pub(crate) struct FileIdentity {
     pub footer: String,
 }
 
+/// The state file of generation `g` of a foreign source's units, for `float` or `string`
+/// series.
+pub(crate) fn segment_file(g: u64, kind: &str) -> String {
+    format!("state/{g}-{kind}.parquet")
+}
+
 /// The size and modification time of a file.
 pub(crate) fn stat(file: &Path) -> std::io::Result<(u64, i128)> {
     let metadata = std::fs::metadata(file)?;
@@ -100,8 +129,46 @@ pub(crate) fn stat(file: &Path) -> std::io::Result<(u64, i128)> {
     Ok((metadata.len(), modified))
 }
 
-/// The xxHash64 of a Parquet file's footer: its last `8 + metadata length` bytes.
+/// The xxHash64 of a Parquet file's footer (its last `8 + metadata length` bytes), or for
+/// any other file, of its content (of its first and last MiB when it is larger than 4 MiB).
 pub(crate) fn footer_hash(file: &Path) -> std::io::Result<String> {
+    let mut head = [0u8; 4];
+    let is_parquet = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(file)?;
+        f.read(&mut head)? == 4 && &head == b"PAR1"
+    };
+    if !is_parquet {
+        return content_hash(file);
+    }
+    parquet_footer_hash(file)
+}
+
+fn content_hash(file: &Path) -> std::io::Result<String> {
+    use std::hash::Hasher;
+    use std::io::{Read, Seek, SeekFrom};
+    const MIB: u64 = 1 << 20;
+    let mut f = std::fs::File::open(file)?;
+    let size = f.seek(SeekFrom::End(0))?;
+    let mut hasher = twox_hash::XxHash64::with_seed(0);
+    let mut buf = Vec::new();
+    if size <= 4 * MIB {
+        f.seek(SeekFrom::Start(0))?;
+        f.read_to_end(&mut buf)?;
+        hasher.write(&buf);
+    } else {
+        for start in [0, size - MIB] {
+            buf.clear();
+            f.seek(SeekFrom::Start(start))?;
+            (&mut f).take(MIB).read_to_end(&mut buf)?;
+            hasher.write(&buf);
+        }
+        hasher.write(&size.to_le_bytes());
+    }
+    Ok(format!("{:016x}", hasher.finish()))
+}
+
+fn parquet_footer_hash(file: &Path) -> std::io::Result<String> {
     use std::hash::Hasher;
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(file)?;
@@ -166,9 +233,19 @@ impl Manifest {
     }
 
     /// Every file of the index this manifest refers to.
-    pub fn files(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self.tables.iter().map(|t| t.serving.as_str()).collect();
-        out.extend(self.series.iter().map(|s| s.state.as_str()));
+    pub fn files(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.tables.iter().map(|t| t.serving.clone()).collect();
+        out.extend(self.series.iter().map(|s| s.state.clone()));
+        for t in self.tables.iter().filter(|t| t.written) {
+            out.extend(t.files.iter().map(|f| f.source.path.clone()));
+        }
+        let mut segments: Vec<u64> = self.units.iter().map(|u| u.segment).collect();
+        segments.sort_unstable();
+        segments.dedup();
+        for g in segments {
+            out.push(segment_file(g, "float"));
+            out.push(segment_file(g, "string"));
+        }
         out
     }
 }

@@ -18,6 +18,7 @@
 
 mod build;
 mod columns;
+mod foreign;
 pub(crate) mod manifest;
 
 use std::fs::File;
@@ -31,6 +32,7 @@ use nql::AttrType;
 
 use crate::error::LoadError;
 use crate::load::{self, IndexLocation, LoadOptions, LoadedProject, Sources, guarded, objects};
+use crate::source::Source;
 use crate::table::{ColumnSpec, ObjectTable};
 use manifest::{Manifest, TableEntry};
 
@@ -51,51 +53,153 @@ pub struct IndexReport {
     pub removed: usize,
 }
 
-/// Opens the project in `dir` through its index, refreshing the index first if it is not
-/// fresh. Tables read their columns as queries need them.
-pub(crate) fn open(dir: &Path, options: &LoadOptions) -> Result<(LoadedProject, IndexReport), LoadError> {
-    let sources = Sources::list(dir)?;
-    let (manifest, report) = refresh(&sources, options, false)?;
-    let mut tables = Vec::new();
-    for (kind, files) in &sources.objects {
-        let entry = manifest
-            .tables
-            .iter()
-            .find(|t| t.table == kind.table_name())
-            .ok_or_else(|| {
-                index_error(
-                    &report.dir,
-                    format!("the manifest has no {} table", kind.table_name()),
-                )
-            })?;
-        tables.push(open_table(*kind, files, entry, &report.dir)?);
-    }
-    Ok((
-        LoadedProject {
-            tables,
-            series: sources.raw_series(),
-        },
-        report,
-    ))
+/// What an index is built from: the files of a native project, or a foreign source.
+#[derive(Debug)]
+pub(crate) enum Project {
+    Native(Sources),
+    Foreign {
+        /// Where the source's files lie (the directory, or the directory of the store file).
+        root: PathBuf,
+        /// What `--data` named, for the index's location.
+        path: PathBuf,
+        source: Box<dyn Source>,
+    },
 }
 
-/// Brings the index of `sources` up to date (or rebuilds it from nothing with `rebuild`).
+impl Project {
+    /// The project at `path`: a native project directory (docs/dataset.md), else whatever
+    /// foreign source it is (a Neptune export, an MLflow store).
+    pub fn detect(path: &Path, options: &LoadOptions) -> Result<Project, LoadError> {
+        if path.is_dir() {
+            match Sources::list(path) {
+                Ok(sources) => return Ok(Project::Native(sources)),
+                Err(LoadError::MissingRuns { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match crate::source::open(path, &options.source)? {
+            Some(source) => Ok(Project::Foreign {
+                root: if path.is_dir() {
+                    path.to_path_buf()
+                } else {
+                    path.parent().map(Path::to_path_buf).unwrap_or_default()
+                },
+                path: path.to_path_buf(),
+                source,
+            }),
+            None if path.is_dir() || !path.exists() => Err(LoadError::MissingRuns {
+                dir: path.to_path_buf(),
+            }),
+            None => Err(LoadError::Source {
+                path: path.to_path_buf(),
+                problem: "not a project: neither a directory in the native layout, nor a Neptune export, nor an MLflow store".into(),
+            }),
+        }
+    }
+}
+
+/// Opens the project at `path` through its index, refreshing the index first if it is not
+/// fresh. Tables read their columns as queries need them.
+pub(crate) fn open(path: &Path, options: &LoadOptions) -> Result<(LoadedProject, IndexReport), LoadError> {
+    let project = Project::detect(path, options)?;
+    // Without an index, a foreign source is indexed into a directory removed once open:
+    // the tables hold their files open.
+    let scratch = match (&project, &options.index) {
+        (Project::Foreign { .. }, IndexLocation::None) => Some(tempfile_dir()?),
+        _ => None,
+    };
+    let options = match &scratch {
+        Some(dir) => &LoadOptions {
+            index: IndexLocation::Dir(dir.clone()),
+            ..options.clone()
+        },
+        None => options,
+    };
+    let (manifest, report) = refresh(&project, options, false)?;
+    let (tables, series) = tables_of(&project, &manifest, &report.dir)?;
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok((LoadedProject { tables, series }, report))
+}
+
+/// The tables of `project` through its index of `manifest` in `dir`, and its raw series.
+fn tables_of(
+    project: &Project,
+    manifest: &Manifest,
+    dir: &Path,
+) -> Result<
+    (
+        Vec<ObjectTable>,
+        Vec<(datasets::layout::SeriesKind, load::RawSeries)>,
+    ),
+    LoadError,
+> {
+    let mut tables = Vec::new();
+    match project {
+        Project::Native(sources) => {
+            for (kind, files) in &sources.objects {
+                let entry = manifest
+                    .tables
+                    .iter()
+                    .find(|t| t.table == kind.table_name())
+                    .ok_or_else(|| {
+                        index_error(dir, format!("the manifest has no {} table", kind.table_name()))
+                    })?;
+                tables.push(open_table(*kind, files, entry, dir)?);
+            }
+            Ok((tables, sources.raw_series()))
+        }
+        Project::Foreign { .. } => {
+            for entry in &manifest.tables {
+                let Some(kind) = ObjectKind::from_table_name(&entry.table) else {
+                    continue;
+                };
+                let files: Vec<PathBuf> = entry.files.iter().map(|f| dir.join(&f.source.path)).collect();
+                tables.push(open_table(kind, &files, entry, dir)?);
+            }
+            Ok((tables, Vec::new()))
+        }
+    }
+}
+
+/// A new empty directory for an index that lives only while a project opens.
+fn tempfile_dir() -> Result<PathBuf, LoadError> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("nql-index-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| index_error(&dir, format!("cannot create: {e}")))?;
+    Ok(dir)
+}
+
+/// Brings the index of `project` up to date (or rebuilds it from nothing with `rebuild`).
 pub(crate) fn refresh(
-    sources: &Sources,
+    project: &Project,
     options: &LoadOptions,
     rebuild: bool,
 ) -> Result<(Manifest, IndexReport), LoadError> {
-    let dir = location(&sources.dir, &options.index)?;
+    let (dir, units) = match project {
+        Project::Native(sources) => (location(&sources.dir, &options.index, true)?, None),
+        Project::Foreign { path, source, .. } => {
+            (location(path, &options.index, false)?, Some(source.units()?))
+        }
+    };
+    let fresh = |m: &Manifest| match (project, &units) {
+        (Project::Native(sources), _) => build::is_fresh(m, sources),
+        (Project::Foreign { root, .. }, Some(units)) => foreign::is_fresh(m, units, root),
+        _ => false,
+    };
     let unchanged = |m: &Manifest| IndexReport {
         dir: dir.clone(),
         built: false,
         summarized: 0,
-        reused: m.series.len(),
+        reused: m.series.len() + m.units.len(),
         removed: 0,
     };
     if !rebuild
         && let Some(m) = Manifest::read(&dir)
-        && build::is_fresh(&m, sources)
+        && fresh(&m)
     {
         let report = unchanged(&m);
         return Ok((m, report));
@@ -105,20 +209,29 @@ pub(crate) fn refresh(
     let previous = Manifest::read(&dir);
     if !rebuild
         && let Some(m) = &previous
-        && build::is_fresh(m, sources)
+        && fresh(m)
     {
         let report = unchanged(m);
         return Ok((previous.expect("just read"), report));
     }
-    sources.check_memory(options)?;
     let previous = if rebuild { None } else { previous };
-    build::build(sources, &dir, previous, options)
+    match (project, units) {
+        (Project::Native(sources), _) => {
+            sources.check_memory(options)?;
+            build::build(sources, &dir, previous, options)
+        }
+        (Project::Foreign { root, source, .. }, Some(units)) => {
+            foreign::build(source.as_ref(), root, units, &dir, previous, options)
+        }
+        (Project::Foreign { .. }, None) => unreachable!("a foreign source's units are listed above"),
+    }
 }
 
-/// The directory of the index of the project in `dir`, created if needed.
-fn location(dir: &Path, choice: &IndexLocation) -> Result<PathBuf, LoadError> {
+/// The directory of the index of the project at `dir`, created if needed. `own`: the
+/// project may hold it (`_nql/`); a foreign source never does (the user's cache does).
+fn location(dir: &Path, choice: &IndexLocation, own: bool) -> Result<PathBuf, LoadError> {
     let create = |d: &Path| -> std::io::Result<()> {
-        for sub in ["state", "serve"] {
+        for sub in ["state", "serve", "objects"] {
             std::fs::create_dir_all(d.join(sub))?;
         }
         // A directory that exists may still be read-only. (A builder clearing leftovers
@@ -138,12 +251,17 @@ fn location(dir: &Path, choice: &IndexLocation) -> Result<PathBuf, LoadError> {
             Ok(d.clone())
         }
         IndexLocation::Project | IndexLocation::None => {
-            let own = dir.join("_nql");
-            if create(&own).is_ok() {
-                return Ok(own);
+            let beside = dir.join("_nql");
+            if own && create(&beside).is_ok() {
+                return Ok(beside);
             }
-            let cache = cache_dir(dir)
-                .ok_or_else(|| index_error(&own, "cannot write the index there, and there is no cache directory (set XDG_CACHE_HOME or HOME, or give --index-dir)".into()))?;
+            let cache = cache_dir(dir).ok_or_else(|| {
+                index_error(
+                    &beside,
+                    "no cache directory for the index (set XDG_CACHE_HOME or HOME, or give --index-dir)"
+                        .into(),
+                )
+            })?;
             create(&cache).map_err(|e| {
                 index_error(&cache, format!("the project directory is read-only and the cache directory cannot be written either: {e}"))
             })?;

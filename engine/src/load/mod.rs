@@ -56,7 +56,14 @@ pub struct LoadOptions {
     pub threads: usize,
     /// Where the project index lives (docs/dataset.md), or none.
     pub index: IndexLocation,
+    /// Which project of a Neptune export, which experiments of an MLflow store.
+    pub source: crate::source::SourceOptions,
+    /// Called with each warning about the data (runs left out of an export, ...).
+    pub warn: Option<WarnFn>,
 }
+
+/// Receives warnings about the data being opened, one line each.
+pub type WarnFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Where a project's index (its series summaries, stored as Parquet) is kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -78,6 +85,8 @@ impl std::fmt::Debug for LoadOptions {
             .field("memory_limit", &self.memory_limit)
             .field("threads", &self.threads)
             .field("index", &self.index)
+            .field("source", &self.source)
+            .field("warn", &self.warn.is_some())
             .finish()
     }
 }
@@ -87,6 +96,12 @@ impl LoadOptions {
         match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
+        }
+    }
+
+    pub(crate) fn warn(&self, warning: &str) {
+        if let Some(w) = &self.warn {
+            w(warning);
         }
     }
 

@@ -5,7 +5,7 @@
 //! shapes, which the project index summarizes and keeps like a native project's. A source
 //! is only ever read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datasets::layout::ObjectKind;
@@ -57,4 +57,21 @@ pub(crate) trait Source: Send + Sync + std::fmt::Debug {
     /// Reads one unit. A malformed unit is an error naming the file (and column, table or
     /// line) and the problem; never a panic, never a unit silently left out.
     fn read(&self, unit: &Unit) -> Result<UnitData, LoadError>;
+}
+
+/// How to read a foreign source: which project of an export, which experiments of a store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceOptions {
+    /// The project of a Neptune export's data root that holds several (`workspace/project`).
+    pub project: Option<String>,
+    /// Where an export's downloaded files are, when not where the exporter puts them.
+    pub files: Option<PathBuf>,
+    /// The MLflow experiments to read (names or ids); all when empty.
+    pub experiments: Vec<String>,
+}
+
+/// The foreign source at `path`, or `None` when it is none that this engine reads.
+pub(crate) fn open(path: &Path, options: &SourceOptions) -> Result<Option<Box<dyn Source>>, LoadError> {
+    let _ = (path, options);
+    Ok(None)
 }
