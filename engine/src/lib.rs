@@ -59,6 +59,8 @@ pub struct Engine {
     /// The DataFusion table of each of `tables`, for plans.
     sources: Vec<Arc<dyn TableSource>>,
     ctx: SessionContext,
+    /// What the project is, as opening found it.
+    kind: String,
 }
 
 impl std::fmt::Debug for Engine {
@@ -155,7 +157,18 @@ impl Engine {
         for (kind, raw) in project.series {
             register_series(&ctx, kind, raw)?;
         }
-        Ok(Engine { tables, sources, ctx })
+        Ok(Engine {
+            tables,
+            sources,
+            ctx,
+            kind: project.kind,
+        })
+    }
+
+    /// What the project is: `a project in the native layout (docs/dataset.md)`, `Neptune
+    /// 2.x export of acme/vision`, `MLflow SQLite store ...`.
+    pub fn kind(&self) -> &str {
+        &self.kind
     }
 
     /// The object tables this project has.

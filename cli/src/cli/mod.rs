@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use datasets::layout::ObjectKind;
-use engine::{Engine, FetchOptions, IndexLocation, LoadError, LoadOptions, QueryError, Trashed};
+use engine::{Engine, FetchOptions, IndexLocation, LoadError, LoadOptions, QueryError, SourceOptions, Trashed};
 
 use output::Format;
 
@@ -98,9 +98,20 @@ struct GenerateArgs {
 /// Which project, and where its index is.
 #[derive(Debug, Args)]
 struct ProjectArgs {
-    /// The project directory (see docs/dataset.md). Without it: the built-in demo project.
-    #[arg(long, value_name = "DIR")]
+    /// The project: a directory in the native layout (docs/dataset.md), a neptune-exporter
+    /// export (a project's directory or the data root), an MLflow store (mlflow.db,
+    /// sqlite:///PATH, an mlruns directory). Without it: the built-in demo project.
+    #[arg(long, value_name = "PATH")]
     data: Option<PathBuf>,
+    /// The project of an export's data root that holds several (workspace/project).
+    #[arg(long, value_name = "WORKSPACE/PROJECT")]
+    project: Option<String>,
+    /// Where an export's downloaded files are (default: files/ beside the data root).
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
+    /// Only this MLflow experiment (a name or an id; repeat for several).
+    #[arg(long, value_name = "NAME_OR_ID")]
+    experiment: Vec<String>,
     /// Keep the project's index in DIR instead of the project's own _nql/ (for read-only
     /// data; without either, a read-only project's index goes to the user's cache).
     #[arg(long, value_name = "DIR", conflicts_with = "no_index")]
@@ -111,6 +122,14 @@ struct ProjectArgs {
 }
 
 impl ProjectArgs {
+    fn source(&self) -> SourceOptions {
+        SourceOptions {
+            project: self.project.clone(),
+            files: self.files.clone(),
+            experiments: self.experiment.clone(),
+        }
+    }
+
     fn index(&self) -> IndexLocation {
         match (&self.index_dir, self.no_index) {
             (Some(dir), _) => IndexLocation::Dir(dir.clone()),
@@ -128,6 +147,8 @@ impl ProjectArgs {
                 let options = LoadOptions {
                     progress: output::progress_bar(),
                     index: self.index(),
+                    source: self.source(),
+                    warn: Some(std::sync::Arc::new(|w: &str| eprintln!("warning: {w}"))),
                     ..LoadOptions::default()
                 };
                 Engine::open_with(dir, &options)?
@@ -154,6 +175,8 @@ enum Table {
     Runs,
     Models,
     ModelVersions,
+    /// Neptune 3.x experiments (of an export): each experiment's head run with its lineage.
+    Experiments,
 }
 
 impl From<Table> for ObjectKind {
@@ -162,6 +185,7 @@ impl From<Table> for ObjectKind {
             Table::Runs => ObjectKind::Runs,
             Table::Models => ObjectKind::Models,
             Table::ModelVersions => ObjectKind::ModelVersions,
+            Table::Experiments => ObjectKind::Experiments,
         }
     }
 }
@@ -337,9 +361,18 @@ struct ShellArgs {
 
 #[derive(Debug, Args)]
 struct IndexArgs {
-    /// The project directory.
-    #[arg(long, value_name = "DIR")]
+    /// The project (a native directory, a Neptune export, an MLflow store).
+    #[arg(long, value_name = "PATH")]
     data: PathBuf,
+    /// The project of an export's data root that holds several (workspace/project).
+    #[arg(long, value_name = "WORKSPACE/PROJECT")]
+    project: Option<String>,
+    /// Where an export's downloaded files are.
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
+    /// Only this MLflow experiment (repeat for several).
+    #[arg(long, value_name = "NAME_OR_ID")]
+    experiment: Vec<String>,
     /// Keep the index in DIR instead of the project's own _nql/.
     #[arg(long, value_name = "DIR")]
     index_dir: Option<PathBuf>,
@@ -416,6 +449,9 @@ impl From<QueryError> for Failure {
 
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
+        if matches!(e, LoadError::Choice(_)) {
+            return Failure::Usage(format!("error: {e}\n"));
+        }
         Failure::Other(format!("error: {e}\n"))
     }
 }
@@ -604,6 +640,7 @@ fn schema(args: SchemaArgs) -> Result<(), Failure> {
         .ok_or_else(|| Failure::Usage(format!("error: the project has no {} table\n", kind.table_name())))?;
     let total = engine.num_objects(kind).unwrap_or(0);
     output::print_schema(
+        engine.kind(),
         kind.table_name(),
         total,
         &attributes,
@@ -666,6 +703,12 @@ fn index(args: IndexArgs) -> Result<(), Failure> {
     let options = LoadOptions {
         progress: output::progress_bar(),
         index: args.index_dir.map_or(IndexLocation::Project, IndexLocation::Dir),
+        source: SourceOptions {
+            project: args.project,
+            files: args.files,
+            experiments: args.experiment,
+        },
+        warn: Some(std::sync::Arc::new(|w: &str| eprintln!("warning: {w}"))),
         ..LoadOptions::default()
     };
     let started = std::time::Instant::now();

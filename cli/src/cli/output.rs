@@ -179,6 +179,7 @@ fn clip(s: &str, max: usize) -> String {
 
 /// Prints a table's attributes: path, type, how many objects have it.
 pub fn print_schema(
+    kind: &str,
     table: &str,
     objects: usize,
     attributes: &[AttributeInfo],
@@ -194,6 +195,7 @@ pub fn print_schema(
         t.add_row([a.path.clone(), a.ty.to_string(), a.count.to_string()]);
     }
     let mut out = std::io::stdout().lock();
+    writeln!(out, "{kind}")?;
     writeln!(out, "{table}: {objects} objects, {} attributes", attributes.len())?;
     writeln!(out, "{t}")
 }

@@ -142,6 +142,7 @@ async fn step(engine: &Engine, s: &mut Session, line: &str) -> Result<(), Failur
         ".schema" => {
             let attributes = engine.attributes(s.table).unwrap_or_default();
             output::print_schema(
+                engine.kind(),
                 s.table.table_name(),
                 engine.num_objects(s.table).unwrap_or(0),
                 &attributes,

@@ -665,7 +665,15 @@ mod tests {
         let (manifest, report) = refresh(&project, &options, false).unwrap();
         let (tables, series) = tables_of(&project, &manifest, &report.dir).unwrap();
         (
-            Engine::new(LoadedProject { tables, series }, &options).unwrap(),
+            Engine::new(
+                LoadedProject {
+                    tables,
+                    series,
+                    kind: String::new(),
+                },
+                &options,
+            )
+            .unwrap(),
             report,
         )
     }

@@ -120,7 +120,11 @@ pub(crate) fn open(path: &Path, options: &LoadOptions) -> Result<(LoadedProject,
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);
     }
-    Ok((LoadedProject { tables, series }, report))
+    let kind = match &project {
+        Project::Native(_) => load::NATIVE_KIND.to_string(),
+        Project::Foreign { source, .. } => source.describe(),
+    };
+    Ok((LoadedProject { tables, series, kind }, report))
 }
 
 /// The tables of `project` through its index of `manifest` in `dir`, and its raw series.

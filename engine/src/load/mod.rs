@@ -157,6 +157,8 @@ pub(crate) enum RawSeries {
 pub(crate) struct LoadedProject {
     pub tables: Vec<ObjectTable>,
     pub series: Vec<(SeriesKind, RawSeries)>,
+    /// What the project is (`a project in the native layout`, `Neptune 3.x export of ...`).
+    pub kind: String,
 }
 
 /// One unit of series input: a row group of a file, or a batch in memory.
@@ -257,8 +259,13 @@ pub(crate) fn load_dir(dir: &Path, options: &LoadOptions) -> Result<LoadedProjec
         }
     }
     let raw = sources.raw_series();
-    assemble(chunks, series_units, raw, options)
+    let mut project = assemble(chunks, series_units, raw, options)?;
+    project.kind = NATIVE_KIND.to_string();
+    Ok(project)
 }
+
+/// What a native project is, for `nql schema`.
+pub(crate) const NATIVE_KIND: &str = "a project in the native layout (docs/dataset.md)";
 
 /// The row groups of a series file, each a unit of summarizing work.
 pub(crate) fn row_groups(file: &Path) -> Result<Vec<SeriesUnit>, LoadError> {
@@ -314,7 +321,9 @@ pub(crate) fn load_batches(
         }
         raw.push((kind, RawSeries::Memory { batches }));
     }
-    assemble(chunks, units, raw, options)
+    let mut project = assemble(chunks, units, raw, options)?;
+    project.kind = "a project held in memory".to_string();
+    Ok(project)
 }
 
 /// The files of a table, leaving out hidden and `_`-prefixed files (`_SUCCESS`, `.crc`) that
@@ -389,7 +398,11 @@ fn assemble(
             return Err(LoadError::MemoryLimit { needed, limit });
         }
     }
-    Ok(LoadedProject { tables, series: raw })
+    Ok(LoadedProject {
+        tables,
+        series: raw,
+        kind: String::new(),
+    })
 }
 
 /// Summarizes every series unit with a pool of workers and merges their results.
