@@ -81,13 +81,15 @@ pub(crate) fn project(seed: u64) -> ProjectBatches {
             _ => (n_int.push(None), n_float.push(None)),
         };
     }
+    // Sets: missing, empty, with repeated tags and with null elements (`[a, null]`, `[null]`).
     let mut tags = ListBuilder::new(StringBuilder::new());
     for _ in 0..n {
         match r.below(4) {
             0 => tags.append_null(),
             _ => {
-                for _ in 0..r.below(3) {
-                    tags.values().append_value(r.pick(&["a", "b", "c d", ""]));
+                for _ in 0..r.below(4) {
+                    tags.values()
+                        .append_option(r.pick(&[Some("a"), Some("b"), Some("c d"), Some(""), None]));
                 }
                 tags.append(true);
             }
@@ -394,11 +396,29 @@ fn check(
     prop_assert_eq!(
         &got,
         &expected,
-        "query {:?}, checked as {:?}",
+        "query {:?}, checked as {:?}; differing: {}",
         query,
-        checked.predicate.map(|p| p.to_string())
+        checked.predicate.as_ref().map(|p| p.to_string()),
+        differing(&got, &expected)
+            .iter()
+            .map(|id| reference.describe(id, checked.predicate.as_ref()))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     Ok(got)
+}
+
+/// The ids in one of two sorted lists but not the other, at most five.
+fn differing(a: &[String], b: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = a
+        .iter()
+        .filter(|x| b.binary_search(x).is_err())
+        .chain(b.iter().filter(|x| a.binary_search(x).is_err()))
+        .take(5)
+        .cloned()
+        .collect();
+    out.sort();
+    out
 }
 
 /// The engine's per-object summaries (as result columns) equal the reference's, computed
