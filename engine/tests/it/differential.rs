@@ -187,44 +187,54 @@ pub(crate) fn project(seed: u64) -> ProjectBatches {
             sval.push(r.pick(&["done", "ERROR x", "a", "b"]));
         }
     }
-    let series = |ids: Vec<String>, steps: Vec<f64>, ts: Vec<Option<i64>>, value: ArrayRef| {
-        let schema = Schema::new(vec![
-            Field::new("sys/id", DataType::Utf8, false),
-            Field::new("path", DataType::Utf8, false),
-            Field::new("step", DataType::Float64, false),
-            Field::new("value", value.data_type().clone(), true),
-            Field::new(
-                "timestamp",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                true,
-            ),
-        ]);
-        let paths = vec![
-            if value.data_type() == &DataType::Utf8 {
-                "ss"
-            } else {
-                "fs"
-            };
-            ids.len()
-        ];
-        RecordBatch::try_new(
-            Arc::new(schema),
-            vec![
-                Arc::new(StringArray::from(ids)),
-                Arc::new(StringArray::from(paths)),
-                Arc::new(Float64Array::from(steps)),
-                value,
-                Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
-            ],
-        )
-        .unwrap()
-    };
+    // Runs in three batches of unequal sizes (in memory: three chunks; in Parquet: row
+    // groups), the float points in two.
+    let (a, b) = (n / 3, n * 7 / 10);
+    let float_series = series_batch(fid, fstep, fts, Arc::new(Float64Array::from(fval)));
+    let half = float_series.num_rows() / 2;
     ProjectBatches {
-        runs: vec![runs],
-        float_series: vec![series(fid, fstep, fts, Arc::new(Float64Array::from(fval)))],
-        string_series: vec![series(sid, sstep, sts, Arc::new(StringArray::from(sval)))],
+        runs: vec![runs.slice(0, a), runs.slice(a, b - a), runs.slice(b, n - b)],
+        float_series: vec![
+            float_series.slice(0, half),
+            float_series.slice(half, float_series.num_rows() - half),
+        ],
+        string_series: vec![series_batch(sid, sstep, sts, Arc::new(StringArray::from(sval)))],
         ..ProjectBatches::default()
     }
+}
+
+/// A series batch of the layout: the points of path `fs` (float values) or `ss` (strings).
+fn series_batch(ids: Vec<String>, steps: Vec<f64>, ts: Vec<Option<i64>>, value: ArrayRef) -> RecordBatch {
+    let schema = Schema::new(vec![
+        Field::new("sys/id", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("step", DataType::Float64, false),
+        Field::new("value", value.data_type().clone(), true),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+    ]);
+    let paths = vec![
+        if value.data_type() == &DataType::Utf8 {
+            "ss"
+        } else {
+            "fs"
+        };
+        ids.len()
+    ];
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(ids)),
+            Arc::new(StringArray::from(paths)),
+            Arc::new(Float64Array::from(steps)),
+            value,
+            Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+        ],
+    )
+    .unwrap()
 }
 
 const NUM: &[&str] = &[
@@ -588,5 +598,78 @@ proptest! {
                 prop_assert_eq!(&union, &all, "{} and its negation do not split the objects", q);
             }
         }
+    }
+}
+
+/// Null elements of a string set equal no value (not even `""`), and a set of only nulls
+/// still exists: in the reference, and in the engine's plain kernels (first run) and
+/// dictionary lookups (second run).
+#[test]
+fn null_set_elements_equal_no_value() {
+    let sets: [Option<Vec<Option<&str>>>; 6] = [
+        Some(vec![Some("a"), None, Some("b")]),
+        Some(vec![None]),
+        Some(vec![]),
+        None,
+        Some(vec![Some("")]),
+        Some(vec![None, None, Some("a")]),
+    ];
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    for set in &sets {
+        match set {
+            Some(items) => {
+                items.iter().for_each(|i| tags.values().append_option(*i));
+                tags.append(true);
+            }
+            None => tags.append_null(),
+        }
+    }
+    let tags = tags.finish();
+    let ids: Vec<String> = (0..sets.len()).map(|i| format!("R-{i}")).collect();
+    let schema = Schema::new(vec![
+        Field::new("sys/id", DataType::Utf8, false),
+        Field::new("tags", tags.data_type().clone(), true),
+    ]);
+    let runs = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![Arc::new(StringArray::from(ids)), Arc::new(tags)],
+    )
+    .unwrap();
+    let project = ProjectBatches {
+        runs: vec![runs],
+        ..ProjectBatches::default()
+    };
+    let reference = Reference::runs(&project);
+    let engine = Engine::from_batches(project).unwrap();
+    let cases: [(&str, &[usize]); 9] = [
+        ("tags EXISTS", &[0, 1, 2, 4, 5]),
+        ("tags NOT EXISTS", &[3]),
+        ("tags CONTAINS a", &[0, 5]),
+        ("tags CONTAINS b", &[0]),
+        ("tags CONTAINS \"\"", &[4]),
+        ("tags NOT CONTAINS \"\"", &[0, 1, 2, 3, 5]),
+        ("tags NOT CONTAINS a", &[1, 2, 3, 4]),
+        ("tags CONTAINS z", &[]),
+        (
+            "NOT (tags CONTAINS a OR tags CONTAINS b) AND tags EXISTS",
+            &[1, 2, 4],
+        ),
+    ];
+    let options = crate::common::options(Trashed::All);
+    for (i, (query, expected)) in cases.into_iter().enumerate() {
+        let expected: Vec<String> = expected.iter().map(|r| format!("R-{r}")).collect();
+        let checked = engine.check(ObjectKind::Runs, query, &options).unwrap();
+        assert_eq!(
+            reference.matching(checked.predicate.as_ref(), true),
+            expected,
+            "reference: {query}"
+        );
+        let before = engine.memory_size();
+        for run in ["first (plain kernels)", "second (dictionary)"] {
+            let got = crate::common::run_ids(&engine, query, &options).unwrap();
+            assert_eq!(got, expected, "engine, {run} run: {query}");
+        }
+        // The first query's second run built the dictionary of `tags`.
+        assert_eq!(engine.memory_size() > before, i == 0, "{query}");
     }
 }
