@@ -21,6 +21,7 @@
 //! cancelled ([`CancelToken`]) or given a timeout ([`FetchOptions::timeout`]).
 
 pub mod cancel;
+mod convert;
 mod dictionary;
 pub mod error;
 mod index;
@@ -43,6 +44,7 @@ use datasets::layout::{ObjectKind, SeriesKind};
 use nql::{AttributeInfo, CheckedQuery};
 
 pub use cancel::CancelToken;
+pub use convert::ConvertReport;
 pub use error::{LoadError, QueryError};
 pub use index::IndexReport;
 pub use load::{IndexLocation, LoadOptions, LoadProgress, ProgressFn, WarnFn};
@@ -101,6 +103,17 @@ impl Engine {
         let engine = Engine::new(project, options)?;
         options.report("ready", 1, 1);
         Ok(engine)
+    }
+
+    /// Writes the foreign source at `path` (a Neptune export, an MLflow store) into the
+    /// directory `out` as a project in the native layout (docs/dataset.md). `out` is made
+    /// if needed and must hold no project tables yet. The source is only read.
+    pub fn convert(
+        path: impl AsRef<Path>,
+        out: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<ConvertReport, LoadError> {
+        convert::convert(path.as_ref(), out.as_ref(), options)
     }
 
     /// Builds the index of the project in `dir`, or brings it up to date (with `rebuild`,

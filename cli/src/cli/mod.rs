@@ -19,7 +19,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use datasets::layout::ObjectKind;
-use engine::{Engine, FetchOptions, IndexLocation, LoadError, LoadOptions, QueryError, SourceOptions, Trashed};
+use engine::{
+    Engine, FetchOptions, IndexLocation, LoadError, LoadOptions, QueryError, SourceOptions, Trashed,
+};
 
 use output::Format;
 

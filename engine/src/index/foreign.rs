@@ -759,5 +759,40 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 3, "{names:?}");
+
+        // Converted to the native layout, it answers the same (runs only: the native layout
+        // has no experiments).
+        let out = tempfile::tempdir().unwrap();
+        let converted = out.path().join("project");
+        let report = crate::convert::write_native(
+            &Fake(data.path().to_path_buf()),
+            &converted,
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(report.objects, vec![("runs".to_string(), 3)]);
+        assert_eq!(report.float_points, 7);
+        assert_eq!(report.left_out.len(), 1, "{:?}", report.left_out);
+        let native = Engine::open_with(
+            &converted,
+            &LoadOptions {
+                index: IndexLocation::None,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+        for q in [
+            "",
+            "variance(m) > 0",
+            "last(m) < 1",
+            "average(m) > 1",
+            "sys/name:string = \"R-4\"",
+        ] {
+            assert_eq!(
+                answer(&native, ObjectKind::Runs, q),
+                answer(&engine, ObjectKind::Runs, q),
+                "{q}"
+            );
+        }
     }
 }
