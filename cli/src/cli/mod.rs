@@ -49,6 +49,8 @@ enum Command {
     Bench(BenchArgs),
     /// Build a project's index, or bring it up to date (queries do this on first use too).
     Index(IndexArgs),
+    /// Write a Neptune export or an MLflow store as a project in the native layout.
+    Convert(ConvertArgs),
     /// Write a generated, realistic project (seeded: the same seed gives the same files).
     Generate(GenerateArgs),
 }
@@ -362,6 +364,15 @@ struct ShellArgs {
 }
 
 #[derive(Debug, Args)]
+struct ConvertArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// The directory to write (created if needed; it must not hold a project yet).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
 struct IndexArgs {
     /// The project (a native directory, a Neptune export, an MLflow store).
     #[arg(long, value_name = "PATH")]
@@ -478,6 +489,7 @@ pub fn main() -> ExitCode {
         Command::Schema(args) => schema(args),
         Command::Shell(args) => args.project.open().and_then(shell::run),
         Command::Index(args) => index(args),
+        Command::Convert(args) => convert(args),
         Command::Bench(args) => bench(args),
         Command::Generate(args) => generate(args),
     };
@@ -735,6 +747,34 @@ fn index(args: IndexArgs) -> Result<(), Failure> {
             report.reused,
             report.dir.display()
         )?;
+    }
+    Ok(())
+}
+
+fn convert(args: ConvertArgs) -> Result<(), Failure> {
+    let Some(data) = &args.project.data else {
+        return Err(Failure::Usage("error: convert needs --data PATH\n".into()));
+    };
+    let options = LoadOptions {
+        progress: output::progress_bar(),
+        source: args.project.source(),
+        warn: Some(std::sync::Arc::new(|w: &str| eprintln!("warning: {w}"))),
+        ..LoadOptions::default()
+    };
+    let report = Engine::convert(data, &args.out, &options)?;
+    let mut err = std::io::stderr().lock();
+    let objects: Vec<String> = report.objects.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    writeln!(
+        err,
+        "wrote {}, {} float points, {} string entries in {} files to {}",
+        objects.join(", "),
+        report.float_points,
+        report.string_entries,
+        report.files.len(),
+        args.out.display()
+    )?;
+    for left in &report.left_out {
+        writeln!(err, "left out: {left}")?;
     }
     Ok(())
 }
