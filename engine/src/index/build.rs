@@ -1,47 +1,31 @@
-//! Building and refreshing a project index.
+//! Building and refreshing the index of a native project.
 //!
-//! 1. Object files: a file whose identity matches the manifest's is trusted (only its
-//!    `sys/id` and `sys/creation_time` are read, to number the objects and order them); any
-//!    other is read whole and checked as a load checks it. Ids must be unique across the
-//!    project.
+//! 1. Object files: a file whose identity matches the manifest's keeps its rows as the
+//!    last build wrote them (sliced from the table's pack, nothing decoded); any other is
+//!    read whole and checked as a load checks it. Ids must be unique across the project.
 //! 2. Series files: a file whose identity matches keeps its stored state; any other is
 //!    summarized (row groups in parallel) and its state written. Every state is merged into
 //!    the project's summaries (exact, so the order does not matter), which also checks that
 //!    every point names an object.
-//! 3. Each table's summaries are written in the order of its object files' rows, with the
-//!    default result order as a permutation, then the manifest, then files no manifest names
-//!    are removed.
+//! 3. Each table is written as a pack of columns ([`super::columns`]), then the manifest,
+//!    then files no manifest names are removed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, RecordBatch, RecordBatchReader, StringViewArray, UInt32Array,
-};
-use datafusion::arrow::compute::concat;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use datasets::layout::{ObjectKind, SeriesKind};
-use nql::AttrType;
 
-use super::manifest::{self, FileIdentity, Manifest, ObjectFileEntry, SeriesColumn, SeriesEntry, TableEntry};
+use super::columns::{old_chunks, write_table};
+use super::manifest::{self, FileIdentity, Manifest, ObjectFileEntry, SeriesEntry};
 use super::{IndexReport, index_error};
 use crate::error::LoadError;
+use crate::load::objects::ObjectChunk;
 use crate::load::series::{FloatSummaries, IdIndex, SeriesProblem, StringSummaries};
-use crate::load::{self, LoadOptions, Sources, guarded, objects, parallel_map, parquet_error};
-use crate::query::DEFAULT_SORT;
-use crate::table::{attribute_column, default_order_indices, id_column, summary_column};
-
-/// The column of a serving file holding the default result order: for each of its places,
-/// the position (in the table's object files) of the row there.
-pub(crate) const ORDER_COLUMN: &str = "nql:order";
+use crate::load::{self, LoadOptions, Sources, guarded, objects, parallel_map};
 
 /// The path of `file` in the project, `/`-separated.
 fn relative(dir: &Path, file: &Path) -> String {
@@ -79,12 +63,11 @@ pub(crate) fn is_fresh(manifest: &Manifest, sources: &Sources) -> bool {
         })
 }
 
-/// What step 1 learns of one object file.
-struct ObjectPart {
-    entry: ObjectFileEntry,
-    ids: StringViewArray,
-    /// `sys/creation_time`, when the file has it.
-    created: Option<ArrayRef>,
+/// What step 1 learns of one object file: its rows (read now, or to be taken from the
+/// table's last pack: its place there), and its manifest entry.
+enum ObjectPart {
+    Read(ObjectChunk, ObjectFileEntry),
+    Kept { start: usize, entry: ObjectFileEntry },
 }
 
 /// Builds the index of `sources` in `dir`, reusing what `previous` recorded of files that
@@ -95,7 +78,7 @@ pub(crate) fn build(
     previous: Option<Manifest>,
     options: &LoadOptions,
 ) -> Result<(Manifest, IndexReport), LoadError> {
-    let previous = previous.unwrap_or_default();
+    let previous = previous.filter(|m| m.source.is_none()).unwrap_or_default();
     let generation = previous.generation + 1;
     remove_leftovers(dir);
 
@@ -108,30 +91,75 @@ pub(crate) fn build(
     let progress = load::Progress::new("objects", all.len());
     let parts = parallel_map(&all, options.threads(), |(kind, file)| {
         let rel = relative(&sources.dir, file);
-        let known = previous
-            .tables
-            .iter()
-            .filter(|t| t.table == kind.table_name())
-            .flat_map(|t| &t.files)
-            .find(|e| e.source.path == rel && e.source.matches(file));
+        let mut start = 0;
+        let mut known = None;
+        if let Some(table) = previous.tables.iter().find(|t| t.table == kind.table_name()) {
+            for e in &table.files {
+                if e.source.path == rel && e.source.matches(file) {
+                    known = Some(e);
+                    break;
+                }
+                start += e.rows;
+            }
+        }
         let part = match known {
-            Some(entry) => trusted_part(file, entry)?,
-            None => checked_part(file, rel)?,
+            Some(entry) => {
+                let mut entry = entry.clone();
+                if let Ok(identity) = FileIdentity::of(file, rel) {
+                    entry.source = identity;
+                }
+                ObjectPart::Kept { start, entry }
+            }
+            None => {
+                let (chunk, entry) = checked_part(file, rel)?;
+                ObjectPart::Read(chunk, entry)
+            }
         };
         progress.advance(options);
-        Ok((*kind, part))
+        Ok(part)
     })?;
     let mut index = IdIndex::default();
-    let mut tables: Vec<(ObjectKind, Vec<ObjectPart>, std::ops::Range<usize>)> = Vec::new();
+    // Each table's rows (by file), its files' entries, and its objects' numbers.
+    type Table = (
+        ObjectKind,
+        Vec<ObjectChunk>,
+        Vec<ObjectFileEntry>,
+        std::ops::Range<usize>,
+    );
+    let mut tables: Vec<Table> = Vec::new();
     let mut parts = parts.into_iter().zip(&all).peekable();
     for (kind, _) in &sources.objects {
-        let start = index.len();
         let mut mine = Vec::new();
-        while let Some(((_, part), (_, file))) = parts.next_if(|((k, _), _)| k == kind) {
-            index.insert_file(file, &part.ids)?;
+        while let Some((part, _)) = parts.next_if(|(_, (k, _))| k == kind) {
             mine.push(part);
         }
-        tables.push((*kind, mine, start..index.len()));
+        // Kept files' rows, from the last pack of the table, in one read of it.
+        let ranges: Vec<(usize, usize)> = mine
+            .iter()
+            .filter_map(|p| match p {
+                ObjectPart::Kept { start, entry } => Some((*start, entry.rows)),
+                ObjectPart::Read(..) => None,
+            })
+            .collect();
+        let kept = match previous.tables.iter().find(|t| t.table == kind.table_name()) {
+            Some(table) => old_chunks(dir, table, &ranges, &sources.dir.join(kind.table_name()))?,
+            None => Vec::new(),
+        };
+        let mut kept = kept.into_iter();
+        let start = index.len();
+        let mut chunks = Vec::with_capacity(mine.len());
+        let mut entries = Vec::with_capacity(mine.len());
+        for (part, (_, file)) in mine.into_iter().zip(all.iter().filter(|(k, _)| k == kind)) {
+            let (mut chunk, entry) = match part {
+                ObjectPart::Read(chunk, entry) => (chunk, entry),
+                ObjectPart::Kept { entry, .. } => (kept.next().expect("a chunk per kept file"), entry),
+            };
+            chunk.file = file.to_path_buf();
+            index.insert_file(file, &chunk.ids)?;
+            chunks.push(chunk);
+            entries.push(entry);
+        }
+        tables.push((*kind, chunks, entries, start..index.len()));
     }
 
     // 2. Series files.
@@ -218,28 +246,15 @@ pub(crate) fn build(
         .filter(|e| !entries.iter().any(|n| n.state == e.state))
         .count();
 
-    // 3. Serving files, then the manifest.
+    // 3. Tables, then the manifest.
     options.report("index", 0, tables.len());
     let mut table_entries = Vec::new();
-    for (t, (kind, parts, range)) in tables.into_iter().enumerate() {
-        let rows = range.len();
-        let ids: Vec<&dyn Array> = parts.iter().map(|p| &p.ids as &dyn Array).collect();
-        let ids: ArrayRef = if ids.is_empty() {
-            Arc::new(StringViewArray::from(Vec::<&str>::new()))
-        } else {
-            concat(&ids).map_err(|e| index_error(dir, e.to_string()))?
-        };
-        let created = creation_times(&parts, dir)?;
-        let (serving, series) = write_serving(dir, generation, kind, ids, created, &floats, &strings, range)?;
-        table_entries.push(TableEntry {
-            table: kind.table_name().to_string(),
-            rows,
-            files: parts.into_iter().map(|p| p.entry).collect(),
-            series,
-            serving,
-            written: false,
-        });
-        options.report("index", t + 1, sources.objects.len());
+    let count = tables.len();
+    for (t, (kind, chunks, files, range)) in tables.into_iter().enumerate() {
+        let mut entry = write_table(dir, generation, kind, chunks, &floats, &strings, range)?;
+        entry.files = files;
+        table_entries.push(entry);
+        options.report("index", t + 1, count);
     }
     let manifest = Manifest {
         format: manifest::FORMAT,
@@ -264,179 +279,19 @@ pub(crate) fn build(
     Ok((manifest, report))
 }
 
-/// An object file the manifest knows: its ids and creation times, nothing else read.
-fn trusted_part(file: &Path, entry: &ObjectFileEntry) -> Result<ObjectPart, LoadError> {
-    guarded(file, || {
-        let handle = load::open(file)?;
-        let metadata = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new())
-            .map_err(|e| parquet_error(file, e))?;
-        let columns = objects::file_columns(file, metadata.schema())?;
-        let created = columns
-            .attributes
-            .iter()
-            .find(|c| c.path == DEFAULT_SORT && c.ty == AttrType::Datetime);
-        let mut roots = vec![columns.id];
-        roots.extend(created.map(|c| c.index));
-        let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata.clone())
-            .with_projection(mask)
-            .with_batch_size(64 * 1024)
-            .build()
-            .map_err(|e| parquet_error(file, e))?;
-        let schema = reader.schema();
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| parquet_error(file, e))?;
-        let batch = datafusion::arrow::compute::concat_batches(&schema, &batches)
-            .map_err(|e| parquet_error(file, e))?;
-        let id_name = metadata.schema().field(columns.id).name();
-        let ids = objects::id_array(file, batch.column_by_name(id_name).expect("read"))?;
-        let created = match created {
-            Some(c) => Some(
-                objects::canonical_array(c.ty, batch.column_by_name(&c.name).expect("read")).map_err(
-                    |problem| LoadError::Column {
-                        file: file.to_path_buf(),
-                        column: c.name.clone(),
-                        problem,
-                    },
-                )?,
-            ),
-            None => None,
-        };
-        let mut entry = entry.clone();
-        if let Ok(identity) = FileIdentity::of(file, entry.source.path.clone()) {
-            entry.source = identity;
-        }
-        Ok(ObjectPart { entry, ids, created })
-    })
-}
-
-/// An object file read whole and checked: its ids, creation times and column counts.
-fn checked_part(file: &Path, rel: String) -> Result<ObjectPart, LoadError> {
+/// An object file read whole and checked: its rows and its manifest entry.
+fn checked_part(file: &Path, rel: String) -> Result<(ObjectChunk, ObjectFileEntry), LoadError> {
     let batch = guarded(file, || load::read_whole(file))?;
     let chunk = objects::normalize(file, &batch)?;
-    let counts = batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, a)| (f.name().clone(), a.len() - a.null_count()))
-        .collect();
-    let created = chunk
-        .attributes
-        .iter()
-        .find(|a| a.path == DEFAULT_SORT && a.ty == AttrType::Datetime)
-        .map(|a| a.array.clone());
     let source = FileIdentity::of(file, rel).map_err(|source| LoadError::Io {
         file: file.to_path_buf(),
         source,
     })?;
-    Ok(ObjectPart {
-        entry: ObjectFileEntry {
-            source,
-            rows: chunk.rows,
-            counts,
-        },
-        ids: chunk.ids,
-        created,
-    })
-}
-
-/// The `sys/creation_time` column of a table's parts put together, when any part has one.
-fn creation_times(parts: &[ObjectPart], dir: &Path) -> Result<Option<ArrayRef>, LoadError> {
-    let Some(data_type) = parts
-        .iter()
-        .find_map(|p| p.created.as_ref())
-        .map(|c| c.data_type().clone())
-    else {
-        return Ok(None);
+    let entry = ObjectFileEntry {
+        source,
+        rows: chunk.rows,
     };
-    let pieces: Vec<ArrayRef> = parts
-        .iter()
-        .map(|p| {
-            p.created
-                .clone()
-                .unwrap_or_else(|| datafusion::arrow::array::new_null_array(&data_type, p.ids.len()))
-        })
-        .collect();
-    let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
-    concat(&refs)
-        .map(Some)
-        .map_err(|e| index_error(dir, format!("{DEFAULT_SORT}: {e}")))
-}
-
-/// Writes the serving file of a table whose objects are `ids` (with their creation times)
-/// and whose summaries are those of the objects `range` of `floats` and `strings`: the
-/// default order, then every summary column, rows in the order of `ids`. Returns the file's
-/// name in the index and the table's series attributes.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn write_serving(
-    dir: &Path,
-    generation: u64,
-    kind: ObjectKind,
-    ids: ArrayRef,
-    created: Option<ArrayRef>,
-    floats: &FloatSummaries,
-    strings: &StringSummaries,
-    range: std::ops::Range<usize>,
-) -> Result<(String, Vec<SeriesColumn>), LoadError> {
-    let rows = ids.len();
-    let order = default_order(ids, created)?;
-    let mut columns: Vec<(String, ArrayRef)> = vec![(ORDER_COLUMN.to_string(), Arc::new(order))];
-    let mut series = Vec::new();
-    for (path, arrays, count) in floats.columns(range.clone()) {
-        for (aggregate, array) in crate::table::FLOAT_SUMMARIES.into_iter().zip(arrays) {
-            columns.push((summary_column(aggregate, &path, AttrType::FloatSeries), array));
-        }
-        series.push(SeriesColumn {
-            path,
-            ty: AttrType::FloatSeries.name().to_string(),
-            count,
-        });
-    }
-    for (path, last, count) in strings.columns(range) {
-        columns.push((
-            summary_column(nql::Aggregate::Last, &path, AttrType::StringSeries),
-            last,
-        ));
-        series.push(SeriesColumn {
-            path,
-            ty: AttrType::StringSeries.name().to_string(),
-            count,
-        });
-    }
-    let serving = format!("serve/{}-{generation}.parquet", kind.table_name());
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(name, a)| Field::new(name, a.data_type().clone(), a.null_count() > 0))
-        .collect();
-    let batch = RecordBatch::try_new_with_options(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-        &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
-    )
-    .map_err(|e| index_error(dir, e.to_string()))?;
-    write_parquet(&dir.join(&serving), &batch, false)?;
-    Ok((serving, series))
-}
-
-/// The default order of a table's rows (for each place, the row's position), from their
-/// ids and creation times.
-fn default_order(ids: ArrayRef, created: Option<ArrayRef>) -> Result<UInt32Array, LoadError> {
-    if ids.is_empty() {
-        return Ok(UInt32Array::from(Vec::<u32>::new()));
-    }
-    let mut fields = vec![Field::new(id_column(), DataType::Utf8View, false)];
-    let mut arrays = vec![ids];
-    if let Some(created) = created {
-        fields.push(Field::new(
-            attribute_column(DEFAULT_SORT, AttrType::Datetime),
-            created.data_type().clone(),
-            true,
-        ));
-        arrays.push(created);
-    }
-    default_order_indices(&Schema::new(fields), &arrays)
+    Ok((chunk, entry))
 }
 
 fn series_error(file: &Path, state: &Path, problem: SeriesProblem) -> LoadError {
@@ -516,7 +371,7 @@ pub(super) fn remove_leftovers(dir: &Path) {
 pub(super) fn remove_unreferenced(dir: &Path, manifest: &Manifest) {
     let files = manifest.files();
     let keep: HashMap<&str, ()> = files.iter().map(|f| (f.as_str(), ())).collect();
-    for sub in ["state", "serve", "objects"] {
+    for sub in ["state", "tables"] {
         let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
             continue;
         };

@@ -1,273 +1,259 @@
-//! Reading the columns of an indexed table as queries need them: attributes from the
-//! project's object files (only the Parquet columns asked for), summaries from the index's
-//! serving file, which holds them in the same order, the order of the object files' rows.
+//! A table of the index: written as a pack of columns (`sys/id`, every attribute converted
+//! and checked, every series summary, the default order), opened from its manifest entry
+//! alone, and read a column at a time as queries need them.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, RecordBatchReader, UInt32Array, new_null_array,
-};
-use datafusion::arrow::compute::{concat, concat_batches};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, UInt32Type};
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
-use nql::AttrType;
+use datasets::layout::ObjectKind;
+use nql::{Aggregate, AttrType};
 
+use super::index_error;
+use super::manifest::{ColumnEntry, TableEntry};
+use super::pack::{Pack, PackWriter};
 use crate::error::LoadError;
-use crate::load::{SharedFile, guarded, objects, parquet_error};
-use crate::table::{ColumnSource, Read};
+use crate::load::objects::{AttributeColumn, ObjectChunk};
+use crate::load::series::{FloatSummaries, StringSummaries};
+use crate::query::DEFAULT_SORT;
+use crate::table::{
+    ColumnSource, ColumnSpec, ObjectTable, Read, attribute_column, default_order_indices, id_column,
+};
 
-use super::ORDER_COLUMN;
+/// The column of a pack holding the default result order: for each of its places, the row
+/// there.
+pub(crate) const ORDER_COLUMN: &str = "nql:order";
 
-/// An object file of the table, open since the table was opened.
-#[derive(Debug)]
-pub(crate) struct ObjectFile {
-    pub path: PathBuf,
-    pub file: SharedFile,
-    pub metadata: ArrowReaderMetadata,
-    pub rows: usize,
-    /// The position of `sys/id` in the file.
-    pub id: usize,
+/// The pack's name for `sys/id`.
+fn id_name() -> String {
+    id_column()
 }
 
-/// The table's serving file in the index.
-#[derive(Debug)]
-pub(crate) struct ServingFile {
-    pub path: PathBuf,
-    pub file: SharedFile,
-    pub metadata: ArrowReaderMetadata,
+/// Writes the pack of a table whose rows are `chunks` (in order) and whose summaries are
+/// those of objects `range` of `floats` and `strings`. Returns the table's entry (its
+/// `files` left for the caller) and its ids.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn write_table(
+    dir: &Path,
+    generation: u64,
+    kind: ObjectKind,
+    chunks: Vec<ObjectChunk>,
+    floats: &FloatSummaries,
+    strings: &StringSummaries,
+    range: std::ops::Range<usize>,
+) -> Result<TableEntry, LoadError> {
+    let pack = format!("tables/{}-{generation}.pack", kind.table_name());
+    let path = dir.join(&pack);
+    let (ids, attributes) = if chunks.is_empty() {
+        (
+            datafusion::arrow::array::StringViewArray::from(Vec::<&str>::new()),
+            Vec::new(),
+        )
+    } else {
+        crate::load::objects::assemble(chunks)?
+    };
+    let rows = ids.len();
+    let ids: ArrayRef = Arc::new(ids);
+    let mut writer = PackWriter::create(&path, rows)?;
+    writer.add(&id_name(), &ids)?;
+    let mut columns = Vec::new();
+    let mut created = None;
+    let entry = |spec: &ColumnSpec| ColumnEntry {
+        name: spec.name.clone(),
+        path: spec.path.clone(),
+        ty: spec.ty.name().to_string(),
+        aggregate: spec.aggregate.map(|a| a.name().to_string()),
+        data_type: spec.data_type.to_string(),
+        count: spec.count,
+    };
+    for a in &attributes {
+        let count = rows - a.array.null_count();
+        let spec = ColumnSpec::attribute(&a.path, a.ty, a.array.data_type().clone(), count);
+        writer.add(&spec.name, &a.array)?;
+        columns.push(entry(&spec));
+        if a.path == DEFAULT_SORT && a.ty == AttrType::Datetime {
+            created = Some(Arc::clone(&a.array));
+        }
+    }
+    for (path, arrays, count) in floats.columns(range.clone()) {
+        for (spec, array) in ColumnSpec::float_series(&path, count).into_iter().zip(arrays) {
+            writer.add(&spec.name, &array)?;
+            columns.push(entry(&spec));
+        }
+    }
+    for (path, last, count) in strings.columns(range) {
+        let spec = ColumnSpec::attribute(&path, AttrType::StringSeries, last.data_type().clone(), count);
+        writer.add(&spec.name, &last)?;
+        columns.push(entry(&spec));
+    }
+    let order = default_order(ids, created)?;
+    writer.add(ORDER_COLUMN, &(Arc::new(order) as ArrayRef))?;
+    writer.finish()?;
+    Ok(TableEntry {
+        table: kind.table_name().to_string(),
+        rows,
+        files: Vec::new(),
+        columns,
+        pack,
+    })
 }
 
-/// Where a column of the table is.
-#[derive(Debug)]
-pub(crate) enum Location {
-    /// An attribute: its column in each object file (`None` where a file lacks it), to be
-    /// converted to `data_type`.
-    Object {
-        ty: AttrType,
-        data_type: DataType,
-        places: Vec<Option<usize>>,
-    },
-    /// A summary column of the serving file, by name.
-    Serving { name: String },
+/// The default order of a table's rows (for each place, the row there), from their ids and
+/// creation times.
+fn default_order(ids: ArrayRef, created: Option<ArrayRef>) -> Result<UInt32Array, LoadError> {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    if ids.is_empty() {
+        return Ok(UInt32Array::from(Vec::<u32>::new()));
+    }
+    let mut fields = vec![Field::new(id_column(), DataType::Utf8View, false)];
+    let mut arrays = vec![ids];
+    if let Some(created) = created {
+        fields.push(Field::new(
+            attribute_column(DEFAULT_SORT, AttrType::Datetime),
+            created.data_type().clone(),
+            true,
+        ));
+        arrays.push(created);
+    }
+    default_order_indices(&Schema::new(fields), &arrays)
 }
 
-/// The [`ColumnSource`] of a table opened through its index.
+/// The rows `ranges` (start, rows) of a table written earlier, each as a chunk of its own
+/// (labelled `label`), with every attribute the pack holds.
+pub(super) fn old_chunks(
+    dir: &Path,
+    entry: &TableEntry,
+    ranges: &[(usize, usize)],
+    label: &Path,
+) -> Result<Vec<ObjectChunk>, LoadError> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pack = Pack::open(&dir.join(&entry.pack))?;
+    let ids = pack.read(&id_name())?;
+    let ids = ids.as_string_view().clone();
+    let attributes: Vec<(&ColumnEntry, ArrayRef)> = entry
+        .columns
+        .iter()
+        .filter(|c| c.aggregate.is_none() && !matches!(c.ty.as_str(), "floatSeries" | "stringSeries"))
+        .map(|c| Ok((c, pack.read(&c.name)?)))
+        .collect::<Result<_, LoadError>>()?;
+    ranges
+        .iter()
+        .map(|&(start, rows)| {
+            Ok(ObjectChunk {
+                file: label.to_path_buf(),
+                rows,
+                ids: ids.slice(start, rows),
+                attributes: attributes
+                    .iter()
+                    .map(|(c, array)| {
+                        Ok(AttributeColumn {
+                            path: c.path.clone(),
+                            ty: attr_type(c, &dir.join(&entry.pack))?,
+                            array: array.slice(start, rows),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, LoadError>>()?
+                    .into_iter()
+                    .filter(|a| a.array.null_count() < rows)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+fn attr_type(c: &ColumnEntry, pack: &Path) -> Result<AttrType, LoadError> {
+    AttrType::from_name(&c.ty)
+        .ok_or_else(|| index_error(pack, format!("column `{}`: `{}` is not a type", c.name, c.ty)))
+}
+
+/// Opens a table from its manifest entry: its schema and catalog from the entry, its values
+/// from its pack when queries need them.
+pub(super) fn open_table(kind: ObjectKind, entry: &TableEntry, dir: &Path) -> Result<ObjectTable, LoadError> {
+    let path = dir.join(&entry.pack);
+    let pack = Pack::open(&path)?;
+    if pack.rows() != entry.rows {
+        return Err(index_error(
+            &path,
+            format!(
+                "{} rows where the manifest says {}: rebuild the index",
+                pack.rows(),
+                entry.rows
+            ),
+        ));
+    }
+    let mut specs = Vec::with_capacity(entry.columns.len());
+    let mut names = vec![id_name()];
+    for c in &entry.columns {
+        let data_type: DataType = c
+            .data_type
+            .parse()
+            .map_err(|e| index_error(&path, format!("column `{}`: type `{}`: {e}", c.name, c.data_type)))?;
+        let aggregate = match &c.aggregate {
+            Some(a) => Some(
+                Aggregate::from_name(a)
+                    .ok_or_else(|| index_error(&path, format!("`{a}` is not an aggregate")))?,
+            ),
+            None => None,
+        };
+        specs.push(ColumnSpec {
+            name: c.name.clone(),
+            data_type,
+            path: c.path.clone(),
+            ty: attr_type(c, &path)?,
+            aggregate,
+            count: c.count,
+        });
+        names.push(c.name.clone());
+    }
+    let source = PackColumns {
+        pack: Arc::new(pack),
+        names,
+        rows: entry.rows,
+    };
+    Ok(ObjectTable::lazy(kind, entry.rows, specs, Box::new(source)))
+}
+
+/// The [`ColumnSource`] of a table of the index.
 #[derive(Debug)]
-pub(crate) struct IndexedColumns {
+struct PackColumns {
+    pack: Arc<Pack>,
+    /// The pack's name of each column of the table's schema.
+    names: Vec<String>,
     rows: usize,
-    files: Vec<ObjectFile>,
-    serving: ServingFile,
-    /// By schema index of the table.
-    locations: Vec<Location>,
 }
 
-impl IndexedColumns {
-    pub fn new(rows: usize, files: Vec<ObjectFile>, serving: ServingFile, locations: Vec<Location>) -> Self {
-        IndexedColumns {
-            rows,
-            files,
-            serving,
-            locations,
-        }
-    }
-
-    /// Reads `names` from the serving file.
-    fn read_serving(&self, names: &[&str]) -> Result<Vec<ArrayRef>, LoadError> {
-        let path = &self.serving.path;
-        let schema = self.serving.metadata.schema();
-        let mut roots = Vec::with_capacity(names.len());
-        for name in names {
-            roots.push(schema.index_of(name).map_err(|_| LoadError::Column {
-                file: path.clone(),
-                column: name.to_string(),
-                problem: "missing from the index (rebuild it with `nql index --rebuild`)".into(),
-            })?);
-        }
-        let batch = read(path, &self.serving.file, &self.serving.metadata, roots)?;
-        names
-            .iter()
-            .map(|name| {
-                batch
-                    .column_by_name(name)
-                    .cloned()
-                    .ok_or_else(|| parquet_error(path, format!("column `{name}` was not read")))
-            })
-            .collect()
-    }
-}
-
-/// One read of a [`ColumnSource::read`] call; the reads of a call run in parallel.
-enum Work<'a> {
-    /// Column `root` of object file `file`.
-    Object { file: usize, root: usize },
-    /// Columns of the serving file.
-    Serving(Vec<&'a str>),
-}
-
-impl IndexedColumns {
-    /// The default order from the serving file's `nql:order` column.
-    fn order_of(&self, read: ArrayRef) -> Result<UInt32Array, LoadError> {
-        match read.data_type() {
-            DataType::UInt32 if read.null_count() == 0 && read.len() == self.rows => {
-                Ok(read.as_primitive::<UInt32Type>().clone())
-            }
-            other => Err(LoadError::Column {
-                file: self.serving.path.clone(),
-                column: ORDER_COLUMN.into(),
-                problem: format!(
-                    "expected {} positions without nulls, found {} of {other}",
-                    self.rows,
-                    read.len()
-                ),
-            }),
-        }
-    }
-}
-
-impl ColumnSource for IndexedColumns {
+impl ColumnSource for PackColumns {
     fn read(&self, indices: &[usize], order: bool) -> Result<Read, LoadError> {
-        // What to read: each object file's columns one by one (a reader per column, so that
-        // they decode in parallel), and the serving file's in one go.
-        let mut serving: Vec<&str> = indices
-            .iter()
-            .filter_map(|&i| match &self.locations[i] {
-                Location::Serving { name } => Some(name.as_str()),
-                Location::Object { .. } => None,
-            })
-            .collect();
+        let mut wanted: Vec<&str> = indices.iter().map(|&i| self.names[i].as_str()).collect();
         if order {
-            serving.push(ORDER_COLUMN);
-        }
-        let mut work: Vec<Work> = Vec::new();
-        for &i in indices {
-            if let Location::Object { places, .. } = &self.locations[i] {
-                for (file, place) in places.iter().enumerate() {
-                    if let Some(root) = *place
-                        && !work.iter().any(
-                            |w| matches!(w, Work::Object { file: f, root: r } if *f == file && *r == root),
-                        )
-                    {
-                        work.push(Work::Object { file, root });
-                    }
-                }
-            }
-        }
-        if !serving.is_empty() {
-            work.push(Work::Serving(serving.clone()));
+            wanted.push(ORDER_COLUMN);
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let done = crate::load::parallel_map(&work, threads, |w| match w {
-            Work::Object { file, root } => {
-                let f = &self.files[*file];
-                let batch = read(&f.path, &f.file, &f.metadata, vec![*root])?;
-                Ok(vec![Arc::clone(batch.column(0))])
-            }
-            Work::Serving(names) => self.read_serving(names),
-        })?;
-        let raw = |file: usize, root: usize| -> Option<&ArrayRef> {
-            work.iter()
-                .zip(&done)
-                .find(|(w, _)| matches!(w, Work::Object { file: f, root: r } if *f == file && *r == root))
-                .map(|(_, arrays)| &arrays[0])
-        };
-        let mut from_serving = match work.last().zip(done.last()) {
-            Some((Work::Serving(_), arrays)) => arrays.clone().into_iter(),
-            _ => Vec::new().into_iter(),
-        };
-        let mut columns = Vec::with_capacity(indices.len());
-        for &i in indices {
-            match &self.locations[i] {
-                Location::Serving { .. } => {
-                    columns.push(from_serving.next().expect("every serving column was read"));
+        let mut read = crate::load::parallel_map(&wanted, threads, |name| self.pack.read(name))?;
+        let order = if order {
+            let array = read.pop().expect("the order was read");
+            match array.data_type() {
+                DataType::UInt32 if array.null_count() == 0 && array.len() == self.rows => {
+                    Some(array.as_primitive::<UInt32Type>().clone())
                 }
-                Location::Object {
-                    ty,
-                    data_type,
-                    places,
-                } => {
-                    let mut pieces = Vec::with_capacity(self.files.len());
-                    for (f, file) in self.files.iter().enumerate() {
-                        let piece = match places[f] {
-                            Some(root) => {
-                                let name = file.metadata.schema().field(root).name();
-                                let array = raw(f, root).ok_or_else(|| {
-                                    parquet_error(&file.path, format!("column `{name}` was not read"))
-                                })?;
-                                convert(&file.path, name, *ty, array)?
-                            }
-                            None => new_null_array(data_type, file.rows),
-                        };
-                        if piece.len() != file.rows {
-                            return Err(parquet_error(
-                                &file.path,
-                                format!(
-                                    "{} rows where the index counted {}: rebuild the index",
-                                    piece.len(),
-                                    file.rows
-                                ),
-                            ));
-                        }
-                        pieces.push(piece);
-                    }
-                    let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
-                    columns.push(match refs.as_slice() {
-                        [one] => one.slice(0, one.len()),
-                        _ => concat(&refs).map_err(|e| parquet_error(&self.files[0].path, e))?,
+                other => {
+                    return Err(LoadError::Column {
+                        file: Path::new(ORDER_COLUMN).to_path_buf(),
+                        column: ORDER_COLUMN.into(),
+                        problem: format!(
+                            "expected {} positions without nulls, found {} of {other}",
+                            self.rows,
+                            array.len()
+                        ),
                     });
                 }
             }
-        }
-        let order = match from_serving.next() {
-            Some(array) if order => Some(self.order_of(array)?),
-            _ => None,
+        } else {
+            None
         };
-        Ok(Read { columns, order })
+        Ok(Read { columns: read, order })
     }
-}
-
-/// An attribute column of `file` in its canonical type (`sys/id` checked for nulls).
-fn convert(file: &std::path::Path, name: &str, ty: AttrType, raw: &ArrayRef) -> Result<ArrayRef, LoadError> {
-    if name == datasets::layout::ID_COLUMN
-        || datasets::layout::split_column_name(name).0 == datasets::layout::ID_COLUMN
-    {
-        return Ok(Arc::new(objects::id_array(file, raw)?));
-    }
-    objects::canonical_array(ty, raw).map_err(|problem| LoadError::Column {
-        file: file.to_path_buf(),
-        column: name.to_string(),
-        problem,
-    })
-}
-
-/// Reads the columns `roots` of a Parquet file, whole.
-fn read(
-    path: &std::path::Path,
-    file: &SharedFile,
-    metadata: &ArrowReaderMetadata,
-    roots: Vec<usize>,
-) -> Result<RecordBatch, LoadError> {
-    guarded(path, || {
-        let handle = file.clone();
-        let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
-        // One batch per row group: no copy to put batches together.
-        let largest = metadata
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|rg| rg.num_rows().max(0) as usize)
-            .max()
-            .unwrap_or(0);
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata.clone())
-            .with_projection(mask)
-            .with_batch_size(largest.max(1))
-            .build()
-            .map_err(|e| parquet_error(path, e))?;
-        let schema = reader.schema();
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| parquet_error(path, e))?;
-        concat_batches(&schema, &batches).map_err(|e| parquet_error(path, e))
-    })
 }

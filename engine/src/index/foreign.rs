@@ -1,13 +1,13 @@
 //! Indexing a project in a foreign format (a Neptune export, an MLflow store: see
-//! [`crate::source`]). Its tables are written into the index in the native layout, one file
-//! per table, and its series summarized like a native project's; the source is only read.
+//! [`crate::source`]). Its tables are written into the index as packs of columns, as a
+//! native project's are, and its series summarized alike; the source is only read.
 //!
 //! The source comes in units (a run, a store). A unit whose files are unchanged keeps what
 //! an earlier build stored of it: its objects' rows in the written tables, its summaries in
 //! that build's state files (`state/G-float.parquet`, `state/G-string.parquet`, one row per
 //! unit, table, object and series). New and changed units are read and summarized, their
 //! states written into this build's state files; the tables are written anew from the kept
-//! and the new rows; each table's serving file is computed from the merged states.
+//! and the new rows; each table's summaries are computed from the merged states.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,19 +16,17 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datasets::layout::{ID_COLUMN, ObjectKind};
-use nql::AttrType;
+use datasets::layout::ObjectKind;
 
-use super::build::{write_parquet, write_serving};
-use super::manifest::{self, FileIdentity, Manifest, ObjectFileEntry, TableEntry, UnitEntry, segment_file};
+use super::build::write_parquet;
+use super::columns::{old_chunks, write_table as write_columns};
+use super::manifest::{self, FileIdentity, Manifest, TableEntry, UnitEntry, segment_file};
 use super::{IndexReport, index_error};
 use crate::error::LoadError;
-use crate::load::objects::{self, AttributeColumn, ObjectChunk};
+use crate::load::objects::{self, ObjectChunk};
 use crate::load::series::{FloatSummaries, IdIndex, SeriesProblem, StringSummaries};
 use crate::load::{self, LoadOptions, guarded, parallel_map};
-use crate::query::DEFAULT_SORT;
 use crate::source::{Source, Unit};
-use crate::table::attribute_column;
 
 /// The columns of a state file that say whose state a row is.
 const UNIT_COLUMN: &str = "nql:unit";
@@ -173,9 +171,7 @@ pub(super) fn build(
     kinds.sort();
     let mut tables = Vec::new();
     for kind in kinds {
-        tables.push(write_table(
-            dir, generation, kind, &parts, &live, &states, options,
-        )?);
+        tables.push(write_table(dir, generation, kind, &parts, &live, &states)?);
     }
     let unit_entries = units
         .iter()
@@ -326,17 +322,15 @@ fn old_rows(
     kept: &[Option<&UnitEntry>],
 ) -> Result<Vec<UnitPart>, LoadError> {
     let kept_labels: HashSet<&str> = kept.iter().flatten().map(|e| e.label.as_str()).collect();
-    // Each written table, sliced unit by unit in the order of the previous manifest's units.
     let mut by_unit: HashMap<&str, Vec<(ObjectKind, ObjectChunk)>> = HashMap::new();
-    for table in previous.tables.iter().filter(|t| t.written) {
+    for table in &previous.tables {
         let Some(kind) = ObjectKind::from_table_name(&table.table) else {
             continue;
         };
-        let Some(file) = table.files.first() else { continue };
-        let path = dir.join(&file.source.path);
-        let batch = guarded(&path, || load::read_whole(&path))?;
-        let chunk = objects::normalize(&path, &batch)?;
+        // The kept units' rows of this table: units own consecutive rows, in unit order.
         let mut at = 0;
+        let mut ranges = Vec::new();
+        let mut owners = Vec::new();
         for unit in &previous.units {
             let rows = unit
                 .rows
@@ -344,12 +338,14 @@ fn old_rows(
                 .find(|(t, _)| *t == table.table)
                 .map_or(0, |(_, n)| *n);
             if rows > 0 && kept_labels.contains(unit.label.as_str()) {
-                by_unit
-                    .entry(unit.label.as_str())
-                    .or_default()
-                    .push((kind, slice(&chunk, at, rows)));
+                ranges.push((at, rows));
+                owners.push(unit.label.as_str());
             }
             at += rows;
+        }
+        let chunks = old_chunks(dir, table, &ranges, &dir.join(&table.pack))?;
+        for (owner, chunk) in owners.into_iter().zip(chunks) {
+            by_unit.entry(owner).or_default().push((kind, chunk));
         }
     }
     Ok(kept
@@ -365,27 +361,8 @@ fn old_rows(
         .collect())
 }
 
-/// Rows `at .. at + rows` of a chunk, every attribute included (nulls and all).
-fn slice(chunk: &ObjectChunk, at: usize, rows: usize) -> ObjectChunk {
-    ObjectChunk {
-        file: chunk.file.clone(),
-        rows,
-        ids: chunk.ids.slice(at, rows),
-        attributes: chunk
-            .attributes
-            .iter()
-            .map(|a| AttributeColumn {
-                path: a.path.clone(),
-                ty: a.ty,
-                array: a.array.slice(at, rows),
-            })
-            .filter(|a| a.array.null_count() < rows)
-            .collect(),
-    }
-}
-
-/// Writes one table: its rows (in unit order) in the native layout, and its serving file
-/// from every live unit's states.
+/// Writes one table: its rows (in unit order) and its summaries from every live unit's
+/// states, as a pack of columns.
 fn write_table(
     dir: &Path,
     generation: u64,
@@ -393,7 +370,6 @@ fn write_table(
     parts: &[UnitPart],
     live: &HashMap<&str, u64>,
     states: &HashMap<u64, (RecordBatch, RecordBatch)>,
-    options: &LoadOptions,
 ) -> Result<TableEntry, LoadError> {
     let chunks: Vec<ObjectChunk> = parts
         .iter()
@@ -410,39 +386,7 @@ fn write_table(
     for c in &chunks {
         index.insert_file(&c.file, &c.ids)?;
     }
-    let (ids, attributes) = objects::assemble(chunks)?;
-    let rows = ids.len();
-    let name = format!("objects/{}-{generation}.parquet", kind.table_name());
-    let path = dir.join(&name);
-    let mut fields = vec![Field::new(ID_COLUMN, DataType::Utf8View, false)];
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(ids.clone())];
-    let mut created = None;
-    for a in &attributes {
-        fields.push(Field::new(
-            attribute_column(&a.path, a.ty),
-            a.array.data_type().clone(),
-            true,
-        ));
-        columns.push(Arc::clone(&a.array));
-        if a.path == DEFAULT_SORT && a.ty == AttrType::Datetime {
-            created = Some(Arc::clone(&a.array));
-        }
-    }
-    let batch = RecordBatch::try_new_with_options(
-        Arc::new(Schema::new(fields)),
-        columns,
-        &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
-    )
-    .map_err(|e| index_error(&path, e.to_string()))?;
-    write_parquet(&path, &batch, true)?;
-    let counts = batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, a)| (f.name().clone(), a.len() - a.null_count()))
-        .collect();
-
+    let rows = index.len();
     // Summaries: every live unit's rows of this table, from the state file holding them.
     let mut floats = FloatSummaries::new(rows);
     let mut strings = StringSummaries::new(rows);
@@ -474,24 +418,7 @@ fn write_table(
             merged.map_err(problem(file))?;
         }
     }
-    let ids: ArrayRef = Arc::new(ids);
-    let (serving, series) = write_serving(dir, generation, kind, ids, created, &floats, &strings, 0..rows)?;
-    let _ = options;
-    Ok(TableEntry {
-        table: kind.table_name().to_string(),
-        rows,
-        files: vec![ObjectFileEntry {
-            source: FileIdentity::of(&path, name.clone()).map_err(|source| LoadError::Io {
-                file: path.clone(),
-                source,
-            })?,
-            rows,
-            counts,
-        }],
-        series,
-        serving,
-        written: true,
-    })
+    write_columns(dir, generation, kind, chunks, &floats, &strings, 0..rows)
 }
 
 /// The rows of a state file that belong to table `kind` and to units whose live state is

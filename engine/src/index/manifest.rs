@@ -11,7 +11,7 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 /// The version of the index's layout; an index of another version is rebuilt.
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
 
 /// The manifest's file name in the index directory.
 pub(crate) const MANIFEST: &str = "manifest.json";
@@ -29,7 +29,7 @@ pub(crate) struct Manifest {
     /// Every series file, with the file of its stored summary state (a native project).
     pub series: Vec<SeriesEntry>,
     /// What the project is when it is not in the native layout (`Neptune 2.x export of
-    /// acme/vision`, `MLflow SQLite store`): its tables are then written into the index.
+    /// acme/vision`, `MLflow SQLite store`).
     #[serde(default)]
     pub source: Option<String>,
     /// The units of a foreign source, in the order their objects are numbered.
@@ -45,35 +45,39 @@ pub(crate) struct UnitEntry {
     pub files: Vec<FileIdentity>,
     /// The generation whose state files hold its summaries.
     pub segment: u64,
-    /// Its objects, by table, in the order of the tables' written files.
+    /// Its objects, by table, in the order of the tables' rows.
     pub rows: Vec<(String, usize)>,
 }
 
 /// One object table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TableEntry {
-    /// `runs`, `models` or `model_versions`.
+    /// `runs`, `models`, `model_versions` or `experiments`.
     pub table: String,
     pub rows: usize,
-    /// The table's files in the order their rows are numbered.
+    /// The table's files in the project, in the order their rows are numbered (none for a
+    /// foreign source, whose units say where rows come from).
     pub files: Vec<ObjectFileEntry>,
-    /// The series attributes of the table's objects: path, `floatSeries` or
-    /// `stringSeries`, and how many objects have points.
-    pub series: Vec<SeriesColumn>,
-    /// The serving file: the summaries in the default result order.
-    pub serving: String,
-    /// True when `files` are in the index directory: a foreign source's table, written
-    /// there in the native layout.
-    #[serde(default)]
-    pub written: bool,
+    /// Every column after `sys/id`: attributes, then series summaries.
+    pub columns: Vec<ColumnEntry>,
+    /// The pack holding `sys/id`, every column and the default order (`nql:order`).
+    pub pack: String,
 }
 
-/// A series attribute of a table.
+/// A column of a table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct SeriesColumn {
+pub(crate) struct ColumnEntry {
+    /// Its name in the table and the pack (`params/lr:float`, `max(val/loss:floatSeries)`).
+    pub name: String,
     pub path: String,
+    /// The NQL type.
     #[serde(rename = "type")]
     pub ty: String,
+    /// For a float series summary other than `last`: the aggregate.
+    pub aggregate: Option<String>,
+    /// The Arrow type, as Arrow prints it.
+    pub data_type: String,
+    /// How many objects have the attribute.
     pub count: usize,
 }
 
@@ -82,8 +86,6 @@ pub(crate) struct SeriesColumn {
 pub(crate) struct ObjectFileEntry {
     pub source: FileIdentity,
     pub rows: usize,
-    /// For each column of the file, by name: how many rows have a value.
-    pub counts: Vec<(String, usize)>,
 }
 
 /// One series file.
@@ -234,11 +236,8 @@ impl Manifest {
 
     /// Every file of the index this manifest refers to.
     pub fn files(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.tables.iter().map(|t| t.serving.clone()).collect();
+        let mut out: Vec<String> = self.tables.iter().map(|t| t.pack.clone()).collect();
         out.extend(self.series.iter().map(|s| s.state.clone()));
-        for t in self.tables.iter().filter(|t| t.written) {
-            out.extend(t.files.iter().map(|f| f.source.path.clone()));
-        }
         let mut segments: Vec<u64> = self.units.iter().map(|u| u.segment).collect();
         segments.sort_unstable();
         segments.dedup();

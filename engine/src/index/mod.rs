@@ -6,11 +6,11 @@
 //!   manifest.json            what the index was built from, and what it holds
 //!   lock                     held while building: two builders never overlap
 //!   state/G-N.parquet        the exact summary state of one series file
-//!   serve/TABLE-G.parquet    a table's summaries in the default result order
+//!   tables/TABLE-G.pack      a table: every column as Arrow IPC, summaries and order included
 //! ```
 //!
-//! Opening a project whose index is fresh reads the manifest and the object files' footers;
-//! a query then reads only the columns it needs (see [`columns`]). Otherwise the index is
+//! Opening a project whose index is fresh reads the manifest; a query then reads only the
+//! columns it needs from the table's pack, without decoding (see [`columns`], [`pack`]). Otherwise the index is
 //! refreshed first ([`build`]): files whose identity is unchanged keep their stored state,
 //! new and changed files are summarized, removed files are dropped, and the merged
 //! summaries are written anew. Summaries are exact, so the result is the same bit for bit
@@ -20,23 +20,18 @@ mod build;
 mod columns;
 mod foreign;
 pub(crate) mod manifest;
+mod pack;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use datasets::layout::ObjectKind;
-use nql::AttrType;
 
 use crate::error::LoadError;
-use crate::load::{self, IndexLocation, LoadOptions, LoadedProject, Sources, guarded, objects};
+use crate::load::{self, IndexLocation, LoadOptions, LoadedProject, Sources};
 use crate::source::Source;
-use crate::table::{ColumnSpec, ObjectTable};
-use manifest::{Manifest, TableEntry};
-
-pub(crate) use build::ORDER_COLUMN;
+use crate::table::ObjectTable;
+use manifest::Manifest;
 
 /// What opening or refreshing an index did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,22 +122,18 @@ pub(crate) fn open(path: &Path, options: &LoadOptions) -> Result<(LoadedProject,
     Ok((LoadedProject { tables, series, kind }, report))
 }
 
+/// The tables of a project opened through its index, and its raw series.
+type Opened = (
+    Vec<ObjectTable>,
+    Vec<(datasets::layout::SeriesKind, load::RawSeries)>,
+);
+
 /// The tables of `project` through its index of `manifest` in `dir`, and its raw series.
-fn tables_of(
-    project: &Project,
-    manifest: &Manifest,
-    dir: &Path,
-) -> Result<
-    (
-        Vec<ObjectTable>,
-        Vec<(datasets::layout::SeriesKind, load::RawSeries)>,
-    ),
-    LoadError,
-> {
+fn tables_of(project: &Project, manifest: &Manifest, dir: &Path) -> Result<Opened, LoadError> {
     let mut tables = Vec::new();
     match project {
         Project::Native(sources) => {
-            for (kind, files) in &sources.objects {
+            for (kind, _) in &sources.objects {
                 let entry = manifest
                     .tables
                     .iter()
@@ -150,7 +141,7 @@ fn tables_of(
                     .ok_or_else(|| {
                         index_error(dir, format!("the manifest has no {} table", kind.table_name()))
                     })?;
-                tables.push(open_table(*kind, files, entry, dir)?);
+                tables.push(columns::open_table(*kind, entry, dir)?);
             }
             Ok((tables, sources.raw_series()))
         }
@@ -159,8 +150,7 @@ fn tables_of(
                 let Some(kind) = ObjectKind::from_table_name(&entry.table) else {
                     continue;
                 };
-                let files: Vec<PathBuf> = entry.files.iter().map(|f| dir.join(&f.source.path)).collect();
-                tables.push(open_table(kind, &files, entry, dir)?);
+                tables.push(columns::open_table(kind, entry, dir)?);
             }
             Ok((tables, Vec::new()))
         }
@@ -235,7 +225,7 @@ pub(crate) fn refresh(
 /// project may hold it (`_nql/`); a foreign source never does (the user's cache does).
 fn location(dir: &Path, choice: &IndexLocation, own: bool) -> Result<PathBuf, LoadError> {
     let create = |d: &Path| -> std::io::Result<()> {
-        for sub in ["state", "serve", "objects"] {
+        for sub in ["state", "tables"] {
             std::fs::create_dir_all(d.join(sub))?;
         }
         // A directory that exists may still be read-only. (A builder clearing leftovers
@@ -311,156 +301,9 @@ fn lock(dir: &Path) -> Result<File, LoadError> {
     Ok(file)
 }
 
-/// `metadata` reading top-level strings as Utf8View, the type tables hold them in, so that
-/// no column is converted after it is read.
-fn with_string_views(file: &Path, metadata: ArrowReaderMetadata) -> Result<ArrowReaderMetadata, LoadError> {
-    let schema = metadata.schema();
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8))
-    {
-        return Ok(metadata);
-    }
-    let fields: Vec<datafusion::arrow::datatypes::Field> = schema
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8 | DataType::LargeUtf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    let hinted = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
-        fields,
-        schema.metadata().clone(),
-    ));
-    ArrowReaderMetadata::try_new(
-        metadata.metadata().clone(),
-        ArrowReaderOptions::new().with_schema(hinted),
-    )
-    .map_err(|e| load::parquet_error(file, e))
-}
-
 pub(crate) fn index_error(path: &Path, problem: String) -> LoadError {
     LoadError::Index {
         path: path.to_path_buf(),
         problem,
     }
-}
-
-/// One object table of an indexed project, its values read as queries need them.
-fn open_table(
-    kind: ObjectKind,
-    files: &[PathBuf],
-    entry: &TableEntry,
-    index_dir: &Path,
-) -> Result<ObjectTable, LoadError> {
-    let mut readers = Vec::with_capacity(files.len());
-    let mut columns: Vec<ColumnSpec> = Vec::new();
-    let mut places: Vec<Vec<Option<usize>>> = Vec::new();
-    let mut first_file: Vec<PathBuf> = Vec::new();
-    for (f, (file, stored)) in files.iter().zip(&entry.files).enumerate() {
-        let (handle, metadata) = guarded(file, || {
-            let handle = load::open(file)?;
-            let metadata = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new())
-                .map_err(|e| load::parquet_error(file, e))?;
-            Ok((handle, metadata))
-        })?;
-        let found = objects::file_columns(file, metadata.schema())?;
-        let metadata = with_string_views(file, metadata)?;
-        for c in &found.attributes {
-            let count = stored
-                .counts
-                .iter()
-                .find(|(name, _)| *name == c.name)
-                .map_or(0, |(_, n)| *n);
-            match columns.iter().position(|s| s.path == c.path && s.ty == c.ty) {
-                Some(i) if columns[i].data_type != c.data_type => {
-                    return Err(LoadError::Column {
-                        file: file.clone(),
-                        column: c.name.clone(),
-                        problem: format!(
-                            "stored as {} here but as {} in {}",
-                            c.data_type,
-                            columns[i].data_type,
-                            first_file[i].display()
-                        ),
-                    });
-                }
-                Some(i) => {
-                    columns[i].count += count;
-                    places[i][f] = Some(c.index);
-                }
-                None => {
-                    columns.push(ColumnSpec::attribute(&c.path, c.ty, c.data_type.clone(), count));
-                    let mut place = vec![None; files.len()];
-                    place[f] = Some(c.index);
-                    places.push(place);
-                    first_file.push(file.clone());
-                }
-            }
-        }
-        readers.push(columns::ObjectFile {
-            path: file.clone(),
-            file: load::SharedFile::new(handle).map_err(|source| LoadError::Io {
-                file: file.clone(),
-                source,
-            })?,
-            metadata,
-            rows: stored.rows,
-            id: found.id,
-        });
-    }
-    let attributes = columns.len();
-    for s in &entry.series {
-        match AttrType::from_name(&s.ty) {
-            Some(AttrType::FloatSeries) => columns.extend(ColumnSpec::float_series(&s.path, s.count)),
-            Some(AttrType::StringSeries) => columns.push(ColumnSpec::attribute(
-                &s.path,
-                AttrType::StringSeries,
-                DataType::Utf8,
-                s.count,
-            )),
-            _ => {
-                return Err(index_error(
-                    &index_dir.join(manifest::MANIFEST),
-                    format!("`{}` is not a series type", s.ty),
-                ));
-            }
-        }
-    }
-    let serving_path = index_dir.join(&entry.serving);
-    let serving = guarded(&serving_path, || {
-        let handle = load::open(&serving_path)?;
-        let metadata = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new())
-            .map_err(|e| load::parquet_error(&serving_path, e))?;
-        Ok(columns::ServingFile {
-            path: serving_path.clone(),
-            file: load::SharedFile::new(handle).map_err(|source| LoadError::Io {
-                file: serving_path.clone(),
-                source,
-            })?,
-            metadata,
-        })
-    })?;
-    let mut locations: Vec<columns::Location> = vec![columns::Location::Object {
-        ty: AttrType::String,
-        data_type: DataType::Utf8View,
-        places: readers.iter().map(|r| Some(r.id)).collect(),
-    }];
-    for (i, spec) in columns.iter().enumerate() {
-        locations.push(if i < attributes {
-            columns::Location::Object {
-                ty: spec.ty,
-                data_type: spec.data_type.clone(),
-                places: places[i].clone(),
-            }
-        } else {
-            columns::Location::Serving {
-                name: spec.name.clone(),
-            }
-        });
-    }
-    let source = columns::IndexedColumns::new(entry.rows, readers, serving, locations);
-    Ok(ObjectTable::lazy(kind, entry.rows, columns, Box::new(source)))
 }

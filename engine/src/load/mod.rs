@@ -556,7 +556,7 @@ impl SharedFile {
         }
     }
 
-    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    pub(crate) fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
         while !buf.is_empty() {
             match self.read_at(buf, offset)? {
                 0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),

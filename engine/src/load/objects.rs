@@ -264,8 +264,10 @@ fn canonical_states(array: &ArrayRef) -> Result<ArrayRef, String> {
 pub(crate) fn assemble(
     chunks: Vec<ObjectChunk>,
 ) -> Result<(StringViewArray, Vec<AttributeColumn>), LoadError> {
-    // For each attribute: its type, and the chunks holding it with their arrays.
-    let mut order: Vec<(String, AttrType, DataType, usize, Vec<(usize, ArrayRef)>)> = Vec::new();
+    // For each attribute: path, type, Arrow type, the chunk it was first seen in, and the
+    // chunks holding it with their arrays.
+    type Seen = (String, AttrType, DataType, usize, Vec<(usize, ArrayRef)>);
+    let mut order: Vec<Seen> = Vec::new();
     let mut position: HashMap<(String, AttrType), usize> = HashMap::new();
     for (c, chunk) in chunks.iter().enumerate() {
         for a in &chunk.attributes {

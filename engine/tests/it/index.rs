@@ -277,12 +277,12 @@ fn an_interrupted_build_leaves_the_old_index_or_none() {
     std::fs::write(index.path().join("manifest.json"), b"{ not json").unwrap();
     let engine = Engine::open_with(data.path(), &with_index(index.path(), 0)).unwrap();
     assert_same(&everything(&engine), &expected, "after a damaged manifest");
-    // A serving file gone missing is an error naming it, not a wrong answer.
-    for f in files(&index.path().join("serve")) {
+    // A table's pack gone missing is an error naming it, not a wrong answer.
+    for f in files(&index.path().join("tables")) {
         std::fs::remove_file(f).unwrap();
     }
     let e = Engine::open_with(data.path(), &with_index(index.path(), 0)).unwrap_err();
-    assert!(e.to_string().contains("serve/"), "{e}");
+    assert!(e.to_string().contains("tables/"), "{e}");
 }
 
 #[test]
