@@ -173,19 +173,22 @@ pub(crate) fn refresh(
     options: &LoadOptions,
     rebuild: bool,
 ) -> Result<(Manifest, IndexReport), LoadError> {
-    let (dir, units) = match project {
-        Project::Native(sources) => (location(&sources.dir, &options.index, true)?, None),
-        Project::Foreign { path, source, .. } => {
-            (location(path, &options.index, false)?, Some(source.units()?))
-        }
+    let (home, own) = match project {
+        Project::Native(sources) => (sources.dir.as_path(), true),
+        Project::Foreign { path, .. } => (path.as_path(), false),
     };
+    let units = match project {
+        Project::Native(_) => None,
+        Project::Foreign { source, .. } => Some(source.units()?),
+    };
+    let dir = location(home, &options.index, own, false)?;
     let fresh = |m: &Manifest| match (project, &units) {
         (Project::Native(sources), _) => build::is_fresh(m, sources),
         (Project::Foreign { root, .. }, Some(units)) => foreign::is_fresh(m, units, root),
         _ => false,
     };
-    let unchanged = |m: &Manifest| IndexReport {
-        dir: dir.clone(),
+    let unchanged = |m: &Manifest, dir: &Path| IndexReport {
+        dir: dir.to_path_buf(),
         built: false,
         summarized: 0,
         reused: m.series.len() + m.units.len(),
@@ -195,9 +198,16 @@ pub(crate) fn refresh(
         && let Some(m) = Manifest::read(&dir)
         && fresh(&m)
     {
-        let report = unchanged(&m);
+        let report = unchanged(&m, &dir);
         return Ok((m, report));
     }
+    // A build writes: an index found where it cannot be (read-only data) is built anew in
+    // the cache instead.
+    let dir = if make_writable(&dir).is_ok() {
+        dir
+    } else {
+        location(home, &options.index, own, true)?
+    };
     let _lock = lock(&dir)?;
     // Another process may have built it while this one waited for the lock.
     let previous = Manifest::read(&dir);
@@ -205,7 +215,7 @@ pub(crate) fn refresh(
         && let Some(m) = &previous
         && fresh(m)
     {
-        let report = unchanged(m);
+        let report = unchanged(m, &dir);
         return Ok((previous.expect("just read"), report));
     }
     let previous = if rebuild { None } else { previous };
@@ -221,42 +231,57 @@ pub(crate) fn refresh(
     }
 }
 
-/// The directory of the index of the project at `dir`, created if needed. `own`: the
-/// project may hold it (`_nql/`); a foreign source never does (the user's cache does).
-fn location(dir: &Path, choice: &IndexLocation, own: bool) -> Result<PathBuf, LoadError> {
-    let create = |d: &Path| -> std::io::Result<()> {
-        for sub in ["state", "tables"] {
-            std::fs::create_dir_all(d.join(sub))?;
-        }
-        // A directory that exists may still be read-only. (A builder clearing leftovers
-        // may remove another's probe first.)
-        static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let probe = d.join(format!(".tmp-probe-{}-{n}", std::process::id()));
-        File::create(&probe)?;
-        match std::fs::remove_file(&probe) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    };
+/// Makes `d` ready to hold an index: its directories exist and a file can be written there.
+fn make_writable(d: &Path) -> std::io::Result<()> {
+    for sub in ["state", "tables"] {
+        std::fs::create_dir_all(d.join(sub))?;
+    }
+    // A directory that exists may still be read-only. (A builder clearing leftovers may
+    // remove another's probe first.)
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = d.join(format!(".tmp-probe-{}-{n}", std::process::id()));
+    File::create(&probe)?;
+    match std::fs::remove_file(&probe) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The directory of the index of the project at `dir`: where an index is already, else
+/// where one can be written (made ready). `own`: the project may hold it (`_nql/`); a
+/// foreign source never does (the user's cache does). `write`: it must be writable now.
+fn location(dir: &Path, choice: &IndexLocation, own: bool, write: bool) -> Result<PathBuf, LoadError> {
+    let has_index = |d: &Path| d.join(manifest::MANIFEST).is_file();
     match choice {
         IndexLocation::Dir(d) => {
-            create(d).map_err(|e| index_error(d, format!("cannot write the index there: {e}")))?;
+            if !(has_index(d) && !write) {
+                make_writable(d).map_err(|e| index_error(d, format!("cannot write the index there: {e}")))?;
+            }
             Ok(d.clone())
         }
         IndexLocation::Project | IndexLocation::None => {
             let beside = dir.join("_nql");
-            if own && create(&beside).is_ok() {
+            let cache = cache_dir(dir);
+            if !write {
+                if own && has_index(&beside) {
+                    return Ok(beside);
+                }
+                if let Some(cache) = cache.as_ref().filter(|c| has_index(c)) {
+                    return Ok(cache.clone());
+                }
+            }
+            if own && make_writable(&beside).is_ok() {
                 return Ok(beside);
             }
-            let cache = cache_dir(dir).ok_or_else(|| {
+            let cache = cache.ok_or_else(|| {
                 index_error(
                     &beside,
                     "no cache directory for the index (set XDG_CACHE_HOME or HOME, or give --index-dir)"
                         .into(),
                 )
             })?;
-            create(&cache).map_err(|e| {
+            make_writable(&cache).map_err(|e| {
                 index_error(&cache, format!("the project directory is read-only and the cache directory cannot be written either: {e}"))
             })?;
             Ok(cache)
