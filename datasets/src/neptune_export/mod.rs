@@ -641,7 +641,7 @@ impl Plan<'_> {
                 .chain(
                     drafts
                         .iter()
-                        .filter(|(run, _, _)| run.index % 3 == 0)
+                        .filter(|(run, _, _)| run.index.is_multiple_of(3))
                         .map(|_| ("data/sample".to_string(), "file")),
                 )
                 .collect();
@@ -815,7 +815,7 @@ impl Plan<'_> {
             let summary = format!("{rid}/model/summary.txt");
             rows.push("model/summary", "file", None, None, RowValue::File(&summary));
             write(&summary, format!("model of {rid}\n").as_bytes())?;
-            if run.index % 3 == 0 {
+            if run.index.is_multiple_of(3) {
                 let sample = format!("{rid}/data/sample.bin");
                 rows.push("data/sample", "file", None, None, RowValue::File(&sample));
                 write(&sample, &[0u8, 1, 2, 3])?;
@@ -887,7 +887,7 @@ impl Plan<'_> {
                 &format!("{set}/files.zip"),
                 b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
             )?;
-            if run.index % 2 == 0 {
+            if run.index.is_multiple_of(2) {
                 let list = format!("{base}/datasets/train/files_list.json");
                 rows.push("datasets/train", "artifact", None, None, RowValue::File(&list));
                 let json = format!(
