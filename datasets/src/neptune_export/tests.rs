@@ -172,3 +172,34 @@ fn a_2x_export_writes_its_files() {
     // Writing into the same place again is refused.
     assert!(write_export(&spec, tmp.path(), |_| {}).is_err());
 }
+
+/// `cargo test -p nql-datasets --lib -- --ignored --nocapture export_throughput`: how fast
+/// the writer goes at the size of a big export (runs of 50 series x 1,000 points).
+#[test]
+#[ignore]
+fn export_throughput() {
+    let runs: u64 = std::env::var("NQL_EXPORT_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let spec = ExportSpec {
+        runs,
+        float_series_per_run: 50,
+        points_per_series: 1000,
+        files: false,
+        ..ExportSpec::neptune3()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let start = std::time::Instant::now();
+    let summary = write_export(&spec, tmp.path(), |_| {}).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let rate = summary.float_points as f64 / secs;
+    println!(
+        "{} runs, {} points, {} files, {} bytes in {secs:.1} s: {rate:.0} points/s; 500M points would take {:.0} s",
+        summary.runs,
+        summary.float_points,
+        summary.parquet_files,
+        summary.bytes,
+        500e6 / rate
+    );
+}
