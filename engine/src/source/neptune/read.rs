@@ -740,17 +740,27 @@ pub(super) fn read_facts(file: &Path) -> Result<Facts, LoadError> {
                 }
             }
         }
+        if facts.run_id.is_empty() {
+            // No parameter rows (an export of series only): the run id from any row.
+            facts.run_id = first_value(file, RUN)?
+                .ok_or_else(|| column_error(file, "run_id", "no row names the run".into()))?;
+        }
         Ok(facts)
     })
 }
 
 /// The first `project_id` of a file (to name the project of an export directory).
 pub(super) fn first_project_id(file: &Path) -> Result<Option<String>, LoadError> {
+    first_value(file, PROJECT)
+}
+
+/// The first non-null value of a string column of the exporter's schema.
+fn first_value(file: &Path, column: usize) -> Result<Option<String>, LoadError> {
     guarded(file, || {
         let f = open_parquet(file)?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| parquet_error(file, e))?;
         let at = check_schema(file, builder.schema())?;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), [at[PROJECT]]);
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [at[column]]);
         let reader = builder
             .with_projection(mask)
             .with_batch_size(1024)
@@ -759,7 +769,7 @@ pub(super) fn first_project_id(file: &Path) -> Result<Option<String>, LoadError>
         for batch in reader {
             let batch = batch.map_err(|e| parquet_error(file, e))?;
             let ids = cast(batch.column(0), &DataType::Utf8)
-                .map_err(|e| column_error(file, "project_id", format!("cannot be converted: {e}")))?;
+                .map_err(|e| column_error(file, COLUMNS[column], format!("cannot be converted: {e}")))?;
             if let Some(id) = ids.as_string::<i32>().iter().flatten().next() {
                 return Ok(Some(id.to_string()));
             }

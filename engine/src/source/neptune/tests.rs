@@ -929,3 +929,25 @@ fn generated_exports_read_back() {
         }
     }
 }
+
+#[test]
+fn runs_without_parameter_rows_are_listed() {
+    // A 3.x export made with `--classes` of series only for some runs: no parameter row
+    // groups to read the run id from.
+    let (_root, dir) = small_export();
+    let mut head = good_rows("r1");
+    head.param("sys/experiment/is_head", &ParamValue::Bool(true));
+    head.param("sys/experiment/name", &ParamValue::String("e".into()));
+    write_batch(&part(&dir, "r1", 0), &head.finish());
+    for run in ["r2", "r3"] {
+        let mut series = ExportRows::new(PROJECT, run);
+        series.float_point("loss", step_to_decimal(1.0), 7, 0.5);
+        write_batch(&part(&dir, run, 0), &series.finish());
+    }
+    let export = open(&dir, None, None).unwrap().unwrap();
+    assert_eq!(export.version(), NeptuneVersion::V3);
+    let units = export.units().unwrap();
+    assert_eq!(units.len(), 4, "three runs and one experiment");
+    let data = export.read(&units[2]).unwrap();
+    assert_eq!(collect(&data, ObjectKind::Runs).id, "r3", "no sys/id: the run id");
+}
