@@ -1,6 +1,7 @@
 //! Project datasets: the on-disk layout ([`layout`]), the in-memory form
 //! ([`ProjectBatches`]), Parquet writing ([`write`]) and reading ([`read`]), a seeded generator
-//! of realistic projects ([`generate`]), the built-in demo project ([`demo`]), and importers
+//! of realistic projects ([`generate`]), a writer of neptune-exporter exports
+//! ([`neptune_export`]), the built-in demo project ([`demo`]), and importers
 //! from CSV and MLPerf results ([`import`]).
 
 mod build;
@@ -9,6 +10,7 @@ pub mod demo;
 pub mod generate;
 pub mod import;
 pub mod layout;
+pub mod neptune_export;
 pub mod read;
 mod vocab;
 pub mod write;

@@ -179,7 +179,12 @@ pub(crate) fn refresh(
     };
     let units = match project {
         Project::Native(_) => None,
-        Project::Foreign { source, .. } => Some(source.units()?),
+        Project::Foreign { source, .. } => {
+            for w in source.warnings() {
+                options.warn(&w);
+            }
+            Some(source.units()?)
+        }
     };
     let dir = location(home, &options.index, own, false)?;
     let fresh = |m: &Manifest| match (project, &units) {

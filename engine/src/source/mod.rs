@@ -5,6 +5,8 @@
 //! shapes, which the project index summarizes and keeps like a native project's. A source
 //! is only ever read.
 
+pub(crate) mod neptune;
+
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -51,6 +53,12 @@ pub(crate) trait Source: Send + Sync + std::fmt::Debug {
     /// `MLflow SQLite store`).
     fn describe(&self) -> String;
 
+    /// What the user should know about the source as a whole (runs of an export still being
+    /// written, left out), one line each; shown whenever the source is opened.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Every unit of the source, in a stable order.
     fn units(&self) -> Result<Vec<Unit>, LoadError>;
 
@@ -72,6 +80,8 @@ pub struct SourceOptions {
 
 /// The foreign source at `path`, or `None` when it is none that this engine reads.
 pub(crate) fn open(path: &Path, options: &SourceOptions) -> Result<Option<Box<dyn Source>>, LoadError> {
-    let _ = (path, options);
+    if let Some(export) = neptune::open(path, options.project.as_deref(), options.files.as_deref())? {
+        return Ok(Some(Box::new(export)));
+    }
     Ok(None)
 }
