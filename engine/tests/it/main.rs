@@ -10,5 +10,6 @@ mod fetch;
 mod generated;
 mod hostile;
 mod index;
+mod neptune;
 mod reference;
 mod token_soup;

@@ -1,0 +1,187 @@
+//! The two sample neptune-exporter exports (tests/neptune-export, with `truth.json`: what
+//! Neptune itself answered) through the whole engine: opened, indexed, queried.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datasets::layout::ObjectKind;
+use engine::{Engine, FetchOptions, IndexLocation, LoadOptions, Trashed};
+use serde_json::Value;
+
+use crate::common::{block_on, scratch_dir};
+
+fn sample(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/neptune-export")
+        .join(name)
+}
+
+fn truth(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(sample(name).join("truth.json")).unwrap()).unwrap()
+}
+
+fn open(name: &str) -> Engine {
+    let options = LoadOptions {
+        index: IndexLocation::Dir(scratch_dir(&format!("neptune-{name}"))),
+        ..LoadOptions::default()
+    };
+    Engine::open_with(sample(name).join("data"), &options).unwrap()
+}
+
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::Number(n) => n.as_f64().unwrap(),
+        Value::String(s) if s == "NaN" => f64::NAN,
+        Value::String(s) if s == "Infinity" => f64::INFINITY,
+        Value::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
+        other => panic!("not a number: {other}"),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+/// For every run, the truth's float series aggregates: (sys/id, path) → [last, average, max,
+/// min, variance], series that the export holds unchanged only.
+fn series_truth(truth: &Value) -> BTreeMap<(String, String), [f64; 5]> {
+    let mut out = BTreeMap::new();
+    for run in truth["runs"].as_array().unwrap() {
+        for a in run["attributes"].as_array().unwrap() {
+            if a["type"] != "floatSeries" || a.get("in_export").is_some() {
+                continue;
+            }
+            let aggregates = ["last", "average", "max", "min", "variance"].map(|k| number(&a[k]));
+            out.insert(
+                (
+                    run["sys_id"].as_str().unwrap().to_string(),
+                    a["path"].as_str().unwrap().to_string(),
+                ),
+                aggregates,
+            );
+        }
+    }
+    out
+}
+
+fn check(name: &str) {
+    let engine = open(name);
+    let truth = truth(name);
+    assert!(engine.kind().contains("Neptune"), "{}", engine.kind());
+    let runs = truth["runs"].as_array().unwrap();
+    let options = FetchOptions {
+        trashed: Trashed::All,
+        ..FetchOptions::default()
+    };
+    let mut ids = block_on(engine.fetch_runs_table("", &options)).unwrap().ids();
+    ids.sort();
+    let mut expected: Vec<String> = runs
+        .iter()
+        .map(|r| r["sys_id"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected, "{name}: every run");
+
+    let truth = series_truth(&truth);
+    let paths: Vec<String> = {
+        let mut p: Vec<String> = truth.keys().map(|(_, p)| p.clone()).collect();
+        p.sort();
+        p.dedup();
+        p
+    };
+    // Every aggregate of every run, as the engine gives it.
+    for path in &paths {
+        let columns: Vec<String> = ["last", "average", "max", "min", "variance"]
+            .iter()
+            .map(|a| format!("{a}({path})"))
+            .collect();
+        let o = FetchOptions {
+            columns: Some(columns),
+            ..options.clone()
+        };
+        let result = block_on(engine.fetch_runs_table("", &o)).unwrap();
+        let batch = concat_batches(&result.schema, &result.batches).unwrap();
+        let ids = cast(batch.column(0), &DataType::Utf8).unwrap();
+        for row in 0..batch.num_rows() {
+            let id = ids.as_string::<i32>().value(row).to_string();
+            let Some(want) = truth.get(&(id.clone(), path.clone())) else {
+                continue;
+            };
+            for (k, w) in want.iter().enumerate() {
+                let got = batch.column(k + 1).as_primitive::<Float64Type>();
+                assert!(got.is_valid(row), "{name} {id} {path}: aggregate {k} is missing");
+                assert!(
+                    close(got.value(row), *w),
+                    "{name} {id} {path}: aggregate {k}: {} vs {w}",
+                    got.value(row)
+                );
+            }
+        }
+        // A query on the median of each aggregate selects what the truth says.
+        for (k, agg) in ["last", "average", "max", "min", "variance"].iter().enumerate() {
+            let mut values: Vec<f64> = truth
+                .iter()
+                .filter(|((_, p), _)| p == path)
+                .map(|(_, a)| a[k])
+                .filter(|v| v.is_finite())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            values.sort_by(f64::total_cmp);
+            // Halfway between two neighbours about the median, never on a value itself: the
+            // truth is printed from Neptune's floats, which can be an ulp off the export's.
+            let at = values.len() / 2;
+            let Some(next) = values[at..].iter().copied().find(|v| !close(*v, values[at])) else {
+                continue;
+            };
+            let median = (values[at] + next) / 2.0;
+            let mut got =
+                block_on(engine.fetch_runs_table(&format!("{agg}(`{path}`) > {median:e}"), &options))
+                    .unwrap()
+                    .ids();
+            got.sort();
+            let mut want: Vec<String> = truth
+                .iter()
+                .filter(|((_, p), a)| p == path && a[k].total_cmp(&median) == std::cmp::Ordering::Greater)
+                .map(|((id, _), _)| id.clone())
+                .collect();
+            want.sort();
+            // Runs whose series the export changed are left out of the comparison.
+            got.retain(|id| truth.contains_key(&(id.clone(), path.clone())));
+            assert_eq!(got, want, "{name}: {agg}({path}) > {median}");
+        }
+    }
+}
+
+#[test]
+fn the_2x_sample_answers_as_neptune_did() {
+    check("v2-vision");
+}
+
+#[test]
+fn the_3x_sample_answers_as_neptune_did() {
+    check("v3-llm");
+    let engine = open("v3-llm");
+    let heads: Vec<String> = truth("v3-llm")["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["is_head"] == true)
+        .map(|r| r["sys_id"].as_str().unwrap().to_string())
+        .collect();
+    let options = FetchOptions {
+        trashed: Trashed::All,
+        ..FetchOptions::default()
+    };
+    let mut got = block_on(engine.fetch(ObjectKind::Experiments, "", &options, None))
+        .unwrap()
+        .ids();
+    got.sort();
+    let mut heads = heads;
+    heads.sort();
+    assert_eq!(got, heads, "the experiments are the head runs");
+}
