@@ -260,7 +260,7 @@ fn location(dir: &Path, choice: &IndexLocation, own: bool, write: bool) -> Resul
     let has_index = |d: &Path| d.join(manifest::MANIFEST).is_file();
     match choice {
         IndexLocation::Dir(d) => {
-            if !(has_index(d) && !write) {
+            if write || !has_index(d) {
                 make_writable(d).map_err(|e| index_error(d, format!("cannot write the index there: {e}")))?;
             }
             Ok(d.clone())
