@@ -19,3 +19,21 @@ pub(crate) fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// From now on, keeps the memory a query frees for the next query, instead of handing it
+/// back to the system at once and faulting it in again page by page. glibc serves
+/// allocations above 128 KiB (or its adjusted threshold) with `mmap` and unmaps them when
+/// freed; a query allocates and frees megabytes (gathered columns, sort keys), so each paid
+/// a page fault per page (a top-10 sort at 100,000 runs took 3 ms, 1.2 ms with this).
+/// Called once a project is open: a load's own large buffers are better mapped and given
+/// back as they are freed.
+pub(crate) fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets the allocator's tuning parameters, under its own lock; it
+    // has no preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}

@@ -159,6 +159,7 @@ impl ProjectArgs {
             }
         };
         memory::release_free_memory();
+        memory::keep_freed_memory();
         Ok(engine)
     }
 }
