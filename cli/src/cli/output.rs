@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use comfy_table::{ContentArrangement, Table};
-use datafusion::arrow::array::Array;
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::json::ArrayWriter;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -47,12 +47,27 @@ pub fn write(
             let header: Vec<&str> = result.schema.fields().iter().map(|f| f.name().as_str()).collect();
             writer.write_record(&header).map_err(csv_error)?;
             let options = FormatOptions::default().with_null("");
+            let mut text = String::new();
             for batch in &result.batches {
                 let formatters = formatters(batch.columns(), &options)?;
+                // Strings are written as they are, other values formatted into one buffer:
+                // no allocation per cell.
+                let strings: Vec<Option<&datafusion::arrow::array::StringViewArray>> =
+                    batch.columns().iter().map(|c| c.as_string_view_opt()).collect();
                 for row in 0..batch.num_rows() {
-                    writer
-                        .write_record(formatters.iter().map(|f| f.value(row).to_string()))
+                    for (f, s) in formatters.iter().zip(&strings) {
+                        match s {
+                            Some(s) if s.is_valid(row) => writer.write_field(s.value(row)),
+                            _ => {
+                                text.clear();
+                                std::fmt::Write::write_fmt(&mut text, format_args!("{}", f.value(row)))
+                                    .map_err(|e| Failure::writing("writing CSV", &e))?;
+                                writer.write_field(&text)
+                            }
+                        }
                         .map_err(csv_error)?;
+                    }
+                    writer.write_record(None::<&[u8]>).map_err(csv_error)?;
                 }
             }
             writer.flush().map_err(io)?;
