@@ -138,9 +138,11 @@ impl NqlScanExec {
     fn run(&self) -> Result<RecordBatch> {
         self.interrupt.check()?;
         let columns = self.read_columns()?;
-        let batch = self.table.batch(&columns)?;
+        self.table.count_scan()?;
+        let (batch, sorted) = self.table.batch(&columns)?;
         self.interrupt.check()?;
-        // The rows in the default order: the permutation, kept where the filter holds.
+        // The rows in the default order: kept where the filter holds, in the table's rows if
+        // they are in that order, else along the permutation.
         let order = self.table.order()?;
         let limit = self.fetch.unwrap_or(usize::MAX);
         let rows = match &self.filter {
@@ -152,10 +154,15 @@ impl NqlScanExec {
                     .collect();
                 dictionary_columns.sort_unstable();
                 dictionary_columns.dedup();
-                let dictionaries = self.table.dictionaries(&dictionary_columns)?;
+                let dictionaries = self.table.dictionaries(&dictionary_columns, sorted)?;
                 let mask = kernels::filter_mask(&batch, &dictionaries, filter, &self.interrupt)?;
-                select(order.values(), mask.values(), limit)
+                if sorted {
+                    UInt32Array::from_iter_values(mask.values().set_indices().take(limit).map(|i| i as u32))
+                } else {
+                    select(order.values(), mask.values(), limit)
+                }
             }
+            None if sorted => UInt32Array::from_iter_values(0..limit.min(self.table.rows) as u32),
             None => order.slice(0, limit.min(order.len())),
         };
         self.interrupt.check()?;

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices};
+use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{SortExpr, ident};
@@ -99,12 +99,27 @@ pub(crate) struct Read {
 }
 
 /// A string column's dictionary: built the second time a filter reads the column (a one-shot
-/// query does not pay for it), or found not worth it.
+/// query does not pay for it), or found not worth it; with the layout of the rows it was
+/// built over.
 #[derive(Debug, Default)]
 struct DictionaryState {
     uses: u32,
-    built: Option<Option<Arc<Dictionary>>>,
+    built: Option<(Option<Arc<Dictionary>>, bool)>,
 }
+
+/// The values read so far, by schema index, and how their rows are laid out: in stored
+/// order (`sorted` false: the default order is the permutation [`ObjectTable::order`]), or
+/// in the default order itself.
+#[derive(Debug)]
+struct Columns {
+    arrays: Vec<Option<ArrayRef>>,
+    sorted: bool,
+}
+
+/// Scans after which a table puts the columns it holds into the default order, so that the
+/// usual query keeps rows without a permutation: a long-lived engine pays that once, a
+/// one-shot query never.
+const SORT_AFTER_SCANS: u32 = 3;
 
 /// One table of objects, ready to be queried.
 pub(crate) struct ObjectTable {
@@ -117,8 +132,9 @@ pub(crate) struct ObjectTable {
     pub schema: SchemaRef,
     /// The default result order, once known.
     order: OnceLock<UInt32Array>,
-    /// The values read so far, by schema index.
-    columns: RwLock<Vec<Option<ArrayRef>>>,
+    columns: RwLock<Columns>,
+    /// Scans so far (see [`SORT_AFTER_SCANS`]).
+    scans: std::sync::atomic::AtomicU32,
     /// Held while reading, so that two queries needing one column read it once.
     reading: Mutex<()>,
     dictionaries: Mutex<HashMap<usize, DictionaryState>>,
@@ -173,8 +189,16 @@ impl ObjectTable {
         let rows = arrays[0].len();
         let mut table = ObjectTable::new(kind, rows, specs, None);
         let order = default_order_indices(&table.schema, &arrays)?;
+        let sorted = arrays
+            .iter()
+            .map(|a| take(a.as_ref(), &order, None).map(Some))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DataFusionError::from)?;
         table.order = OnceLock::from(order);
-        table.columns = RwLock::new(arrays.into_iter().map(Some).collect());
+        table.columns = RwLock::new(Columns {
+            arrays: sorted,
+            sorted: true,
+        });
         Ok(table)
     }
 
@@ -239,7 +263,11 @@ impl ObjectTable {
             outputs: output_names(attrs),
             schema: Arc::new(Schema::new(fields)),
             order: OnceLock::new(),
-            columns: RwLock::new(vec![None; width]),
+            columns: RwLock::new(Columns {
+                arrays: vec![None; width],
+                sorted: false,
+            }),
+            scans: std::sync::atomic::AtomicU32::new(0),
             reading: Mutex::new(()),
             dictionaries: Mutex::new(HashMap::new()),
             source,
@@ -251,20 +279,47 @@ impl ObjectTable {
         nql::Catalog::attributes(&self.catalog)
     }
 
-    /// The columns at `indices` of the schema as one batch (reading those not read yet).
-    pub fn batch(&self, indices: &[usize]) -> Result<RecordBatch, DataFusionError> {
+    /// The columns at `indices` of the schema as one batch (reading those not read yet), and
+    /// whether its rows are in the default order (else in stored order).
+    pub fn batch(&self, indices: &[usize]) -> Result<(RecordBatch, bool), DataFusionError> {
         let schema = Arc::new(self.schema.project(indices)?);
-        let arrays = self.arrays(indices)?;
-        Ok(RecordBatch::try_new_with_options(
+        let (arrays, sorted) = self.arrays(indices)?;
+        let batch = RecordBatch::try_new_with_options(
             schema,
             arrays,
             &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(self.rows)),
-        )?)
+        )?;
+        Ok((batch, sorted))
+    }
+
+    /// Counts a scan; the [`SORT_AFTER_SCANS`]th puts the columns held into the default
+    /// order (and drops the dictionaries, whose keys follow the rows).
+    pub fn count_scan(&self) -> Result<(), DataFusionError> {
+        let scans = self.scans.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if scans != SORT_AFTER_SCANS {
+            return Ok(());
+        }
+        let order = self.order()?.clone();
+        let _reading = self.reading.lock().expect("not poisoned");
+        let mut columns = self.columns.write().expect("not poisoned");
+        if columns.sorted {
+            return Ok(());
+        }
+        for array in columns.arrays.iter_mut().flatten() {
+            *array = take(array.as_ref(), &order, None)?;
+        }
+        columns.sorted = true;
+        self.dictionaries
+            .lock()
+            .expect("not poisoned")
+            .values_mut()
+            .for_each(|d| d.built = None);
+        Ok(())
     }
 
     /// The arrays at `indices`, reading those not read yet in one go (with the order, when
-    /// it is not known yet: every scan needs it).
-    fn arrays(&self, indices: &[usize]) -> Result<Vec<ArrayRef>, DataFusionError> {
+    /// it is not known yet: every scan needs it), and whether they are in the default order.
+    fn arrays(&self, indices: &[usize]) -> Result<(Vec<ArrayRef>, bool), DataFusionError> {
         if let Some(found) = self.cached(indices)
             && self.order.get().is_some()
         {
@@ -276,7 +331,7 @@ impl ObjectTable {
             let mut missing: Vec<usize> = indices
                 .iter()
                 .copied()
-                .filter(|&i| columns[i].is_none())
+                .filter(|&i| columns.arrays[i].is_none())
                 .collect();
             missing.sort_unstable();
             missing.dedup();
@@ -302,23 +357,33 @@ impl ObjectTable {
                         self.rows
                     )));
                 }
-                columns[i] = Some(array);
+                let array = match (columns.sorted, self.order.get()) {
+                    (true, Some(order)) => take(array.as_ref(), order, None)?,
+                    _ => array,
+                };
+                columns.arrays[i] = Some(array);
             }
         }
         self.cached(indices)
             .ok_or_else(|| DataFusionError::Internal("a column read went missing".into()))
     }
 
-    fn cached(&self, indices: &[usize]) -> Option<Vec<ArrayRef>> {
+    fn cached(&self, indices: &[usize]) -> Option<(Vec<ArrayRef>, bool)> {
         let columns = self.columns.read().expect("not poisoned");
-        indices.iter().map(|&i| columns[i].clone()).collect()
+        let arrays = indices
+            .iter()
+            .map(|&i| columns.arrays[i].clone())
+            .collect::<Option<Vec<_>>>()?;
+        Some((arrays, columns.sorted))
     }
 
     /// The dictionaries of the string columns at `indices` that a filter reads, built the
-    /// second time a filter reads a column, by column name.
+    /// second time a filter reads a column, by column name; only those over rows laid out
+    /// as `sorted` says.
     pub fn dictionaries(
         &self,
         indices: &[usize],
+        sorted: bool,
     ) -> Result<HashMap<String, Arc<Dictionary>>, DataFusionError> {
         let mut out = HashMap::new();
         for &i in indices {
@@ -330,8 +395,8 @@ impl ObjectTable {
                 let mut states = self.dictionaries.lock().expect("not poisoned");
                 let state = states.entry(i).or_default();
                 match &state.built {
-                    Some(built) => {
-                        if let Some(d) = built {
+                    Some((built, layout)) => {
+                        if let Some(d) = built.as_ref().filter(|_| *layout == sorted) {
                             out.insert(field.name().clone(), Arc::clone(d));
                         }
                         false
@@ -343,17 +408,17 @@ impl ObjectTable {
                 }
             };
             if wanted {
-                let array = self.arrays(&[i])?.remove(0);
+                let (mut arrays, layout) = self.arrays(&[i])?;
+                let array = arrays.remove(0);
                 let built = dictionary::encode_column(field.name(), &array)?.map(Arc::new);
-                if let Some(d) = &built {
+                if let Some(d) = built.as_ref().filter(|_| layout == sorted) {
                     out.insert(field.name().clone(), Arc::clone(d));
                 }
-                self.dictionaries
-                    .lock()
-                    .expect("not poisoned")
-                    .entry(i)
-                    .or_default()
-                    .built = Some(built);
+                let mut states = self.dictionaries.lock().expect("not poisoned");
+                // Kept unless the rows were reordered meanwhile.
+                if self.columns.read().expect("not poisoned").sorted == layout {
+                    states.entry(i).or_default().built = Some((built, layout));
+                }
             }
         }
         Ok(out)
@@ -365,6 +430,7 @@ impl ObjectTable {
             .columns
             .read()
             .expect("not poisoned")
+            .arrays
             .iter()
             .flatten()
             .map(|a| a.get_array_memory_size())
@@ -374,7 +440,7 @@ impl ObjectTable {
             .lock()
             .expect("not poisoned")
             .values()
-            .filter_map(|s| s.built.as_ref()?.as_ref())
+            .filter_map(|s| s.built.as_ref()?.0.as_ref())
             .map(|d| d.memory())
             .sum();
         columns + dictionaries

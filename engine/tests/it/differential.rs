@@ -1336,10 +1336,11 @@ fn rounds<'c>(cases: &[&'c LargeCase]) -> Vec<Vec<&'c LargeCase>> {
 /// Runs every query of `cases` twice on one engine, in [`rounds`]: `make` gives each round a
 /// new engine (for the round's queries), so that each query's first run is the first filter
 /// over its string columns (plain kernels) and its second run builds and uses their
-/// dictionaries. Both runs must give the reference's answer, in the same order; the second
-/// run must grow the engine's memory (by the dictionaries) exactly when a column it reads
-/// has few enough distinct values for one, and the first must not grow it unless the
-/// engine reads columns lazily. Returns the failures.
+/// dictionaries. Both runs must give the reference's answer, in the same order. In memory,
+/// the second run must grow the engine's memory (by the dictionaries) exactly when a column
+/// it reads has few enough distinct values for one, and the first must not grow it; an
+/// engine that reads lazily (and reorders what it read after a few scans) is held to the
+/// answers only. Returns the failures.
 fn run_twice(
     make: &dyn Fn(&[&LargeCase]) -> Engine,
     lazy: bool,
@@ -1371,7 +1372,12 @@ fn run_twice(
             if first != second {
                 failures.push(format!("{:?}: the two runs return different rows", case.query));
             }
-            if between < before || (!lazy && between != before) {
+            // A table read lazily also puts its columns into the default order after a few
+            // scans, which changes what it holds: memory tells of dictionaries only in memory.
+            if lazy {
+                continue;
+            }
+            if between != before {
                 failures.push(format!(
                     "{:?}: memory {before} -> {between} in the first run",
                     case.query
