@@ -5,6 +5,8 @@
 //! shapes, which the project index summarizes and keeps like a native project's. A source
 //! is only ever read.
 
+pub(crate) mod mlflow;
+
 use std::path::PathBuf;
 
 use datafusion::arrow::record_batch::RecordBatch;
