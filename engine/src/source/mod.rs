@@ -5,6 +5,7 @@
 //! shapes, which the project index summarizes and keeps like a native project's. A source
 //! is only ever read.
 
+pub(crate) mod mlflow;
 pub(crate) mod neptune;
 
 use std::path::{Path, PathBuf};
@@ -83,5 +84,5 @@ pub(crate) fn open(path: &Path, options: &SourceOptions) -> Result<Option<Box<dy
     if let Some(export) = neptune::open(path, options.project.as_deref(), options.files.as_deref())? {
         return Ok(Some(Box::new(export)));
     }
-    Ok(None)
+    mlflow::open(path, &options.experiments)
 }
