@@ -13,19 +13,204 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use datasets::layout::{ObjectKind, SeriesKind};
+use nql::AttrType;
 
-use super::columns::{old_chunks, write_table};
+use super::columns::{old_chunks, patched_summaries, summary_columns, write_table};
 use super::manifest::{self, FileIdentity, Manifest, ObjectFileEntry, SeriesEntry};
 use super::{IndexReport, index_error};
 use crate::error::LoadError;
 use crate::load::objects::ObjectChunk;
 use crate::load::series::{FloatSummaries, IdIndex, SeriesProblem, StringSummaries};
 use crate::load::{self, LoadOptions, Sources, guarded, objects, parallel_map};
+
+/// A table of the build: its rows (by file), its files' entries, its objects' numbers, and
+/// for each row its row in the last build's table (null for a new object).
+struct Table {
+    kind: ObjectKind,
+    chunks: Vec<ObjectChunk>,
+    files: Vec<ObjectFileEntry>,
+    range: std::ops::Range<usize>,
+    from_old: UInt32Array,
+}
+
+/// Float and string series summaries merged from states.
+struct Merged {
+    floats: FloatSummaries,
+    strings: StringSummaries,
+}
+
+impl Merged {
+    fn new(objects: usize) -> Merged {
+        Merged {
+            floats: FloatSummaries::new(objects),
+            strings: StringSummaries::new(objects),
+        }
+    }
+
+    /// Merges a state batch of a series file of `kind`.
+    fn add(&mut self, kind: SeriesKind, batch: &RecordBatch, index: &IdIndex) -> Result<(), SeriesProblem> {
+        match kind {
+            SeriesKind::Float => self.floats.add_states(batch, index),
+            SeriesKind::String => self.strings.add_batch(batch, index),
+        }
+    }
+
+    /// Every (series, object) these hold.
+    fn keys(&self) -> Dirty {
+        let mut dirty = Dirty::new();
+        for (path, object) in self.floats.keys() {
+            set(
+                &mut dirty,
+                path,
+                AttrType::FloatSeries,
+                object,
+                self.floats.objects(),
+            );
+        }
+        for (path, object) in self.strings.keys() {
+            set(
+                &mut dirty,
+                path,
+                AttrType::StringSeries,
+                object,
+                self.strings.objects(),
+            );
+        }
+        dirty
+    }
+}
+
+/// For each series (path and type), the objects whose summary must be computed anew.
+type Dirty = HashMap<(String, AttrType), Vec<bool>>;
+
+fn set(dirty: &mut Dirty, path: &str, ty: AttrType, object: u32, objects: usize) {
+    dirty
+        .entry((path.to_string(), ty))
+        .or_insert_with(|| vec![false; objects])[object as usize] = true;
+}
+
+/// The summaries of a build: merged from every state, or only those a change touched.
+enum Summaries {
+    Full(Merged),
+    Patch { fresh: Merged, dirty: Dirty },
+}
+
+fn series_kind(table: &str) -> SeriesKind {
+    if table == SeriesKind::String.table_name() {
+        SeriesKind::String
+    } else {
+        SeriesKind::Float
+    }
+}
+
+fn series_type(kind: SeriesKind) -> AttrType {
+    kind.attr_type()
+}
+
+/// Marks as dirty every (series, object) of a state's keys.
+fn mark(
+    dirty: &mut Dirty,
+    keys: &RecordBatch,
+    index: &IdIndex,
+    kind: SeriesKind,
+    objects: usize,
+) -> Result<(), SeriesProblem> {
+    let ty = series_type(kind);
+    for (path, object) in state_keys(keys, index)? {
+        set(dirty, &path, ty, object, objects);
+    }
+    Ok(())
+}
+
+/// Which rows of a state's keys are dirty.
+fn touching(
+    keys: &RecordBatch,
+    index: &IdIndex,
+    kind: SeriesKind,
+    dirty: &Dirty,
+) -> Result<BooleanArray, SeriesProblem> {
+    let ty = series_type(kind);
+    Ok(state_keys(keys, index)?
+        .into_iter()
+        .map(|(path, object)| Some(dirty.get(&(path, ty)).is_some_and(|d| d[object as usize])))
+        .collect())
+}
+
+/// The (path, object number) of every row of a state's keys (`sys/id`, `path`).
+fn state_keys(keys: &RecordBatch, index: &IdIndex) -> Result<Vec<(String, u32)>, SeriesProblem> {
+    let strings = |name: &'static str| -> Result<ArrayRef, SeriesProblem> {
+        let column = keys.column_by_name(name).ok_or(SeriesProblem::Column {
+            column: name,
+            problem: "missing from the stored state".into(),
+        })?;
+        datafusion::arrow::compute::cast(column, &DataType::Utf8).map_err(|e| SeriesProblem::Column {
+            column: name,
+            problem: e.to_string(),
+        })
+    };
+    let (ids, paths) = (
+        strings(datasets::layout::ID_COLUMN)?,
+        strings(datasets::layout::PATH_COLUMN)?,
+    );
+    let (ids, paths) = (ids.as_string::<i32>(), paths.as_string::<i32>());
+    (0..keys.num_rows())
+        .map(|r| {
+            let id = ids.value(r);
+            let object = index
+                .get(id)
+                .ok_or_else(|| SeriesProblem::UnknownObject(id.to_string()))?;
+            Ok((paths.value(r).to_string(), object))
+        })
+        .collect()
+}
+
+/// The dirty flags of the objects `range` (one table's), as masks over the table's rows.
+fn dirty_of(dirty: &Dirty, range: std::ops::Range<usize>) -> HashMap<(String, AttrType), BooleanBuffer> {
+    dirty
+        .iter()
+        .filter(|(_, flags)| flags[range.clone()].iter().any(|&f| f))
+        .map(|(key, flags)| {
+            (
+                key.clone(),
+                BooleanBuffer::from_iter(flags[range.clone()].iter().copied()),
+            )
+        })
+        .collect()
+}
+
+/// The `sys/id` and `path` columns of a state file.
+fn read_state_keys(path: &Path) -> Result<RecordBatch, LoadError> {
+    use datafusion::parquet::arrow::ProjectionMask;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    guarded(path, || {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(load::open(path)?)
+            .map_err(|e| load::parquet_error(path, e))?;
+        let schema = builder.schema().clone();
+        let roots: Vec<usize> = [datasets::layout::ID_COLUMN, datasets::layout::PATH_COLUMN]
+            .iter()
+            .filter_map(|c| schema.index_of(c).ok())
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(1 << 20)
+            .build()
+            .map_err(|e| load::parquet_error(path, e))?;
+        let schema = datafusion::arrow::array::RecordBatchReader::schema(&reader);
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| load::parquet_error(path, e))?;
+        datafusion::arrow::compute::concat_batches(&schema, &batches)
+            .map_err(|e| load::parquet_error(path, e))
+    })
+}
 
 /// The path of `file` in the project, `/`-separated.
 fn relative(dir: &Path, file: &Path) -> String {
@@ -119,14 +304,21 @@ pub(crate) fn build(
         Ok(part)
     })?;
     let mut index = IdIndex::default();
-    // Each table's rows (by file), its files' entries, and its objects' numbers.
-    type Table = (
-        ObjectKind,
-        Vec<ObjectChunk>,
-        Vec<ObjectFileEntry>,
-        std::ops::Range<usize>,
-    );
     let mut tables: Vec<Table> = Vec::new();
+    // Whether every object file of the last build is still there unchanged (new ones may
+    // have come): then the summaries of series no changed file touches are kept as they are.
+    let known_files: usize = previous.tables.iter().map(|t| t.files.len()).sum();
+    let kept_files = parts
+        .iter()
+        .filter(|p| matches!(p, ObjectPart::Kept { .. }))
+        .count();
+    let objects_kept = !previous.tables.is_empty()
+        && kept_files == known_files
+        && previous.tables.len() == sources.objects.len()
+        && previous
+            .tables
+            .iter()
+            .all(|t| sources.objects.iter().any(|(k, _)| k.table_name() == t.table));
     let mut parts = parts.into_iter().zip(&all).peekable();
     for (kind, _) in &sources.objects {
         let mut mine = Vec::new();
@@ -149,25 +341,35 @@ pub(crate) fn build(
         let start = index.len();
         let mut chunks = Vec::with_capacity(mine.len());
         let mut entries = Vec::with_capacity(mine.len());
+        // For each row of the table, its row in the last build's table (null if new).
+        let mut from_old: Vec<Option<u32>> = Vec::new();
         for (part, (_, file)) in mine.into_iter().zip(all.iter().filter(|(k, _)| k == kind)) {
             let (mut chunk, entry) = match part {
-                ObjectPart::Read(chunk, entry) => (chunk, entry),
-                ObjectPart::Kept { entry, .. } => (kept.next().expect("a chunk per kept file"), entry),
+                ObjectPart::Read(chunk, entry) => {
+                    from_old.extend(std::iter::repeat_n(None, chunk.rows));
+                    (chunk, entry)
+                }
+                ObjectPart::Kept { entry, start } => {
+                    from_old.extend((start..start + entry.rows).map(|r| Some(r as u32)));
+                    (kept.next().expect("a chunk per kept file"), entry)
+                }
             };
             chunk.file = file.to_path_buf();
             index.insert_file(file, &chunk.ids)?;
             chunks.push(chunk);
             entries.push(entry);
         }
-        tables.push((*kind, chunks, entries, start..index.len()));
+        tables.push(Table {
+            kind: *kind,
+            chunks,
+            files: entries,
+            range: start..index.len(),
+            from_old: UInt32Array::from(from_old),
+        });
     }
 
     // 2. Series files.
     let objects = index.len();
-    let mut floats = FloatSummaries::new(objects);
-    let mut strings = StringSummaries::new(objects);
-    let mut entries = Vec::new();
-    let (mut summarized, mut reused) = (0, 0);
     let series_files: Vec<(SeriesKind, &PathBuf)> = sources
         .series
         .iter()
@@ -190,69 +392,130 @@ pub(crate) fn build(
             None => load::row_groups(file)?,
         });
     }
+    // New and changed files, summarized; their states written.
     let progress = load::Progress::new("series", work.iter().map(Vec::len).sum());
-    for (n, (((kind, file), known), units)) in series_files.iter().zip(known).zip(work).enumerate() {
-        let rel = relative(&sources.dir, file);
-        let entry = match known {
-            Some(entry) => {
-                let state = dir.join(&entry.state);
-                let batch = read_state(&state)?;
-                let merged = match kind {
-                    SeriesKind::Float => floats.add_states(&batch, &index),
-                    SeriesKind::String => strings.add_batch(&batch, &index),
-                };
-                merged.map_err(|p| series_error(file, &state, p))?;
-                reused += 1;
-                entry.clone()
-            }
-            None => {
-                let units: Vec<(SeriesKind, load::SeriesUnit)> =
-                    units.into_iter().map(|u| (*kind, u)).collect();
-                let rows = units
-                    .iter()
-                    .map(|(_, u)| match u {
-                        load::SeriesUnit::RowGroup {
-                            metadata, row_group, ..
-                        } => metadata.metadata().row_group(*row_group).num_rows().max(0) as u64,
-                        load::SeriesUnit::Batch { batch, .. } => batch.num_rows() as u64,
-                    })
-                    .sum();
-                let (f, s) = load::summarize(units, &index, options, &progress)?;
-                let state = format!("state/{generation}-{n}.parquet");
-                let batch = match kind {
-                    SeriesKind::Float => f.state_batch(&index),
-                    SeriesKind::String => s.state_batch(&index),
-                };
-                write_parquet(&dir.join(&state), &batch, true)?;
-                floats.merge(f);
-                strings.merge(s);
-                summarized += 1;
-                SeriesEntry {
-                    source: FileIdentity::of(file, rel).map_err(|source| LoadError::Io {
-                        file: file.to_path_buf(),
-                        source,
-                    })?,
-                    table: kind.table_name().to_string(),
-                    rows,
-                    state,
-                }
-            }
+    let mut fresh = Merged::new(objects);
+    let mut entries = Vec::new();
+    let (mut summarized, mut reused) = (0, 0);
+    for (n, (((kind, file), known), units)) in series_files.iter().zip(&known).zip(work).enumerate() {
+        if let Some(entry) = known {
+            entries.push((*entry).clone());
+            reused += 1;
+            continue;
+        }
+        let units: Vec<(SeriesKind, load::SeriesUnit)> = units.into_iter().map(|u| (*kind, u)).collect();
+        let rows = units
+            .iter()
+            .map(|(_, u)| match u {
+                load::SeriesUnit::RowGroup {
+                    metadata, row_group, ..
+                } => metadata.metadata().row_group(*row_group).num_rows().max(0) as u64,
+                load::SeriesUnit::Batch { batch, .. } => batch.num_rows() as u64,
+            })
+            .sum();
+        let (f, s) = load::summarize(units, &index, options, &progress)?;
+        let state = format!("state/{generation}-{n}.parquet");
+        let batch = match kind {
+            SeriesKind::Float => f.state_batch(&index),
+            SeriesKind::String => s.state_batch(&index),
         };
-        entries.push(entry);
+        write_parquet(&dir.join(&state), &batch, true)?;
+        fresh.floats.merge(f);
+        fresh.strings.merge(s);
+        summarized += 1;
+        entries.push(SeriesEntry {
+            source: FileIdentity::of(file, relative(&sources.dir, file)).map_err(|source| LoadError::Io {
+                file: file.to_path_buf(),
+                source,
+            })?,
+            table: kind.table_name().to_string(),
+            rows,
+            state,
+        });
     }
-    let removed = previous
+    let gone: Vec<&SeriesEntry> = previous
         .series
         .iter()
         .filter(|e| !entries.iter().any(|n| n.state == e.state))
-        .count();
+        .collect();
+    let removed = gone.len();
+    let kept_states: Vec<(SeriesKind, &PathBuf, &SeriesEntry)> = series_files
+        .iter()
+        .zip(&known)
+        .filter_map(|((kind, file), known)| known.map(|e| (*kind, *file, e)))
+        .collect();
+    let summaries = if objects_kept {
+        // Only the series that a new, changed or removed file touches are merged again.
+        let mut dirty = fresh.keys();
+        for e in &gone {
+            let file = dir.join(&e.state);
+            let keys = read_state_keys(&file)?;
+            mark(&mut dirty, &keys, &index, series_kind(&e.table), objects)
+                .map_err(|p| series_error(&file, &file, p))?;
+        }
+        // Series of objects that are new this build are in no kept file: when every dirty
+        // series is one (files of new runs came, nothing else), kept files need no reading.
+        let new_object: Vec<bool> = tables
+            .iter()
+            .flat_map(|t| t.from_old.iter().map(|o| o.is_none()))
+            .collect();
+        let only_new = dirty
+            .values()
+            .all(|flags| flags.iter().zip(&new_object).all(|(d, new)| !d || *new));
+        for (kind, file, e) in kept_states.iter().filter(|_| !only_new) {
+            let state = dir.join(&e.state);
+            let keys = read_state_keys(&state)?;
+            let touched =
+                touching(&keys, &index, *kind, &dirty).map_err(|p| series_error(file, &state, p))?;
+            if touched.true_count() > 0 {
+                let batch = datafusion::arrow::compute::filter_record_batch(&read_state(&state)?, &touched)
+                    .map_err(|e| index_error(&state, e.to_string()))?;
+                fresh
+                    .add(*kind, &batch, &index)
+                    .map_err(|p| series_error(file, &state, p))?;
+            }
+        }
+        Summaries::Patch { fresh, dirty }
+    } else {
+        let mut all = fresh;
+        for (kind, file, e) in &kept_states {
+            let state = dir.join(&e.state);
+            all.add(*kind, &read_state(&state)?, &index)
+                .map_err(|p| series_error(file, &state, p))?;
+        }
+        Summaries::Full(all)
+    };
 
     // 3. Tables, then the manifest.
     options.report("index", 0, tables.len());
     let mut table_entries = Vec::new();
     let count = tables.len();
-    for (t, (kind, chunks, files, range)) in tables.into_iter().enumerate() {
-        let mut entry = write_table(dir, generation, kind, chunks, &floats, &strings, range)?;
-        entry.files = files;
+    for (t, table) in tables.into_iter().enumerate() {
+        let columns = match &summaries {
+            Summaries::Full(all) => summary_columns(&all.floats, &all.strings, table.range.clone()),
+            Summaries::Patch { fresh, dirty } => {
+                let last = previous
+                    .tables
+                    .iter()
+                    .find(|t| t.table == table.kind.table_name())
+                    .ok_or_else(|| {
+                        index_error(
+                            dir,
+                            format!("the last build has no {} table", table.kind.table_name()),
+                        )
+                    })?;
+                let dirty = dirty_of(dirty, table.range.clone());
+                patched_summaries(
+                    dir,
+                    last,
+                    &table.from_old,
+                    summary_columns(&fresh.floats, &fresh.strings, table.range.clone()),
+                    &dirty,
+                )?
+            }
+        };
+        let mut entry = write_table(dir, generation, table.kind, table.chunks, columns)?;
+        entry.files = table.files;
         table_entries.push(entry);
         options.report("index", t + 1, count);
     }

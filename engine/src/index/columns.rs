@@ -30,18 +30,36 @@ fn id_name() -> String {
     id_column()
 }
 
-/// Writes the pack of a table whose rows are `chunks` (in order) and whose summaries are
-/// those of objects `range` of `floats` and `strings`. Returns the table's entry (its
-/// `files` left for the caller) and its ids.
-#[allow(clippy::too_many_arguments)]
+/// Summary columns of a table, each with what it holds.
+pub(super) type Summaries = Vec<(ColumnSpec, ArrayRef)>;
+
+/// The summary columns of objects `range` of `floats` and `strings`: for each float series
+/// path its five aggregates, for each string series path its last entry, by path.
+pub(super) fn summary_columns(
+    floats: &FloatSummaries,
+    strings: &StringSummaries,
+    range: std::ops::Range<usize>,
+) -> Summaries {
+    let mut out = Vec::new();
+    for (path, arrays, count) in floats.columns(range.clone()) {
+        out.extend(ColumnSpec::float_series(&path, count).into_iter().zip(arrays));
+    }
+    for (path, last, count) in strings.columns(range) {
+        let spec = ColumnSpec::attribute(&path, AttrType::StringSeries, last.data_type().clone(), count);
+        out.push((spec, last));
+    }
+    out
+}
+
+/// Writes the pack of a table whose rows are `chunks` (in order) and whose series summaries
+/// are `summaries` (rows in the same order). Returns the table's entry (its `files` left for
+/// the caller).
 pub(super) fn write_table(
     dir: &Path,
     generation: u64,
     kind: ObjectKind,
     chunks: Vec<ObjectChunk>,
-    floats: &FloatSummaries,
-    strings: &StringSummaries,
-    range: std::ops::Range<usize>,
+    summaries: Summaries,
 ) -> Result<TableEntry, LoadError> {
     let pack = format!("tables/{}-{generation}.pack", kind.table_name());
     let path = dir.join(&pack);
@@ -76,16 +94,15 @@ pub(super) fn write_table(
             created = Some(Arc::clone(&a.array));
         }
     }
-    for (path, arrays, count) in floats.columns(range.clone()) {
-        for (spec, array) in ColumnSpec::float_series(&path, count).into_iter().zip(arrays) {
-            writer.add(&spec.name, &array)?;
-            columns.push(entry(&spec));
+    for (spec, array) in &summaries {
+        if array.len() != rows {
+            return Err(index_error(
+                &path,
+                format!("summary `{}` has {} rows, not {rows}", spec.name, array.len()),
+            ));
         }
-    }
-    for (path, last, count) in strings.columns(range) {
-        let spec = ColumnSpec::attribute(&path, AttrType::StringSeries, last.data_type().clone(), count);
-        writer.add(&spec.name, &last)?;
-        columns.push(entry(&spec));
+        writer.add(&spec.name, array)?;
+        columns.push(entry(spec));
     }
     let order = default_order(ids, created)?;
     writer.add(ORDER_COLUMN, &(Arc::new(order) as ArrayRef))?;
@@ -96,6 +113,99 @@ pub(super) fn write_table(
         files: Vec::new(),
         columns,
         pack,
+    })
+}
+
+/// The summary columns of a table updated in place: those `previous` wrote, each row moved
+/// to its new place (`from_old`: for each row of the new table, its row in the old one, or
+/// null for a new object), except where `dirty` says a (path, type) changed for that row:
+/// there `fresh` holds the new value (null where the series is gone).
+pub(super) fn patched_summaries(
+    dir: &Path,
+    previous: &TableEntry,
+    from_old: &UInt32Array,
+    fresh: Summaries,
+    dirty: &std::collections::HashMap<(String, AttrType), datafusion::arrow::buffer::BooleanBuffer>,
+) -> Result<Summaries, LoadError> {
+    use datafusion::arrow::compute::kernels::zip::zip;
+    use datafusion::arrow::compute::take;
+    let rows = from_old.len();
+    let path = dir.join(&previous.pack);
+    let pack = Pack::open(&path)?;
+    // Every summary column either side has, by (path, type, aggregate), in path order.
+    let mut specs: Vec<ColumnSpec> = Vec::new();
+    let key = |s: &ColumnSpec| (s.path.clone(), s.ty, s.aggregate);
+    let mut fresh: std::collections::HashMap<_, (ColumnSpec, ArrayRef)> =
+        fresh.into_iter().map(|(s, a)| (key(&s), (s, a))).collect();
+    let old_specs: Vec<ColumnSpec> = previous
+        .columns
+        .iter()
+        .filter(|c| matches!(c.ty.as_str(), "floatSeries" | "stringSeries"))
+        .map(|c| spec_of(c, &path))
+        .collect::<Result<_, _>>()?;
+    for s in old_specs.iter().chain(fresh.values().map(|(s, _)| s)) {
+        if !specs.iter().any(|t| key(t) == key(s)) {
+            specs.push(s.clone());
+        }
+    }
+    specs.sort_by(|a, b| {
+        (
+            a.ty == AttrType::StringSeries,
+            &a.path,
+            a.aggregate.map(|g| g as u8 + 1).unwrap_or(0),
+        )
+            .cmp(&(
+                b.ty == AttrType::StringSeries,
+                &b.path,
+                b.aggregate.map(|g| g as u8 + 1).unwrap_or(0),
+            ))
+    });
+    let mut out = Vec::with_capacity(specs.len());
+    for mut spec in specs {
+        let null = || datafusion::arrow::array::new_null_array(&spec.data_type, rows);
+        let old = match old_specs.iter().find(|s| key(s) == key(&spec)) {
+            Some(s) => {
+                let array = pack.read(&s.name)?;
+                take(array.as_ref(), from_old, None).map_err(|e| index_error(&path, e.to_string()))?
+            }
+            None => null(),
+        };
+        let array = match dirty.get(&(spec.path.clone(), spec.ty)) {
+            Some(mask) => {
+                let new = fresh.remove(&key(&spec)).map_or_else(null, |(_, a)| a);
+                let mask = datafusion::arrow::array::BooleanArray::new(mask.clone(), None);
+                zip(&mask, &new, &old).map_err(|e| index_error(&path, e.to_string()))?
+            }
+            None => old,
+        };
+        spec.count = rows - array.null_count();
+        if spec.count > 0 {
+            out.push((spec, array));
+        }
+    }
+    // A path whose aggregates are not all present would be half a series: every aggregate
+    // of a path has the count of its `last`.
+    Ok(out)
+}
+
+fn spec_of(c: &ColumnEntry, pack: &Path) -> Result<ColumnSpec, LoadError> {
+    let data_type: DataType = c
+        .data_type
+        .parse()
+        .map_err(|e| index_error(pack, format!("column `{}`: type `{}`: {e}", c.name, c.data_type)))?;
+    let aggregate = match &c.aggregate {
+        Some(a) => Some(
+            Aggregate::from_name(a).ok_or_else(|| index_error(pack, format!("`{a}` is not an aggregate")))?,
+        ),
+        None => None,
+    };
+    Ok(ColumnSpec {
+        name: c.name.clone(),
+        data_type,
+        path: c.path.clone(),
+        ty: attr_type(c, pack)?,
+        aggregate,
+        count: c.count,
     })
 }
 

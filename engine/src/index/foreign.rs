@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datasets::layout::ObjectKind;
 
 use super::build::write_parquet;
-use super::columns::{old_chunks, write_table as write_columns};
+use super::columns::{old_chunks, summary_columns, write_table as write_columns};
 use super::manifest::{self, FileIdentity, Manifest, TableEntry, UnitEntry, segment_file};
 use super::{IndexReport, index_error};
 use crate::error::LoadError;
@@ -418,7 +418,13 @@ fn write_table(
             merged.map_err(problem(file))?;
         }
     }
-    write_columns(dir, generation, kind, chunks, &floats, &strings, 0..rows)
+    write_columns(
+        dir,
+        generation,
+        kind,
+        chunks,
+        summary_columns(&floats, &strings, 0..rows),
+    )
 }
 
 /// The rows of a state file that belong to table `kind` and to units whose live state is

@@ -385,6 +385,16 @@ impl FloatSummaries {
         Ok(())
     }
 
+    /// Every (path, object number) that has a summary.
+    pub fn keys(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.slots.entries().map(|(path, object, _)| (path, object))
+    }
+
+    /// How many objects these summaries are numbered over.
+    pub fn objects(&self) -> usize {
+        self.objects
+    }
+
     /// Folds another worker's summaries into these.
     pub fn merge(&mut self, other: FloatSummaries) {
         let mut theirs: Vec<Option<FloatSummary>> = other.summaries.into_iter().map(Some).collect();
@@ -576,6 +586,16 @@ impl StringSummaries {
             }
         }
         Ok(())
+    }
+
+    /// Every (path, object number) that has an entry.
+    pub fn keys(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.slots.entries().map(|(path, object, _)| (path, object))
+    }
+
+    /// How many objects these summaries are numbered over.
+    pub fn objects(&self) -> usize {
+        self.objects
     }
 
     /// Folds another worker's summaries into these.

@@ -523,3 +523,61 @@ fn answers_are_the_same_before_and_after_a_table_reorders_what_it_read() {
         }
     }
 }
+
+#[test]
+fn points_added_to_series_already_indexed_are_merged_with_them() {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray};
+    let (data, index) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let runs = crate::common::batch(vec![(
+        "sys/id",
+        Arc::new(StringArray::from(vec!["R-1", "R-2", "R-3"])) as ArrayRef,
+    )]);
+    datasets::ProjectBatches {
+        runs: vec![runs],
+        ..Default::default()
+    }
+    .write_dir(data.path())
+    .unwrap();
+    let series_dir = data.path().join("float_series");
+    std::fs::create_dir_all(&series_dir).unwrap();
+    let points = |ids: &[&str], steps: &[f64], values: &[f64]| {
+        crate::common::batch(vec![
+            ("sys/id", Arc::new(StringArray::from(ids.to_vec())) as ArrayRef),
+            ("path", Arc::new(StringArray::from(vec!["m"; ids.len()]))),
+            ("step", Arc::new(Float64Array::from(steps.to_vec()))),
+            ("value", Arc::new(Float64Array::from(values.to_vec()))),
+        ])
+    };
+    let write = |name: &str, batch: RecordBatch| {
+        let file = std::fs::File::create(series_dir.join(name)).unwrap();
+        let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    };
+    let agree = |what: &str| {
+        let indexed = everything(&Engine::open_with(data.path(), &with_index(index.path(), 1)).unwrap());
+        let memory = everything(&Engine::open_with(data.path(), &in_memory(1)).unwrap());
+        assert_same(&indexed, &memory, what);
+    };
+    write(
+        "a.parquet",
+        points(&["R-1", "R-1", "R-2"], &[0.0, 1.0, 0.0], &[1.0, 2.0, 5.0]),
+    );
+    agree("first");
+    // Training went on: more points of R-1's series, and R-3's first ones.
+    write("b.parquet", points(&["R-1", "R-3"], &[2.0, 0.0], &[0.5, 9.0]));
+    let report = refresh(data.path(), index.path());
+    assert_eq!((report.summarized, report.reused), (1, 1), "{report:?}");
+    agree("points added to a series already indexed");
+    // The first file rewritten with other values, then gone.
+    write(
+        "a.parquet",
+        points(&["R-1", "R-2", "R-2"], &[0.0, 0.0, 3.0], &[7.0, 1.0, 2.0]),
+    );
+    agree("a file changed");
+    std::fs::remove_file(series_dir.join("a.parquet")).unwrap();
+    agree("a file removed");
+    let engine = Engine::open_with(data.path(), &with_index(index.path(), 1)).unwrap();
+    let ids = crate::common::run_ids(&engine, "m:floatSeries EXISTS", &options(Trashed::All)).unwrap();
+    assert_eq!(ids, ["R-1", "R-3"], "R-2's series left with its file");
+}
