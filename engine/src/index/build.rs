@@ -16,14 +16,12 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
 use datasets::layout::{ObjectKind, SeriesKind};
 use nql::AttrType;
 
 use super::columns::{old_chunks, patched_summaries, summary_columns, write_table};
 use super::manifest::{self, FileIdentity, Manifest, ObjectFileEntry, SeriesEntry};
+use super::pack::{self, Pack};
 use super::{IndexReport, index_error};
 use crate::error::LoadError;
 use crate::load::objects::ObjectChunk;
@@ -187,29 +185,10 @@ fn dirty_of(dirty: &Dirty, range: std::ops::Range<usize>) -> HashMap<(String, At
 
 /// The `sys/id` and `path` columns of a state file.
 fn read_state_keys(path: &Path) -> Result<RecordBatch, LoadError> {
-    use datafusion::parquet::arrow::ProjectionMask;
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    guarded(path, || {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(load::open(path)?)
-            .map_err(|e| load::parquet_error(path, e))?;
-        let schema = builder.schema().clone();
-        let roots: Vec<usize> = [datasets::layout::ID_COLUMN, datasets::layout::PATH_COLUMN]
-            .iter()
-            .filter_map(|c| schema.index_of(c).ok())
-            .collect();
-        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-        let reader = builder
-            .with_projection(mask)
-            .with_batch_size(1 << 20)
-            .build()
-            .map_err(|e| load::parquet_error(path, e))?;
-        let schema = datafusion::arrow::array::RecordBatchReader::schema(&reader);
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| load::parquet_error(path, e))?;
-        datafusion::arrow::compute::concat_batches(&schema, &batches)
-            .map_err(|e| load::parquet_error(path, e))
-    })
+    Pack::open(path)?.read_batch(Some(&[
+        datasets::layout::ID_COLUMN,
+        datasets::layout::PATH_COLUMN,
+    ]))
 }
 
 /// The path of `file` in the project, `/`-separated.
@@ -414,12 +393,12 @@ pub(crate) fn build(
             })
             .sum();
         let (f, s) = load::summarize(units, &index, options, &progress)?;
-        let state = format!("state/{generation}-{n}.parquet");
+        let state = format!("state/{generation}-{n}.pack");
         let batch = match kind {
             SeriesKind::Float => f.state_batch(&index),
             SeriesKind::String => s.state_batch(&index),
         };
-        write_parquet(&dir.join(&state), &batch, true)?;
+        pack::write_batch(&dir.join(&state), &batch)?;
         fresh.floats.merge(f);
         fresh.strings.merge(s);
         summarized += 1;
@@ -573,41 +552,8 @@ fn series_error(file: &Path, state: &Path, problem: SeriesProblem) -> LoadError 
 }
 
 /// Reads a state file whole.
-fn read_state(path: &Path) -> Result<RecordBatch, LoadError> {
-    guarded(path, || load::read_whole(path))
-}
-
-/// Writes `batch` to `path`: to a temporary file beside it first, then renamed, so that
-/// `path` is whole or absent.
-pub(super) fn write_parquet(path: &Path, batch: &RecordBatch, compress: bool) -> Result<(), LoadError> {
-    let temporary = path.with_file_name(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let io = |e: std::io::Error| index_error(path, format!("cannot write: {e}"));
-    let file = std::fs::File::create(&temporary).map_err(io)?;
-    let compression = if compress {
-        Compression::ZSTD(ZstdLevel::try_new(1).expect("a valid level"))
-    } else {
-        Compression::UNCOMPRESSED
-    };
-    let properties = WriterProperties::builder()
-        .set_compression(compression)
-        .set_max_row_group_row_count(Some(1 << 20))
-        .build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
-        .map_err(|e| index_error(path, e.to_string()))?;
-    writer
-        .write(batch)
-        .map_err(|e| index_error(path, e.to_string()))?;
-    let file = writer
-        .into_inner()
-        .map_err(|e| index_error(path, e.to_string()))?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&temporary, path).map_err(io)
+pub(super) fn read_state(path: &Path) -> Result<RecordBatch, LoadError> {
+    Pack::open(path)?.read_batch(None)
 }
 
 /// Removes what an interrupted build left (`.tmp-*` files); the caller holds the lock.

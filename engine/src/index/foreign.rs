@@ -4,7 +4,7 @@
 //!
 //! The source comes in units (a run, a store). A unit whose files are unchanged keeps what
 //! an earlier build stored of it: its objects' rows in the written tables, its summaries in
-//! that build's state files (`state/G-float.parquet`, `state/G-string.parquet`, one row per
+//! that build's state files (`state/G-float.pack`, `state/G-string.pack`, one row per
 //! unit, table, object and series). New and changed units are read and summarized, their
 //! states written into this build's state files; the tables are written anew from the kept
 //! and the new rows; each table's summaries are computed from the merged states.
@@ -18,9 +18,10 @@ use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datasets::layout::ObjectKind;
 
-use super::build::write_parquet;
+use super::build::read_state;
 use super::columns::{old_chunks, summary_columns, write_table as write_columns};
 use super::manifest::{self, FileIdentity, Manifest, TableEntry, UnitEntry, segment_file};
+use super::pack;
 use super::{IndexReport, index_error};
 use crate::error::LoadError;
 use crate::load::objects::{self, ObjectChunk};
@@ -142,7 +143,7 @@ pub(super) fn build(
                 Field::new(TABLE_COLUMN, DataType::Utf8, false),
             ]))),
         };
-        write_parquet(&path, &batch, true)
+        pack::write_batch(&path, &batch)
     };
     segment("float", parts.iter().flat_map(|p| p.floats.clone()).collect())?;
     segment("string", parts.iter().flat_map(|p| p.strings.clone()).collect())?;
@@ -155,11 +156,7 @@ pub(super) fn build(
         .collect();
     let mut states: HashMap<u64, (RecordBatch, RecordBatch)> = HashMap::new();
     for &g in live.values().collect::<HashSet<_>>() {
-        let read = |kind| {
-            guarded(&dir.join(segment_file(g, kind)), || {
-                load::read_whole(&dir.join(segment_file(g, kind)))
-            })
-        };
+        let read = |kind| read_state(&dir.join(segment_file(g, kind)));
         states.insert(g, (read("float")?, read("string")?));
     }
     let mut kinds: Vec<ObjectKind> = Vec::new();

@@ -11,7 +11,7 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 /// The version of the index's layout; an index of another version is rebuilt.
-pub(crate) const FORMAT: u32 = 2;
+pub(crate) const FORMAT: u32 = 3;
 
 /// The manifest's file name in the index directory.
 pub(crate) const MANIFEST: &str = "manifest.json";
@@ -117,7 +117,7 @@ pub(crate) struct FileIdentity {
 /// The state file of generation `g` of a foreign source's units, for `float` or `string`
 /// series.
 pub(crate) fn segment_file(g: u64, kind: &str) -> String {
-    format!("state/{g}-{kind}.parquet")
+    format!("state/{g}-{kind}.pack")
 }
 
 /// The size and modification time of a file.

@@ -5,7 +5,7 @@
 //! _nql/                      (or the --index-dir, or a directory of the user's cache)
 //!   manifest.json            what the index was built from, and what it holds
 //!   lock                     held while building: two builders never overlap
-//!   state/G-N.parquet        the exact summary state of one series file
+//!   state/G-N.pack           the exact summary state of one series file
 //!   tables/TABLE-G.pack      a table: every column as Arrow IPC, summaries and order included
 //! ```
 //!

@@ -71,8 +71,13 @@ impl PackWriter {
         })
     }
 
-    /// Appends a column.
+    /// Appends a nullable column.
     pub fn add(&mut self, name: &str, array: &ArrayRef) -> Result<(), LoadError> {
+        self.add_column(name, true, array)
+    }
+
+    /// Appends a column, nullable or not as its field is (what [`Pack::read_field`] gives back).
+    pub fn add_column(&mut self, name: &str, nullable: bool, array: &ArrayRef) -> Result<(), LoadError> {
         // A view array keeps every buffer of whatever it was sliced or concatenated from, and
         // IPC writes them all: written as is, a table rewritten from its last version would
         // double in size with every build.
@@ -87,7 +92,7 @@ impl PackWriter {
         let schema = Arc::new(Schema::new(vec![Field::new(
             "v",
             array.data_type().clone(),
-            true,
+            nullable,
         )]));
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::clone(array)])
             .map_err(|e| error(&self.path, e))?;
@@ -125,6 +130,8 @@ pub(crate) struct Pack {
     path: PathBuf,
     file: SharedFile,
     columns: HashMap<String, (u64, u64)>,
+    /// Column names in the order they were written.
+    names: Vec<String>,
     rows: usize,
 }
 
@@ -169,6 +176,7 @@ impl Pack {
         Ok(Pack {
             path: path.to_path_buf(),
             file,
+            names: footer.columns.iter().map(|(n, _, _)| n.clone()).collect(),
             columns: footer.columns.into_iter().map(|(n, o, l)| (n, (o, l))).collect(),
             rows: footer.rows,
         })
@@ -181,6 +189,11 @@ impl Pack {
 
     /// Reads the column `name`.
     pub fn read(&self, name: &str) -> Result<ArrayRef, LoadError> {
+        Ok(self.read_field(name)?.1)
+    }
+
+    /// Reads the column `name` with its field (named `name`, nullable as written).
+    pub fn read_field(&self, name: &str) -> Result<(Field, ArrayRef), LoadError> {
         let damaged = |problem: String| {
             super::index_error(
                 &self.path,
@@ -217,8 +230,35 @@ impl Pack {
                 self.rows
             )));
         }
-        Ok(Arc::clone(batch.column(0)))
+        let field = batch.schema().field(0).clone().with_name(name);
+        Ok((field, Arc::clone(batch.column(0))))
     }
+
+    /// Reads the columns `names` (every column, in the order written, when `None`) as a batch.
+    pub fn read_batch(&self, names: Option<&[&str]>) -> Result<RecordBatch, LoadError> {
+        let names: Vec<&str> = match names {
+            Some(names) => names.to_vec(),
+            None => self.names.iter().map(String::as_str).collect(),
+        };
+        let (fields, columns): (Vec<Field>, Vec<ArrayRef>) = names
+            .iter()
+            .map(|n| self.read_field(n))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .unzip();
+        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(self.rows));
+        RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+            .map_err(|e| super::index_error(&self.path, format!("a damaged index: {e}")))
+    }
+}
+
+/// Writes `batch` as a pack at `path`, each column under its field's name.
+pub(crate) fn write_batch(path: &Path, batch: &RecordBatch) -> Result<(), LoadError> {
+    let mut writer = PackWriter::create(path, batch.num_rows())?;
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        writer.add_column(field.name(), field.is_nullable(), column)?;
+    }
+    writer.finish()
 }
 
 #[cfg(test)]

@@ -152,6 +152,33 @@ impl<'a> Points<'a> {
     }
 }
 
+/// The `sys/id` and `path` columns of a state batch, dictionary-encoded: the ids of
+/// `objects` (numbered by `index`) and `paths`, runs of equal paths sharing one key.
+fn key_columns(index: &IdIndex, objects: &[u32], paths: &[&str]) -> (ArrayRef, ArrayRef) {
+    let mut used: Vec<u32> = objects.to_vec();
+    used.sort_unstable();
+    used.dedup();
+    let key_of = |o: u32| used.binary_search(&o).expect("an object in use") as i32;
+    let id_values = StringArray::from_iter_values(used.iter().map(|&o| index.id(o)));
+    let ids = DictionaryArray::<Int32Type>::new(
+        datafusion::arrow::array::Int32Array::from_iter_values(objects.iter().map(|&o| key_of(o))),
+        Arc::new(id_values),
+    );
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut keys = Vec::with_capacity(paths.len());
+    for p in paths {
+        if distinct.last() != Some(p) {
+            distinct.push(p);
+        }
+        keys.push(distinct.len() as i32 - 1);
+    }
+    let paths = DictionaryArray::<Int32Type>::new(
+        datafusion::arrow::array::Int32Array::from(keys),
+        Arc::new(StringArray::from(distinct)),
+    );
+    (Arc::new(ids), Arc::new(paths))
+}
+
 /// For each dictionary key of `ids`, the object number (resolved lazily, so that unused
 /// dictionary entries do not matter).
 fn object_of_keys(ids: &DictionaryArray<Int32Type>, index: &IdIndex) -> Result<Vec<u32>, SeriesProblem> {
@@ -425,15 +452,14 @@ impl FloatSummaries {
     /// back). Rows are sorted by path, then object number, so the same state always gives
     /// the same batch.
     pub fn state_batch(&self, index: &IdIndex) -> RecordBatch {
-        let mut ids = StringBuilder::new();
-        let mut paths = StringBuilder::new();
-        let mut parts = Vec::new();
+        let (mut objects, mut paths, mut parts) = (Vec::new(), Vec::new(), Vec::new());
         for (path, object, slot) in self.slots.entries() {
-            ids.append_value(index.id(object));
-            paths.append_value(path);
-            parts.push(self.summaries[slot as usize].to_parts());
+            objects.push(object);
+            paths.push(path);
+            parts.push(self.summaries[slot as usize].raw());
         }
-        state::float_batch(ids.finish(), paths.finish(), &parts)
+        let (ids, paths) = key_columns(index, &objects, &paths);
+        state::float_batch(ids, paths, &parts)
     }
 
     /// Merges a state batch written by [`FloatSummaries::state_batch`] into these.
@@ -625,20 +651,20 @@ impl StringSummaries {
     /// (`sys/id`, `path`, `step`, `value`, `timestamp`) that [`StringSummaries::add_batch`]
     /// merges like any other. Rows are sorted by path, then object number.
     pub fn state_batch(&self, index: &IdIndex) -> RecordBatch {
-        let mut ids = StringBuilder::new();
-        let mut paths = StringBuilder::new();
+        let (mut objects, mut paths) = (Vec::new(), Vec::new());
         let mut values = StringBuilder::new();
         let mut steps = Vec::new();
         let mut times = Vec::new();
         for (path, object, slot) in self.slots.entries() {
             let last = &self.last[slot as usize];
-            ids.append_value(index.id(object));
-            paths.append_value(path);
+            objects.push(object);
+            paths.push(path);
             values.append_value(self.value(last));
             steps.push(last.step);
             times.push((last.time != i64::MIN).then_some(last.time));
         }
-        state::string_batch(ids.finish(), paths.finish(), steps, values.finish(), times)
+        let (ids, paths) = key_columns(index, &objects, &paths);
+        state::string_batch(ids, paths, steps, values.finish(), times)
     }
 
     /// The `last` column of every path for the objects `range`, with the number of objects

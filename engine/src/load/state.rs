@@ -17,7 +17,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datasets::layout::{ID_COLUMN, PATH_COLUMN, STEP_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN};
 
 use super::series::SeriesProblem;
-use super::summary::SummaryParts;
+use super::summary::{RawParts, SummaryParts};
 
 const COUNT: &str = "count";
 const SUM_LO: &str = "sum_lo";
@@ -33,26 +33,28 @@ const LAST_STEP: &str = "last_step";
 const LAST_TIME: &str = "last_time";
 const LAST_VALUE: &str = "last_value";
 
-/// A float state batch: `sys/id`, `path`, then the fields of each summary.
-pub(crate) fn float_batch(ids: StringArray, paths: StringArray, parts: &[SummaryParts]) -> RecordBatch {
-    let chunks = |f: fn(&SummaryParts) -> &Vec<i64>| -> ArrayRef {
-        let mut b =
-            ListBuilder::new(Int64Builder::new()).with_field(Field::new_list_field(DataType::Int64, false));
+/// A float state batch: `sys/id`, `path` (any string arrays, dictionaries included), then
+/// the fields of each summary, its exact sums as held.
+pub(crate) fn float_batch(ids: ArrayRef, paths: ArrayRef, parts: &[RawParts]) -> RecordBatch {
+    let chunks = |squares: bool| -> ArrayRef {
+        let mut b = ListBuilder::with_capacity(Int64Builder::with_capacity(parts.len() * 6), parts.len())
+            .with_field(Field::new_list_field(DataType::Int64, false));
         for p in parts {
-            b.values().append_slice(f(p));
+            b.values()
+                .append_slice(if squares { p.sum_sq_chunks } else { p.sum_chunks });
             b.append(true);
         }
         Arc::new(b.finish())
     };
-    let floats = |f: fn(&SummaryParts) -> f64| -> ArrayRef {
+    let floats = |f: fn(&RawParts) -> f64| -> ArrayRef {
         Arc::new(Float64Array::from_iter_values(parts.iter().map(f)))
     };
-    let flags = |f: fn(&SummaryParts) -> bool| -> ArrayRef {
+    let flags = |f: fn(&RawParts) -> bool| -> ArrayRef {
         Arc::new(BooleanArray::from_iter(parts.iter().map(|p| Some(f(p)))))
     };
     let columns: Vec<(&str, ArrayRef)> = vec![
-        (ID_COLUMN, Arc::new(ids)),
-        (PATH_COLUMN, Arc::new(paths)),
+        (ID_COLUMN, ids),
+        (PATH_COLUMN, paths),
         (
             COUNT,
             Arc::new(UInt64Array::from_iter_values(parts.iter().map(|p| p.count))),
@@ -61,12 +63,12 @@ pub(crate) fn float_batch(ids: StringArray, paths: StringArray, parts: &[Summary
             SUM_LO,
             Arc::new(Int32Array::from_iter_values(parts.iter().map(|p| p.sum_lo))),
         ),
-        (SUM_CHUNKS, chunks(|p| &p.sum_chunks)),
+        (SUM_CHUNKS, chunks(false)),
         (
             SUM_SQ_LO,
             Arc::new(Int32Array::from_iter_values(parts.iter().map(|p| p.sum_sq_lo))),
         ),
-        (SUM_SQ_CHUNKS, chunks(|p| &p.sum_sq_chunks)),
+        (SUM_SQ_CHUNKS, chunks(true)),
         (NAN, flags(|p| p.nan)),
         (POS_INF, flags(|p| p.pos_inf)),
         (NEG_INF, flags(|p| p.neg_inf)),
@@ -93,16 +95,16 @@ pub(crate) fn float_batch(ids: StringArray, paths: StringArray, parts: &[Summary
 /// A string state batch: points with `sys/id`, `path`, `step`, `value`, `timestamp`
 /// (nanoseconds, null where the entry had none).
 pub(crate) fn string_batch(
-    ids: StringArray,
-    paths: StringArray,
+    ids: ArrayRef,
+    paths: ArrayRef,
     steps: Vec<f64>,
     values: StringArray,
     times: Vec<Option<i64>>,
 ) -> RecordBatch {
     let times = TimestampNanosecondArray::from(times).with_timezone("UTC");
     let columns: Vec<(&str, ArrayRef, bool)> = vec![
-        (ID_COLUMN, Arc::new(ids), false),
-        (PATH_COLUMN, Arc::new(paths), false),
+        (ID_COLUMN, ids, false),
+        (PATH_COLUMN, paths, false),
         (STEP_COLUMN, Arc::new(Float64Array::from(steps)), false),
         (VALUE_COLUMN, Arc::new(values), false),
         (TIMESTAMP_COLUMN, Arc::new(times), true),

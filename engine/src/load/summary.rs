@@ -383,6 +383,15 @@ impl ExactSum {
         self.magnitude().to_chunks()
     }
 
+    /// The chunk run as it is held: the exact value, though not in canonical form (a carry
+    /// may sit in either of two chunks). [`from_parts`] reads it back exactly; storing it
+    /// costs no normalization.
+    ///
+    /// [`from_parts`]: ExactSum::from_parts
+    pub fn raw_parts(&self) -> (i32, &[i64]) {
+        (self.lo, self.chunks.as_slice())
+    }
+
     /// Rebuilds an exact sum from `(lo, chunks)` as [`to_parts`] returns them.
     /// Non-canonical chunks (any `i64` values) are accepted and normalized exactly;
     /// an error is returned if the run of chunks, or the normalized value, does not
@@ -836,6 +845,25 @@ pub struct SummaryParts {
     pub last_value: f64,
 }
 
+/// [`SummaryParts`] borrowed from a summary, its exact sums as held (see
+/// [`FloatSummary::raw`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RawParts<'a> {
+    pub count: u64,
+    pub sum_lo: i32,
+    pub sum_chunks: &'a [i64],
+    pub sum_sq_lo: i32,
+    pub sum_sq_chunks: &'a [i64],
+    pub nan: bool,
+    pub pos_inf: bool,
+    pub neg_inf: bool,
+    pub max: f64,
+    pub min: f64,
+    pub last_step: f64,
+    pub last_time: i64,
+    pub last_value: f64,
+}
+
 /// Whether point `a` comes after point `b`: greater step, then greater time, then
 /// greater value (total order on the floats).
 fn is_later(a: (f64, i64, f64), b: (f64, i64, f64)) -> bool {
@@ -937,6 +965,30 @@ impl FloatSummary {
     /// The exact sum of the squares of the finite values.
     pub fn sum_sq(&self) -> &ExactSum {
         &self.sum_sq
+    }
+
+    /// The whole state as [`to_parts`](FloatSummary::to_parts) gives it, but borrowed and
+    /// with the exact sums as held ([`ExactSum::raw_parts`]): what storing a summary needs,
+    /// without a normalization or an allocation. [`FloatSummary::from_parts`] of the same
+    /// fields gives an equal summary.
+    pub fn raw(&self) -> RawParts<'_> {
+        let (sum_lo, sum_chunks) = self.sum.raw_parts();
+        let (sum_sq_lo, sum_sq_chunks) = self.sum_sq.raw_parts();
+        RawParts {
+            count: self.count,
+            sum_lo,
+            sum_chunks,
+            sum_sq_lo,
+            sum_sq_chunks,
+            nan: self.nan,
+            pos_inf: self.pos_inf,
+            neg_inf: self.neg_inf,
+            max: self.max,
+            min: self.min,
+            last_step: self.last_step,
+            last_time: self.last_time,
+            last_value: self.last_value,
+        }
     }
 
     /// The finalized values. Average: NaN if any value is NaN or if both `+inf`

@@ -191,6 +191,53 @@ fn appended_files_cost_only_their_own_summarizing() {
     );
 }
 
+/// The bytes of every file under `dir`.
+fn size_of(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                size_of(&e.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn an_index_kept_fresh_over_many_builds_stays_the_size_of_a_fresh_one() {
+    let (data, index, fresh) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    project(data.path(), "G", 200, 100, 4);
+    refresh(data.path(), index.path());
+    for round in 0..6 {
+        let extra = tempfile::tempdir().unwrap();
+        project(extra.path(), &format!("G{round}"), 60, 30, 10 + round);
+        for table in ["runs", "float_series", "string_series"] {
+            for entry in std::fs::read_dir(extra.path().join(table)).unwrap() {
+                let entry = entry.unwrap();
+                let name = format!("round{round}-{}", entry.file_name().to_string_lossy());
+                std::fs::copy(entry.path(), data.path().join(table).join(name)).unwrap();
+            }
+        }
+        assert!(refresh(data.path(), index.path()).built);
+    }
+    Engine::build_index(data.path(), &with_index(fresh.path(), 0), true).unwrap();
+    let (kept, rebuilt) = (size_of(index.path()), size_of(fresh.path()));
+    assert!(
+        kept < rebuilt * 3 / 2,
+        "an index refreshed six times takes {kept} bytes, one built afresh {rebuilt}"
+    );
+    let indexed = Engine::open_with(data.path(), &with_index(index.path(), 0)).unwrap();
+    assert_eq!(indexed.num_objects(ObjectKind::Runs), Some(560));
+}
+
 #[test]
 fn a_changed_file_is_summarized_again_and_a_removed_one_dropped() {
     let (data, index, other) = (

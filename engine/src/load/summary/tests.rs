@@ -1035,3 +1035,41 @@ fn timing() {
         );
     }
 }
+
+#[test]
+fn raw_parts_read_back_exactly() {
+    // Enough additions into the same chunks that carries are pending when stored.
+    let mut s = FloatSummary::first(0.0, 0, 0.1);
+    for i in 1..5000 {
+        let v = (i as f64).sin() * 1e3 + 1e-9 * i as f64;
+        s.add(i as f64, i as i64, v);
+    }
+    let raw = s.raw();
+    let parts = SummaryParts {
+        count: raw.count,
+        sum_lo: raw.sum_lo,
+        sum_chunks: raw.sum_chunks.to_vec(),
+        sum_sq_lo: raw.sum_sq_lo,
+        sum_sq_chunks: raw.sum_sq_chunks.to_vec(),
+        nan: raw.nan,
+        pos_inf: raw.pos_inf,
+        neg_inf: raw.neg_inf,
+        max: raw.max,
+        min: raw.min,
+        last_step: raw.last_step,
+        last_time: raw.last_time,
+        last_value: raw.last_value,
+    };
+    let back = FloatSummary::from_parts(&parts).unwrap();
+    assert_eq!(back.to_parts(), s.to_parts());
+    let (a, b) = (back.finalize(), s.finalize());
+    for (x, y) in [
+        (a.average, b.average),
+        (a.variance, b.variance),
+        (a.last, b.last),
+        (a.max, b.max),
+        (a.min, b.min),
+    ] {
+        assert_eq!(x.to_bits(), y.to_bits());
+    }
+}
