@@ -21,8 +21,8 @@ Modes (all in one run by default, so that every ratio is measured side by side):
            DuckDB from a fresh `duckdb.connect()` with views over read_parquet (no CREATE
            TABLE) and Polars from a fresh pl.scan_parquet, both timed inside their worker
            process (connect + query + fetch ids; Python start-up and imports excluded). Each
-           query: one warm-up run (which also warms the OS page cache for every tool), then
-           the median of --oneshot-reps runs.
+           query: one warm-up round (which also warms the OS page cache for every tool), then
+           --oneshot-reps rounds in which the three tools take turns, and each tool's median.
   index    the index: its build (`nql index --rebuild`: time, peak memory, size) against
            DuckDB's CREATE TABLE of the points plus the summary GROUP BY; the first query on
            a fresh copy of the project (no index yet: the query builds it); the first query
@@ -411,52 +411,55 @@ def polars_query(name: str, runs, fs):
     return run
 
 
-def worker_duckdb_oneshot(data: Path, out: Path, ids_root: Path, reps: int, names: list[str]):
-    """One-shot: per query a fresh in-memory DuckDB (duckdb.connect()), views over the Parquet
-    files (no CREATE TABLE), the query, its ids fetched as Arrow; timed from connect to fetch."""
-    import duckdb
-
+def oneshot_runner(tool: str, data: Path):
+    """For the one-shot mode: a function that answers the query `name` from nothing and
+    returns its ids. DuckDB: a fresh in-memory database (duckdb.connect()), views over the
+    Parquet files (no CREATE TABLE), the query, the ids fetched as Arrow, the connection
+    closed. Polars: fresh pl.scan_parquet scans of runs and points, the lazy expressions,
+    collected."""
     files = table_files(data)
-    conds = sql_queries(False)
-    report = {"queries": {}}
-    for name in names:
-        sql = sql_for(name, conds[name])
+    if tool == "duckdb":
+        import duckdb
 
-        def run(sql=sql):
+        conds = sql_queries(False)
+
+        def run(name):
             con = duckdb.connect()  # a new database each call: no cache survives it
             con.execute("SET enable_progress_bar = false")
             for table in ("runs", "float_series"):
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{files[table]}')")
-            table = fetch_arrow(con, sql)
+            table = fetch_arrow(con, sql_for(name, conds[name]))
             con.close()
-            return table
+            return table.column(0).to_pylist()
 
-        ms, table, samples = time_reps(run, reps)
-        ids = table.column(0).to_pylist()
-        write_ids(ids_root / "duckdb_oneshot", name, ids)
-        report["queries"][name] = {"median_ms": ms, "samples_ms": samples, "rows": len(ids)}
-    with duckdb.connect() as con:
-        report["threads"] = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
-    report["peak_bytes"] = peak_bytes()
-    out.write_text(json.dumps(report, indent=1))
-
-
-def worker_polars_oneshot(data: Path, out: Path, ids_root: Path, reps: int, names: list[str]):
-    """One-shot: per query fresh pl.scan_parquet scans of runs and points, the lazy
-    expressions, collected; timed from the scans to the collected ids."""
+        with duckdb.connect() as con:
+            threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        return run, threads
     import polars as pl
 
-    files = table_files(data)
-    report = {"queries": {}, "threads": pl.thread_pool_size()}
-    for name in names:
-        run = polars_query(name, lambda: pl.scan_parquet(files["runs"]),
-                           lambda: pl.scan_parquet(files["float_series"]))
-        ms, frame, samples = time_reps(run, reps)
-        ids = frame.to_series().to_list()
-        write_ids(ids_root / "polars_oneshot", name, ids)
-        report["queries"][name] = {"median_ms": ms, "samples_ms": samples, "rows": len(ids)}
-    report["peak_bytes"] = peak_bytes()
-    out.write_text(json.dumps(report, indent=1))
+    def run(name):
+        frame = polars_query(name, lambda: pl.scan_parquet(files["runs"]),
+                             lambda: pl.scan_parquet(files["float_series"]))()
+        return frame.to_series().to_list()
+
+    return run, pl.thread_pool_size()
+
+
+def worker_oneshot(tool: str, data: Path, ids_root: Path):
+    """Serves one-shot runs: reads `NAME<TAB>WRITE_IDS` lines on standard input, answers each
+    query from nothing, timed from the connection (or scan) to the fetched ids, and writes a
+    JSON line {"ms", "rows"} to standard output (with its ids to ids_root when asked). The
+    first line says it is ready (imports done: they are not timed)."""
+    run, threads = oneshot_runner(tool, data)
+    print(json.dumps({"ready": True, "threads": threads}), flush=True)
+    for line in sys.stdin:
+        name, write = line.rstrip("\n").split("\t")
+        start = time.perf_counter()
+        ids = run(name)
+        ms = (time.perf_counter() - start) * 1e3
+        if write == "1":
+            write_ids(ids_root / f"{tool}_oneshot", name, ids)
+        print(json.dumps({"ms": ms, "rows": len(ids)}), flush=True)
 
 
 def worker_duckdb_load(data: Path, out: Path, tmp: Path):
@@ -645,22 +648,41 @@ def run_ours(nql: Path, data: Path, work: Path, queries, iterations: int) -> dic
     return report
 
 
-def run_ours_oneshot(nql: Path, data: Path, work: Path, queries, reps: int) -> dict:
-    """One-shot: a fresh `nql query` process per run; one warm-up, then `reps` timed runs."""
-    out_dir = work / "oneshot-out"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = {}
-    for name, query in queries:
-        cmd = nql_query_cmd(nql, data, name, query)
-        out = out_dir / f"{name}.csv"
-        warmup = run_child(cmd, out, memory=True)  # untimed: warms the page cache, measures memory
-        runs = [run_child(cmd, out) for _ in range(reps)]
-        ids = csv_ids(out)
-        write_ids(work / "ids" / "ours_oneshot", name, ids)
-        report[name] = {"median_ms": statistics.median(r["s"] * 1e3 for r in runs),
-                        "samples_ms": [r["s"] * 1e3 for r in runs],
-                        "peak_bytes": warmup["peak_bytes"], "rows": len(ids)}
-    return report
+class OneshotWorker:
+    """A DuckDB or Polars one-shot worker process (`--worker duckdb-oneshot`), driven a query
+    at a time, so that the tools take turns run by run (a shared machine's load then falls
+    on all of them alike). Its peak memory is read by GNU time when it ends."""
+
+    def __init__(self, tool: str, data: Path, ids_root: Path):
+        tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+        self.mem = tmp / f"compare-{os.getpid()}-{tool}.maxrss"
+        cmd = [sys.executable, __file__, "--worker", f"{tool}-oneshot", "--data", str(data),
+               "--ids-root", str(ids_root)]
+        if GNU_TIME.exists():
+            cmd = [str(GNU_TIME), "-f", "%M", "-o", str(self.mem), *cmd]
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.threads = self._read()["threads"]
+
+    def _read(self) -> dict:
+        line = self.p.stdout.readline()
+        if not line:
+            sys.exit(f"the {self.p.args} worker ended early ({self.p.wait()})")
+        return json.loads(line)
+
+    def run(self, name: str, write_ids: bool = False) -> dict:
+        self.p.stdin.write(f"{name}\t{int(write_ids)}\n")
+        self.p.stdin.flush()
+        return self._read()
+
+    def close(self) -> int | None:
+        self.p.stdin.close()
+        if self.p.wait() != 0:
+            sys.exit(f"the {self.p.args} worker failed ({self.p.returncode})")
+        if self.mem.exists():
+            peak = int(self.mem.read_text().split()[-1]) * 1024
+            self.mem.unlink()
+            return peak
+        return None
 
 
 def run_worker(tool: str, data: Path, work: Path, reps: int, names: list[str],
@@ -767,42 +789,59 @@ def run_warm(nql: Path, scale: str, data: Path, work: Path, queries, args) -> di
 
 
 def run_oneshot(nql: Path, scale: str, data: Path, work: Path, queries, args) -> dict:
-    names = [n for n, _ in queries]
+    """Each query: a warm-up round (ours, DuckDB, Polars once each: it fills the page cache
+    for every tool and measures our peak memory), then `reps` rounds, the tools taking turns."""
     reps = args.oneshot_reps or (3 if scale == "L" else 5)
     with_polars = scale in args.polars_scales.split(",")
-    print(f"[{scale}] one-shot: ours (nql query per run)", file=sys.stderr)
-    ours = run_ours_oneshot(nql, data, work, queries, reps)
-    print(f"[{scale}] one-shot: duckdb", file=sys.stderr)
-    duck = run_worker("duckdb-oneshot", data, work, reps, names)
-    polars = None
-    if with_polars:
-        print(f"[{scale}] one-shot: polars", file=sys.stderr)
-        polars = run_worker("polars-oneshot", data, work, reps, names)
+    print(f"[{scale}] one-shot: ours, DuckDB{', Polars' if with_polars else ''} taking turns", file=sys.stderr)
+    out_dir = work / "oneshot-out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    duck = OneshotWorker("duckdb", data, work / "ids")
+    polars = OneshotWorker("polars", data, work / "ids") if with_polars else None
     rows = []
     for name, query in queries:
-        r = {"name": name, "query": query, "series": is_series(query),
-             "ours": ours[name]["median_ms"], "ours_samples": ours[name]["samples_ms"],
-             "ours_peak_bytes": ours[name]["peak_bytes"], "rows": ours[name]["rows"],
-             "duckdb": duck["queries"][name]["median_ms"], "duckdb_samples": duck["queries"][name]["samples_ms"],
-             "polars": polars["queries"][name]["median_ms"] if polars else None}
+        cmd = nql_query_cmd(nql, data, name, query)
+        out = out_dir / f"{name}.csv"
+        warmup = run_child(cmd, out, memory=True)
+        rows_duck = duck.run(name, write_ids=True)["rows"]
+        if polars:
+            polars.run(name, write_ids=True)
+        samples = {"ours": [], "duckdb": [], "polars": []}
+        for _ in range(reps):
+            samples["ours"].append(run_child(cmd, out)["s"] * 1e3)
+            samples["duckdb"].append(duck.run(name)["ms"])
+            if polars:
+                samples["polars"].append(polars.run(name)["ms"])
+        ids = csv_ids(out)
+        write_ids(work / "ids" / "ours_oneshot", name, ids)
+        r = {"name": name, "query": query, "series": is_series(query), "rows": len(ids),
+             "ours": statistics.median(samples["ours"]), "ours_samples": samples["ours"],
+             "ours_peak_bytes": warmup["peak_bytes"],
+             "duckdb": statistics.median(samples["duckdb"]), "duckdb_samples": samples["duckdb"],
+             "polars": statistics.median(samples["polars"]) if polars else None,
+             "polars_samples": samples["polars"]}
         tools = ["ours_oneshot", "duckdb_oneshot"] + (["polars_oneshot"] if polars else [])
         r["same_ids"] = same_ids(scale, name, {t: read_ids(work, t, name) for t in tools}
                                  | {"ours_warm": read_ids(work, "ours", name)}, "ours_oneshot")
         r["vs_duckdb"] = r["ours"] / r["duckdb"]
         r["vs_polars"] = r["ours"] / r["polars"] if polars else None
         rows.append(r)
+        print(f"  {name:<15} ours {r['ours']:8.2f} ms  DuckDB {r['duckdb']:9.2f} ms  Polars "
+              f"{ms(r['polars']):>9} ms  ({rows_duck:,} ids)", file=sys.stderr)
+    duck_threads, polars_threads = duck.threads, polars.threads if polars else None
+    duck_peak = duck.close()
+    polars_peak = polars.close() if polars else None
     scalar = next(r for r in rows if r["name"] == SCALAR_QUERY)
     return {
-        "rows": rows, "reps": reps, "with_polars": with_polars,
+        "rows": rows, "reps": reps, "with_polars": with_polars, "interleaved": True,
         "stats_vs_duckdb": group_stats(rows, "vs_duckdb"),
         "stats_vs_polars": group_stats(rows, "vs_polars") if polars else {},
         "all_same_ids": all(r["same_ids"] for r in rows),
         "scalar_query": SCALAR_QUERY, "scalar_peak_bytes": scalar["ours_peak_bytes"],
         "plain_peak_bytes": max(r["ours_peak_bytes"] for r in rows if not r["series"]),
         "all_peak_bytes": max(r["ours_peak_bytes"] for r in rows),
-        "duckdb_threads": duck["threads"], "duckdb_peak_bytes": duck["process_peak_bytes"],
-        "polars_threads": polars["threads"] if polars else None,
-        "polars_peak_bytes": polars["process_peak_bytes"] if polars else None,
+        "duckdb_threads": duck_threads, "duckdb_peak_bytes": duck_peak,
+        "polars_threads": polars_threads, "polars_peak_bytes": polars_peak,
     }
 
 
@@ -877,9 +916,9 @@ def run_append(nql: Path, scale: str, data: Path, add: Path, work: Path, queries
         out["queries"][name] = {"s": r["s"], "peak_bytes": r["peak_bytes"], "index_after": after}
         if i == len(FRESH_QUERIES) - 1:
             # DuckDB over the grown project, for its ids (one run each, no warm-up).
-            duck = run_worker("duckdb-oneshot", copy, work, 0, FRESH_QUERIES, ids_root=work / "ids-append",
-                              out_name="duckdb-append")
-            out["duckdb_ms"] = {n: duck["queries"][n]["median_ms"] for n in FRESH_QUERIES}
+            duck = OneshotWorker("duckdb", copy, work / "ids-append")
+            out["duckdb_ms"] = {n: duck.run(n, write_ids=True)["ms"] for n in FRESH_QUERIES}
+            duck.close()
         shutil.rmtree(copy)
     for name in FRESH_QUERIES:
         ours = (work / "ids" / "ours_append" / f"{name}.txt").read_text().splitlines()
@@ -1262,10 +1301,12 @@ def write_docs(results: dict[str, dict]):
         "fresh `pl.scan_parquet(...)` scans, the same lazy expressions as in-process, collected. "
         "DuckDB and Polars are timed inside their worker process per query (connect or scan, query, "
         "fetch the ids): their Python start-up and imports are not counted, ours is a whole "
-        f"process. Each query: one warm-up run, then the median of {one.get('reps', 5)} runs "
-        f"({results.get('L', {}).get('oneshot', {}).get('reps', 3)} at L); the warm-up also brings "
-        "the files each tool reads into the OS page cache, for every tool alike, so no tool reads "
-        "from the disk in the timed runs.",
+        f"process. Each query: one warm-up round (each tool once), then "
+        f"{one.get('reps', 5)} rounds ({results.get('L', {}).get('oneshot', {}).get('reps', 3)} at L) "
+        "in which ours, DuckDB and Polars take turns, run by run, so that the load of the shared "
+        "machine falls on all three alike; each tool's median. The warm-up also brings the files "
+        "each tool reads into the OS page cache, for every tool alike, so no tool reads from the "
+        "disk in the timed runs.",
         "- **First query on a fresh copy** (b): the project copied without `_nql` (its files "
         "hard-linked, so already in the page cache), then one `nql query` that builds the index "
         "inside it and answers; against DuckDB's one-shot time for the same query over the same "
@@ -1369,7 +1410,7 @@ def scale_section(scale: str, res: dict) -> list[str]:
               f"`_nql/` {mib(ix['index_bytes'])}.", ""]
     o = res.get("oneshot")
     if o:
-        lines += [f"### One process per query (median of {o['reps']} after one warm-up)", "",
+        lines += [f"### One-shot: a process per query (median of {o['reps']} rounds after one warm-up round)", "",
                   "| query | kind | ids | ours ms | ours peak | DuckDB ms | Polars ms | ours/DuckDB | ours/Polars "
                   "| same ids |", "|---|---|--:|--:|--:|--:|--:|--:|--:|:-:|"]
         for r in o["rows"]:
@@ -1465,9 +1506,11 @@ def main():
     if args.worker == "duckdb-load":
         worker_duckdb_load(Path(args.data), Path(args.out), Path(args.tmp))
         return
+    if args.worker in ("duckdb-oneshot", "polars-oneshot"):
+        worker_oneshot(args.worker.split("-")[0], Path(args.data), Path(args.ids_root))
+        return
     if args.worker:
-        worker = {"duckdb": worker_duckdb, "polars": worker_polars, "duckdb-oneshot": worker_duckdb_oneshot,
-                  "polars-oneshot": worker_polars_oneshot}[args.worker]
+        worker = {"duckdb": worker_duckdb, "polars": worker_polars}[args.worker]
         worker(Path(args.data), Path(args.out), Path(args.ids_root), args.reps, args.names.split(","))
         return
     if args.docs_only:
