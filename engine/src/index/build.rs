@@ -371,47 +371,66 @@ pub(crate) fn build(
             None => load::row_groups(file)?,
         });
     }
-    // New and changed files, summarized; their states written.
+    // New and changed files, summarized; their states written. A file's state is written
+    // and merged while the next file is summarized.
     let progress = load::Progress::new("series", work.iter().map(Vec::len).sum());
-    let mut fresh = Merged::new(objects);
+    let fresh = std::sync::Mutex::new(Merged::new(objects));
     let mut entries = Vec::new();
     let (mut summarized, mut reused) = (0, 0);
-    for (n, (((kind, file), known), units)) in series_files.iter().zip(&known).zip(work).enumerate() {
-        if let Some(entry) = known {
-            entries.push((*entry).clone());
-            reused += 1;
-            continue;
-        }
-        let units: Vec<(SeriesKind, load::SeriesUnit)> = units.into_iter().map(|u| (*kind, u)).collect();
-        let rows = units
-            .iter()
-            .map(|(_, u)| match u {
-                load::SeriesUnit::RowGroup {
-                    metadata, row_group, ..
-                } => metadata.metadata().row_group(*row_group).num_rows().max(0) as u64,
-                load::SeriesUnit::Batch { batch, .. } => batch.num_rows() as u64,
-            })
-            .sum();
-        let (f, s) = load::summarize(units, &index, options, &progress)?;
-        let state = format!("state/{generation}-{n}.pack");
-        let batch = match kind {
-            SeriesKind::Float => f.state_batch(&index),
-            SeriesKind::String => s.state_batch(&index),
+    std::thread::scope(|scope| -> Result<(), LoadError> {
+        let mut writing: Option<std::thread::ScopedJoinHandle<Result<(), LoadError>>> = None;
+        let finish = |writing: Option<std::thread::ScopedJoinHandle<Result<(), LoadError>>>| match writing {
+            Some(w) => w.join().expect("state writers do not panic"),
+            None => Ok(()),
         };
-        pack::write_batch(&dir.join(&state), &batch)?;
-        fresh.floats.merge(f);
-        fresh.strings.merge(s);
-        summarized += 1;
-        entries.push(SeriesEntry {
-            source: FileIdentity::of(file, relative(&sources.dir, file)).map_err(|source| LoadError::Io {
-                file: file.to_path_buf(),
-                source,
-            })?,
-            table: kind.table_name().to_string(),
-            rows,
-            state,
-        });
-    }
+        for (n, (((kind, file), known), units)) in series_files.iter().zip(&known).zip(work).enumerate() {
+            if let Some(entry) = known {
+                entries.push((*entry).clone());
+                reused += 1;
+                continue;
+            }
+            let units: Vec<(SeriesKind, load::SeriesUnit)> = units.into_iter().map(|u| (*kind, u)).collect();
+            let rows = units
+                .iter()
+                .map(|(_, u)| match u {
+                    load::SeriesUnit::RowGroup {
+                        metadata, row_group, ..
+                    } => metadata.metadata().row_group(*row_group).num_rows().max(0) as u64,
+                    load::SeriesUnit::Batch { batch, .. } => batch.num_rows() as u64,
+                })
+                .sum();
+            let (f, s) = load::summarize(units, &index, options, &progress)?;
+            finish(writing.take())?;
+            let state = format!("state/{generation}-{n}.pack");
+            let (kind, index, fresh) = (*kind, &index, &fresh);
+            let target = dir.join(&state);
+            writing = Some(scope.spawn(move || {
+                let batch = match kind {
+                    SeriesKind::Float => f.state_batch(index),
+                    SeriesKind::String => s.state_batch(index),
+                };
+                pack::write_batch(&target, &batch)?;
+                let mut fresh = fresh.lock().expect("not poisoned");
+                fresh.floats.merge(f);
+                fresh.strings.merge(s);
+                Ok(())
+            }));
+            summarized += 1;
+            entries.push(SeriesEntry {
+                source: FileIdentity::of(file, relative(&sources.dir, file)).map_err(|source| {
+                    LoadError::Io {
+                        file: file.to_path_buf(),
+                        source,
+                    }
+                })?,
+                table: kind.table_name().to_string(),
+                rows,
+                state,
+            });
+        }
+        finish(writing.take())
+    })?;
+    let mut fresh = fresh.into_inner().expect("not poisoned");
     let gone: Vec<&SeriesEntry> = previous
         .series
         .iter()

@@ -18,7 +18,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
 use datasets::ProjectBatches;
 use datasets::layout::{
@@ -466,35 +466,37 @@ fn summarize_unit(
     floats: &mut FloatSummaries,
     strings: &mut StringSummaries,
 ) -> Result<(), LoadError> {
-    let (file, batches) = match unit {
-        SeriesUnit::RowGroup {
-            file,
-            row_group,
-            metadata,
-        } => (
-            file,
-            guarded(file, || read_row_group(file, metadata, *row_group))?,
-        ),
-        SeriesUnit::Batch { label, batch } => (label, vec![batch.clone()]),
-    };
-    for batch in &batches {
+    let mut add = |file: &Path, batch: &RecordBatch| {
         let result = match kind {
             SeriesKind::Float => floats.add_batch(batch, index),
             SeriesKind::String => strings.add_batch(batch, index),
         };
         result.map_err(|p| match p {
             SeriesProblem::Column { column, problem } => LoadError::SeriesColumn {
-                file: file.clone(),
+                file: file.to_path_buf(),
                 column: column.to_string(),
                 problem,
             },
             SeriesProblem::UnknownObject(id) => LoadError::UnknownObject {
-                file: file.clone(),
+                file: file.to_path_buf(),
                 id,
             },
-        })?;
+        })
+    };
+    match unit {
+        // Each batch is summarized as soon as it is decoded, while it is still in the cache.
+        SeriesUnit::RowGroup {
+            file,
+            row_group,
+            metadata,
+        } => guarded(file, || {
+            for batch in read_row_group(file, metadata, *row_group)? {
+                add(file, &batch.map_err(|e| parquet_error(file, e))?)?;
+            }
+            Ok(())
+        }),
+        SeriesUnit::Batch { label, batch } => add(label, batch),
     }
-    Ok(())
 }
 
 /// Runs `f` over `items` on up to `threads` threads, keeping the order; the first error wins.
@@ -707,12 +709,16 @@ pub(crate) fn series_metadata(file: &Path) -> Result<ArrowReaderMetadata, LoadEr
     ArrowReaderMetadata::try_new(plain.metadata().clone(), options).map_err(|e| parquet_error(file, e))
 }
 
-/// Reads one row group of a series file, only the columns the summaries use.
+/// Rows of a batch of series points as the summaries read them.
+const SERIES_BATCH_ROWS: usize = 16 * 1024;
+
+/// A reader of one row group of a series file, only the columns the summaries use, in
+/// batches small enough to stay in the cache while they are summarized.
 pub(crate) fn read_row_group(
     file: &Path,
     metadata: &ArrowReaderMetadata,
     row_group: usize,
-) -> Result<Vec<RecordBatch>, LoadError> {
+) -> Result<ParquetRecordBatchReader, LoadError> {
     let wanted = [
         ID_COLUMN,
         PATH_COLUMN,
@@ -725,14 +731,11 @@ pub(crate) fn read_row_group(
         .filter(|&i| wanted.contains(&schema.field(i).name().as_str()))
         .collect();
     let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open(file)?, metadata.clone())
+    ParquetRecordBatchReaderBuilder::new_with_metadata(open(file)?, metadata.clone())
         .with_row_groups(vec![row_group])
         .with_projection(mask)
-        .with_batch_size(64 * 1024)
+        .with_batch_size(SERIES_BATCH_ROWS)
         .build()
-        .map_err(|e| parquet_error(file, e))?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| parquet_error(file, e))
 }
 

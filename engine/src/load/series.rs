@@ -380,7 +380,7 @@ impl FloatSummaries {
         let rows = points.batch.num_rows();
         let is_null = |i: usize| nulls.as_ref().is_some_and(|n| n.is_null(i));
         // Points come in runs of one series (a writer logs a series at a time, a file is
-        // sorted by run): each run finds its summary once and adds its points in a tight loop.
+        // sorted by run): each run finds its summary once and adds its points at once.
         let mut i = 0;
         while i < rows {
             if is_null(i) {
@@ -388,12 +388,15 @@ impl FloatSummaries {
                 continue;
             }
             let (id_key, path_key) = (id_keys[i], path_keys[i]);
+            let mut end = i + 1;
+            while end < rows && id_keys[end] == id_key && path_keys[end] == path_key {
+                end += 1;
+            }
             let object = objects[id_key as usize] as usize;
             let path = paths[path_key as usize] as usize;
-            let point = |i: usize| (canonical(steps[i]), points.timestamps[i], canonical(vals[i]));
             let slot = self.slots.table[path][object];
             let summary = if slot == EMPTY {
-                let (step, time, value) = point(i);
+                let (step, time, value) = (canonical(steps[i]), points.timestamps[i], canonical(vals[i]));
                 self.slots.table[path][object] = self.summaries.len() as u32;
                 self.summaries.push(FloatSummary::first(step, time, value));
                 i += 1;
@@ -401,13 +404,15 @@ impl FloatSummaries {
             } else {
                 &mut self.summaries[slot as usize]
             };
-            while i < rows && id_keys[i] == id_key && path_keys[i] == path_key {
-                if !is_null(i) {
-                    let (step, time, value) = point(i);
-                    summary.add(step, time, value);
+            match &nulls {
+                Some(n) if n.slice(i, end - i).null_count() > 0 => {
+                    for k in (i..end).filter(|&k| !is_null(k)) {
+                        summary.add(canonical(steps[k]), points.timestamps[k], canonical(vals[k]));
+                    }
                 }
-                i += 1;
+                _ => summary.add_run(&steps[i..end], &points.timestamps[i..end], &vals[i..end]),
             }
+            i = end;
         }
         Ok(())
     }
@@ -424,6 +429,10 @@ impl FloatSummaries {
 
     /// Folds another worker's summaries into these.
     pub fn merge(&mut self, other: FloatSummaries) {
+        if self.summaries.is_empty() && self.objects == other.objects {
+            *self = other;
+            return;
+        }
         let mut theirs: Vec<Option<FloatSummary>> = other.summaries.into_iter().map(Some).collect();
         for (p, name) in other.slots.paths.iter().enumerate() {
             let mine = self.slots.path_index(name, self.objects) as usize;
@@ -485,12 +494,15 @@ impl FloatSummaries {
     /// as `(path, [last, average, max, min, variance], objects with points)`, sorted by path
     /// (workers meet paths in any order); paths with no points in the range are left out.
     pub fn columns(&self, range: std::ops::Range<usize>) -> Vec<(String, [ArrayRef; 5], usize)> {
-        let mut out = Vec::new();
-        for (p, path) in self.slots.paths.iter().enumerate() {
+        let paths: Vec<(usize, &String)> = self.slots.paths.iter().enumerate().collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Finalizing (exact averages and variances) is most of a build's last step: the
+        // paths are finalized in parallel.
+        let columns = super::parallel_map(&paths, threads, |&(p, path)| {
             let slots = &self.slots.table[p][range.clone()];
             let present = slots.iter().filter(|&&s| s != EMPTY).count();
             if present == 0 {
-                continue;
+                return Ok(None);
             }
             let finals: Vec<Option<Finals>> = slots
                 .iter()
@@ -508,8 +520,10 @@ impl FloatSummaries {
                 column(|s| s.min),
                 column(|s| s.variance),
             ];
-            out.push((path.clone(), arrays, present));
-        }
+            Ok(Some((path.clone(), arrays, present)))
+        })
+        .expect("finalizing does not fail");
+        let mut out: Vec<_> = columns.into_iter().flatten().collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -626,6 +640,10 @@ impl StringSummaries {
 
     /// Folds another worker's summaries into these.
     pub fn merge(&mut self, other: StringSummaries) {
+        if self.last.is_empty() && self.objects == other.objects {
+            *self = other;
+            return;
+        }
         let offset = self.values.len() as u32;
         self.values.extend(other.values);
         for (p, name) in other.slots.paths.iter().enumerate() {

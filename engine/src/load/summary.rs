@@ -67,6 +67,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use super::series::canonical;
+
 use num_bigint::BigUint;
 
 /// The unit of an [`ExactSum`] is 2^-`UNIT_SHIFT`: the square of the smallest subnormal.
@@ -80,6 +82,10 @@ pub const CHUNK_LIMIT: i32 = 136;
 /// passes this bound. With `|chunk| ≤ (pending + 1)·(2^32 − 1)` this keeps every
 /// chunk below 2^63 in magnitude, also during a merge.
 const PENDING_LIMIT: u32 = (1 << 31) - 2;
+
+/// Values of a series whose sums [`FloatSummary::add_run`] gathers at once (below 2^10,
+/// so that the fixed-point sums cannot overflow).
+const RUN_BLOCK: usize = 1000;
 
 /// Number of chunks stored inline, without a heap allocation.
 const INLINE: usize = 6;
@@ -291,6 +297,28 @@ impl ExactSum {
             high as i64,
         ];
         self.add_pieces((p >> 5) as i32, pieces, false);
+    }
+
+    /// Adds `±(words as a 256-bit integer)·2^e` exactly (`e + 2148 >= 0`).
+    #[inline]
+    fn add_wide(&mut self, neg: bool, words: [u64; 4], e: i64) {
+        let p = e + UNIT_SHIFT;
+        debug_assert!(p >= 0);
+        let r = (p & 31) as u32;
+        // The words shifted left by r (below 32): five words, nine 32-bit pieces.
+        let mut shifted = [0u64; 5];
+        for (i, out) in shifted.iter_mut().enumerate() {
+            let this = if i < 4 { words[i] << r } else { 0 };
+            let below = if i > 0 && r > 0 {
+                words[i - 1] >> (64 - r)
+            } else {
+                0
+            };
+            *out = this | below;
+        }
+        let pieces: [i64; 9] =
+            std::array::from_fn(|j| ((shifted[j / 2] >> (32 * (j % 2))) & DIGIT_MASK) as i64);
+        self.add_pieces((p >> 5) as i32, pieces, neg);
     }
 
     /// Adds `±pieces[j]·2^(32·(k + j))`, each piece below 2^32.
@@ -915,6 +943,95 @@ impl FloatSummary {
             self.last_time = time;
             self.last_value = value;
         }
+    }
+
+    /// Adds the points `(steps[k], times[k], values[k])` of one series, exactly as adding
+    /// them one by one would, faster: the sums of a block of values whose magnitudes lie
+    /// within 2^64 of each other are gathered in fixed-point words, added once.
+    pub fn add_run(&mut self, steps: &[f64], times: &[i64], values: &[f64]) {
+        debug_assert!(steps.len() == values.len() && times.len() == values.len());
+        for ((s, t), v) in steps
+            .chunks(RUN_BLOCK)
+            .zip(times.chunks(RUN_BLOCK))
+            .zip(values.chunks(RUN_BLOCK))
+        {
+            self.add_block(s, t, v);
+        }
+    }
+
+    fn add_block(&mut self, steps: &[f64], times: &[i64], values: &[f64]) {
+        self.count = self.count.saturating_add(values.len() as u64);
+        let mut last = self.last_key();
+        let (mut max, mut min) = (self.max, self.min);
+        for ((&step, &time), &value) in steps.iter().zip(times).zip(values) {
+            let (step, value) = (canonical(step), canonical(value));
+            max = total_max(max, value);
+            min = total_min(min, value);
+            if is_later((step, time, value), last) {
+                last = (step, time, value);
+            }
+        }
+        (self.max, self.min) = (max, min);
+        (self.last_step, self.last_time, self.last_value) = last;
+
+        let (mut e_min, mut e_max) = (i64::MAX, i64::MIN);
+        for &value in values {
+            match decompose(value) {
+                Some((_, _, e)) => {
+                    e_min = e_min.min(e);
+                    e_max = e_max.max(e);
+                }
+                None if value.is_nan() => self.nan = true,
+                None if value == f64::INFINITY => self.pos_inf = true,
+                None if value == f64::NEG_INFINITY => self.neg_inf = true,
+                None => {} // zero
+            }
+        }
+        if e_min > e_max {
+            return; // no finite value but zeros
+        }
+        if e_max - e_min > 64 {
+            for &value in values {
+                if let Some((neg, m, e)) = decompose(value) {
+                    self.sum.add_decomposed(neg, m, e);
+                    self.sum_sq.add_square_decomposed(m, e);
+                }
+            }
+            return;
+        }
+        // Each value is m·2^(e_min + d) with d <= 64: m·2^d is below 2^117 and a block's
+        // sum below 2^127; m²·2^(2d) is below 2^234 and a block's sum of them below 2^244.
+        let mut sum: i128 = 0;
+        let (mut sq_lo, mut sq_hi): (u128, u128) = (0, 0);
+        for &value in values {
+            if let Some((neg, m, e)) = decompose(value) {
+                let d = (e - e_min) as u32;
+                let term = (m as i128) << d;
+                sum += if neg { -term } else { term };
+                let square = (m as u128) * (m as u128);
+                let (lo, hi) = match 2 * d {
+                    0 => (square, 0),
+                    s @ 1..=127 => (square << s, square >> (128 - s)),
+                    s => (0, square << (s - 128)),
+                };
+                let (next, carry) = sq_lo.overflowing_add(lo);
+                sq_lo = next;
+                sq_hi += hi + carry as u128;
+            }
+        }
+        let magnitude = sum.unsigned_abs();
+        self.sum
+            .add_wide(sum < 0, [magnitude as u64, (magnitude >> 64) as u64, 0, 0], e_min);
+        self.sum_sq.add_wide(
+            false,
+            [
+                sq_lo as u64,
+                (sq_lo >> 64) as u64,
+                sq_hi as u64,
+                (sq_hi >> 64) as u64,
+            ],
+            2 * e_min,
+        );
     }
 
     #[inline]

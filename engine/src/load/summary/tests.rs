@@ -1073,3 +1073,71 @@ fn raw_parts_read_back_exactly() {
         assert_eq!(x.to_bits(), y.to_bits());
     }
 }
+
+/// Values of one run: near one magnitude, spread over up to 2^80 (either side of the
+/// fixed-point words' 2^64), or anything at all; with -0.0 and a NaN with a payload.
+fn run_values() -> impl Strategy<Value = Vec<f64>> {
+    let odd = || prop_oneof![Just(-0.0), Just(f64::from_bits(0x7ff8_0000_0000_0bad))];
+    let narrow = prop_oneof![20 => 0.5f64..2.0, 10 => -3.0f64..3.0, 1 => odd()];
+    let spread = prop_oneof![
+        20 => (-40i32..40, -2.0f64..2.0).prop_map(|(e, m)| m * 2f64.powi(e)),
+        1 => odd(),
+    ];
+    let anything = prop_oneof![10 => any_value(), 1 => odd()];
+    prop_oneof![
+        prop::collection::vec(narrow, 1..2600),
+        prop::collection::vec(spread, 1..2600),
+        prop::collection::vec(anything, 1..1200),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_run_adds_exactly_as_its_points_one_by_one(
+        values in run_values(),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng(seed);
+        let points = values.len();
+        let steps: Vec<f64> = (0..points).map(|_| rng.below(50) as f64).collect();
+        let times: Vec<i64> = (0..points)
+            .map(|_| if rng.below(3) == 0 { i64::MIN } else { rng.below(5) as i64 - 2 })
+            .collect();
+        let mut one_by_one = FloatSummary::first(steps[0], times[0], canon(values[0]));
+        for k in 1..points {
+            one_by_one.add(steps[k], times[k], canon(values[k]));
+        }
+        let mut run = FloatSummary::first(steps[0], times[0], canon(values[0]));
+        run.add_run(&steps[1..], &times[1..], &values[1..]);
+        prop_assert!(run == one_by_one, "{:?} vs {:?}", run.to_parts(), one_by_one.to_parts());
+        prop_assert_eq!(bits(&run.finalize()), bits(&one_by_one.finalize()));
+    }
+}
+
+#[test]
+fn runs_at_the_ends_of_the_range_add_exactly() {
+    // Largest magnitudes (the top chunks), smallest (subnormals), and both in one block
+    // (exponents further apart than the fixed-point words hold).
+    for values in [
+        vec![f64::MAX; 1500],
+        vec![-f64::MAX, f64::MAX, 1e308, -1e300],
+        vec![5e-324; 1200],
+        vec![5e-324, f64::MIN_POSITIVE, 1e-300, -7e-310],
+        vec![1e-300, 1.0, f64::MAX, -5e-324, 3.5],
+        vec![1.0, 2.0f64.powi(64), 2.0f64.powi(65), -1.5, 2.0f64.powi(-64)],
+    ] {
+        let n = values.len();
+        let steps: Vec<f64> = (0..n).map(|k| k as f64).collect();
+        let times = vec![i64::MIN; n];
+        let mut one_by_one = FloatSummary::first(-1.0, 0, 0.25);
+        for k in 0..n {
+            one_by_one.add(steps[k], times[k], values[k]);
+        }
+        let mut run = FloatSummary::first(-1.0, 0, 0.25);
+        run.add_run(&steps, &times, &values);
+        assert!(run == one_by_one, "{values:?}");
+        assert_eq!(bits(&run.finalize()), bits(&one_by_one.finalize()), "{values:?}");
+    }
+}
