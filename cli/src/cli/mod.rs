@@ -145,7 +145,6 @@ impl ProjectArgs {
     /// Opens the project (building or refreshing its index first, with a progress bar on a
     /// terminal when that takes a while), then gives what opening freed back to the system.
     fn open(&self) -> Result<Engine, Failure> {
-        memory::keep_freed_memory();
         let engine = match &self.data {
             None => Engine::from_batches(datasets::demo::project())?,
             Some(dir) => {
@@ -160,6 +159,7 @@ impl ProjectArgs {
             }
         };
         memory::release_free_memory();
+        memory::keep_freed_memory();
         Ok(engine)
     }
 }
@@ -727,7 +727,6 @@ fn index(args: IndexArgs) -> Result<(), Failure> {
         ..LoadOptions::default()
     };
     let started = std::time::Instant::now();
-    memory::keep_freed_memory();
     let report = Engine::build_index(&args.data, &options, args.rebuild)?;
     let seconds = started.elapsed().as_secs_f64();
     let mut err = std::io::stderr().lock();
@@ -763,7 +762,6 @@ fn convert(args: ConvertArgs) -> Result<(), Failure> {
         warn: Some(std::sync::Arc::new(|w: &str| eprintln!("warning: {w}"))),
         ..LoadOptions::default()
     };
-    memory::keep_freed_memory();
     let report = Engine::convert(data, &args.out, &options)?;
     let mut err = std::io::stderr().lock();
     let objects: Vec<String> = report.objects.iter().map(|(t, n)| format!("{n} {t}")).collect();

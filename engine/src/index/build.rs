@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::DataType;
 use datasets::layout::{ObjectKind, SeriesKind};
 use nql::AttrType;
 
-use super::columns::{old_chunks, patched_summaries, summary_columns, write_table};
+use super::columns::{TableWriter, old_chunks, patched_summaries, summary_columns};
 use super::manifest::{self, FileIdentity, Manifest, ObjectFileEntry, SeriesEntry};
 use super::pack::{self, Pack};
 use super::{IndexReport, index_error};
@@ -32,7 +32,8 @@ use crate::load::{self, LoadOptions, Sources, guarded, objects, parallel_map};
 /// for each row its row in the last build's table (null for a new object).
 struct Table {
     kind: ObjectKind,
-    chunks: Vec<ObjectChunk>,
+    /// Its pack, objects written (the chunks they came in freed before series are read).
+    writer: TableWriter,
     files: Vec<ObjectFileEntry>,
     range: std::ops::Range<usize>,
     from_old: UInt32Array,
@@ -340,7 +341,7 @@ pub(crate) fn build(
         }
         tables.push(Table {
             kind: *kind,
-            chunks,
+            writer: TableWriter::start(dir, generation, *kind, chunks)?,
             files: entries,
             range: start..index.len(),
             from_old: UInt32Array::from(from_old),
@@ -484,12 +485,12 @@ pub(crate) fn build(
         Summaries::Full(all)
     };
 
-    // 3. Tables, then the manifest.
+    // 3. Tables, then the manifest. Every table's summary columns first, so that the
+    // summaries they come from are freed before the packs are written.
     options.report("index", 0, tables.len());
-    let mut table_entries = Vec::new();
-    let count = tables.len();
-    for (t, table) in tables.into_iter().enumerate() {
-        let columns = match &summaries {
+    let mut columns = Vec::with_capacity(tables.len());
+    for table in &tables {
+        columns.push(match &summaries {
             Summaries::Full(all) => summary_columns(&all.floats, &all.strings, table.range.clone()),
             Summaries::Patch { fresh, dirty } => {
                 let last = previous
@@ -511,8 +512,13 @@ pub(crate) fn build(
                     &dirty,
                 )?
             }
-        };
-        let mut entry = write_table(dir, generation, table.kind, table.chunks, columns)?;
+        });
+    }
+    drop(summaries);
+    let mut table_entries = Vec::new();
+    let count = tables.len();
+    for (t, (table, columns)) in tables.into_iter().zip(columns).enumerate() {
+        let mut entry = table.writer.finish(columns)?;
         entry.files = table.files;
         table_entries.push(entry);
         options.report("index", t + 1, count);
@@ -577,12 +583,7 @@ pub(super) fn read_state(path: &Path) -> Result<RecordBatch, LoadError> {
 
 /// Removes what an interrupted build left (`.tmp-*` files); the caller holds the lock.
 pub(super) fn remove_leftovers(dir: &Path) {
-    for sub in [
-        dir.to_path_buf(),
-        dir.join("state"),
-        dir.join("serve"),
-        dir.join("objects"),
-    ] {
+    for sub in [dir.to_path_buf(), dir.join("state"), dir.join("tables")] {
         let Ok(entries) = std::fs::read_dir(&sub) else {
             continue;
         };

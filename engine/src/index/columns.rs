@@ -61,59 +61,105 @@ pub(super) fn write_table(
     chunks: Vec<ObjectChunk>,
     summaries: Summaries,
 ) -> Result<TableEntry, LoadError> {
-    let pack = format!("tables/{}-{generation}.pack", kind.table_name());
-    let path = dir.join(&pack);
-    let (ids, attributes) = if chunks.is_empty() {
-        (
-            datafusion::arrow::array::StringViewArray::from(Vec::<&str>::new()),
-            Vec::new(),
-        )
-    } else {
-        crate::load::objects::assemble(chunks)?
-    };
-    let rows = ids.len();
-    let ids: ArrayRef = Arc::new(ids);
-    let mut writer = PackWriter::create(&path, rows)?;
-    writer.add(&id_name(), &ids)?;
-    let mut columns = Vec::new();
-    let mut created = None;
-    let entry = |spec: &ColumnSpec| ColumnEntry {
+    TableWriter::start(dir, generation, kind, chunks)?.finish(summaries)
+}
+
+/// A table's pack being written: its objects first ([`TableWriter::start`], after which the
+/// chunks they came in are freed), its series summaries once they are known.
+pub(super) struct TableWriter {
+    writer: PackWriter,
+    path: std::path::PathBuf,
+    pack: String,
+    kind: ObjectKind,
+    rows: usize,
+    columns: Vec<ColumnEntry>,
+    ids: ArrayRef,
+    created: Option<ArrayRef>,
+}
+
+fn column_entry(spec: &ColumnSpec) -> ColumnEntry {
+    ColumnEntry {
         name: spec.name.clone(),
         path: spec.path.clone(),
         ty: spec.ty.name().to_string(),
         aggregate: spec.aggregate.map(|a| a.name().to_string()),
         data_type: spec.data_type.to_string(),
         count: spec.count,
-    };
-    for a in &attributes {
-        let count = rows - a.array.null_count();
-        let spec = ColumnSpec::attribute(&a.path, a.ty, a.array.data_type().clone(), count);
-        writer.add(&spec.name, &a.array)?;
-        columns.push(entry(&spec));
-        if a.path == DEFAULT_SORT && a.ty == AttrType::Datetime {
-            created = Some(Arc::clone(&a.array));
-        }
     }
-    for (spec, array) in &summaries {
-        if array.len() != rows {
-            return Err(index_error(
-                &path,
-                format!("summary `{}` has {} rows, not {rows}", spec.name, array.len()),
-            ));
+}
+
+impl TableWriter {
+    /// Starts the pack of a table whose rows are `chunks` (in order), writing its ids and
+    /// attributes.
+    pub(super) fn start(
+        dir: &Path,
+        generation: u64,
+        kind: ObjectKind,
+        chunks: Vec<ObjectChunk>,
+    ) -> Result<TableWriter, LoadError> {
+        let pack = format!("tables/{}-{generation}.pack", kind.table_name());
+        let path = dir.join(&pack);
+        let (ids, attributes) = if chunks.is_empty() {
+            (
+                datafusion::arrow::array::StringViewArray::from(Vec::<&str>::new()),
+                Vec::new(),
+            )
+        } else {
+            crate::load::objects::assemble(chunks)?
+        };
+        let rows = ids.len();
+        let ids: ArrayRef = Arc::new(ids);
+        let mut writer = PackWriter::create(&path, rows)?;
+        writer.add(&id_name(), &ids)?;
+        let mut columns = Vec::new();
+        let mut created = None;
+        for a in attributes {
+            let count = rows - a.array.null_count();
+            let spec = ColumnSpec::attribute(&a.path, a.ty, a.array.data_type().clone(), count);
+            writer.add(&spec.name, &a.array)?;
+            columns.push(column_entry(&spec));
+            if a.path == DEFAULT_SORT && a.ty == AttrType::Datetime {
+                created = Some(a.array);
+            }
         }
-        writer.add(&spec.name, array)?;
-        columns.push(entry(spec));
+        Ok(TableWriter {
+            writer,
+            path,
+            pack,
+            kind,
+            rows,
+            columns,
+            ids,
+            created,
+        })
     }
-    let order = default_order(ids, created)?;
-    writer.add(ORDER_COLUMN, &(Arc::new(order) as ArrayRef))?;
-    writer.finish()?;
-    Ok(TableEntry {
-        table: kind.table_name().to_string(),
-        rows,
-        files: Vec::new(),
-        columns,
-        pack,
-    })
+
+    /// Writes the series summaries (rows in the table's order) and the default order, and
+    /// puts the pack in place. Returns the table's entry (its `files` left for the caller).
+    pub(super) fn finish(mut self, summaries: Summaries) -> Result<TableEntry, LoadError> {
+        let rows = self.rows;
+        for (spec, array) in &summaries {
+            if array.len() != rows {
+                return Err(index_error(
+                    &self.path,
+                    format!("summary `{}` has {} rows, not {rows}", spec.name, array.len()),
+                ));
+            }
+            self.writer.add(&spec.name, array)?;
+            self.columns.push(column_entry(spec));
+        }
+        drop(summaries);
+        let order = default_order(self.ids, self.created)?;
+        self.writer.add(ORDER_COLUMN, &(Arc::new(order) as ArrayRef))?;
+        self.writer.finish()?;
+        Ok(TableEntry {
+            table: self.kind.table_name().to_string(),
+            rows,
+            files: Vec::new(),
+            columns: self.columns,
+            pack: self.pack,
+        })
+    }
 }
 
 /// The summary columns of a table updated in place: those `previous` wrote, each row moved

@@ -118,9 +118,17 @@ impl PackWriter {
             .write_all(&(footer.len() as u64).to_le_bytes())
             .map_err(|e| error(&self.path, e))?;
         self.file.write_all(MAGIC).map_err(|e| error(&self.path, e))?;
-        let file = self.file.into_inner().map_err(|e| error(&self.path, e.error()))?;
-        file.sync_all().map_err(|e| error(&self.path, e))?;
+        self.file.flush().map_err(|e| error(&self.path, e))?;
+        self.file.get_ref().sync_all().map_err(|e| error(&self.path, e))?;
         std::fs::rename(&self.temporary, &self.path).map_err(|e| error(&self.path, e))
+    }
+}
+
+impl Drop for PackWriter {
+    /// A pack left unfinished (a failed build) leaves no temporary file behind; once
+    /// finished, the temporary is the pack and this finds nothing to remove.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.temporary);
     }
 }
 

@@ -262,7 +262,7 @@ fn canonical_states(array: &ArrayRef) -> Result<ArrayRef, String> {
 /// chunk lacks an attribute. Linear in the cells, however many chunks (a Neptune export
 /// gives one per run).
 pub(crate) fn assemble(
-    chunks: Vec<ObjectChunk>,
+    mut chunks: Vec<ObjectChunk>,
 ) -> Result<(StringViewArray, Vec<AttributeColumn>), LoadError> {
     // For each attribute: path, type, Arrow type, the chunk it was first seen in, and the
     // chunks holding it with their arrays.
@@ -305,6 +305,12 @@ pub(crate) fn assemble(
         column: ID_COLUMN.into(),
         problem: e.to_string(),
     })?;
+    // From here each chunk's arrays live in `order` only, and each is freed once its column
+    // is assembled: the objects are held about once, not twice.
+    for chunk in &mut chunks {
+        chunk.attributes.clear();
+        chunk.ids = StringViewArray::from(Vec::<&str>::new());
+    }
     let mut columns = Vec::with_capacity(order.len());
     for (path, ty, data_type, _, present) in order {
         // Runs of chunks without the attribute become one null array each.

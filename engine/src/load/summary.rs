@@ -318,7 +318,30 @@ impl ExactSum {
         }
         let pieces: [i64; 9] =
             std::array::from_fn(|j| ((shifted[j / 2] >> (32 * (j % 2))) & DIGIT_MASK) as i64);
-        self.add_pieces((p >> 5) as i32, pieces, neg);
+        // Only the span of non-zero pieces: the run of chunks grows no wider than the value
+        // needs (a few chunks, held inline).
+        let Some(first) = pieces.iter().position(|&x| x != 0) else {
+            return;
+        };
+        let last = pieces.iter().rposition(|&x| x != 0).expect("a non-zero piece");
+        let k = (p >> 5) as i32 + first as i32;
+        let span = &pieces[first..=last];
+        if self.pending >= PENDING_LIMIT {
+            self.reduce();
+        }
+        self.pending += 1;
+        if !self.covers(k, span.len()) {
+            self.grow(k, span.len());
+        }
+        let off = (k - self.lo) as usize;
+        let target = &mut self.chunks.as_mut_slice()[off..off + span.len()];
+        for (c, &x) in target.iter_mut().zip(span) {
+            if neg {
+                *c -= x;
+            } else {
+                *c += x;
+            }
+        }
     }
 
     /// Adds `±pieces[j]·2^(32·(k + j))`, each piece below 2^32.
