@@ -1060,33 +1060,41 @@ def print_results(res: dict, out=sys.stdout):
 
 
 def targets(results: dict[str, dict]) -> list[tuple[str, str, str, bool]]:
-    """(target, scale, measured, met) for the targets that the results measure."""
+    """(target, scale, measured, met) for the goals of the project-index issue that the
+    results measure (docs/benchmarks.md lists them)."""
     out = []
     m = results.get("M")
+    if m and m.get("oneshot"):
+        o = m["oneshot"]["stats_vs_duckdb"]["all"]
+        out += [
+            ("one-shot through the index: geomean ours/DuckDB-over-Parquet <= 0.2", "M", ratio(o["geomean"]),
+             o["geomean"] <= 0.2),
+            ("one-shot through the index: no query above 0.5x DuckDB-over-Parquet", "M",
+             f"max {ratio(o['max'])} (`{o['max_query']}`)", o["max"] <= 0.5),
+        ]
+    if m and m.get("fresh"):
+        for name, f in m["fresh"].items():
+            if f.get("vs_duckdb") is not None:
+                out.append((f"first query on a fresh copy (`{name}`, index built inside it) <= 1.5x DuckDB's "
+                            "time for that query", "M", ratio(f["vs_duckdb"]), f["vs_duckdb"] <= 1.5))
+    if m and m.get("append"):
+        for name, a in m["append"]["queries"].items():
+            out.append((f"10% more runs as new files, then one query (`{name}`) <= 0.3x the first query", "M",
+                        ratio(a["vs_fresh"]), a["vs_fresh"] <= 0.3))
     if m and m.get("warm"):
         w = m["warm"]
-        out += [
-            ("in-process: every series-aggregate query <= 0.5 ms", "M", f"max {w['series_max_ms']:.3f} ms",
-             w["series_max_ms"] <= 0.5),
-            ("in-process: geomean ours/DuckDB (in memory) <= 0.1", "M",
-             f"{w['stats_vs_duckdb']['all']['geomean']:.3g}", w["stats_vs_duckdb"]["all"]["geomean"] <= 0.1),
-            ("in-process: no query above 0.5x DuckDB (in memory)", "M", f"max {w['stats_vs_duckdb']['all']['max']:.3g}",
-             w["stats_vs_duckdb"]["all"]["max"] <= 0.5),
-            ("in-process: geomean ours/DuckDB-with-summary-table <= 0.25", "M",
-             f"{w['stats_vs_tuned']['all']['geomean']:.3g}", w["stats_vs_tuned"]["all"]["geomean"] <= 0.25),
-        ]
+        out.append(("in-process: every series-aggregate (summary-answered) query <= 0.5 ms", "M",
+                    f"max {w['series_max_ms']:.3f} ms", w["series_max_ms"] <= 0.5))
     if m and m.get("oneshot"):
         b = m["oneshot"]["scalar_peak_bytes"]
         out.append((f"one-shot `{SCALAR_QUERY}`: peak resident memory <= 64 MiB", "M", mib(b), b <= 64 * 2**20))
-    for scale in ("M", "L"):
-        r = results.get(scale)
-        if r and r.get("duckdb_load"):
-            x = r["index_vs_duckdb_load"]
-            out.append(("index build <= 1.5x DuckDB CREATE TABLE (points) + GROUP BY", scale, ratio(x), x <= 1.5))
     lres = results.get("L")
     if lres:
         b = lres["index"]["peak_bytes"]
         out.append(("`nql index --rebuild`: peak resident memory <= 2 GiB", "L", mib(b), b <= 2 * 2**30))
+        if lres.get("duckdb_load"):
+            x = lres["index_vs_duckdb_load"]
+            out.append(("index build <= DuckDB CREATE TABLE (points) + summary GROUP BY", "L", ratio(x), x <= 1.0))
     same = all_same(results)
     out.append(("every tool returns the same ids", ",".join(results), "yes" if same else "NO", same))
     return out
