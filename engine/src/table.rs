@@ -424,7 +424,7 @@ impl ObjectTable {
         Ok(out)
     }
 
-    /// Bytes of Arrow data read so far (values and dictionaries).
+    /// Bytes of Arrow data read so far (values and dictionaries), as the arrays span them.
     pub fn memory(&self) -> usize {
         let columns: usize = self
             .columns
@@ -433,7 +433,13 @@ impl ObjectTable {
             .arrays
             .iter()
             .flatten()
-            .map(|a| a.get_array_memory_size())
+            // What the arrays span, not their buffers' capacity: a column of a mapped pack
+            // shares one buffer, the whole file, with every other.
+            .map(|a| {
+                a.to_data()
+                    .get_slice_memory_size()
+                    .unwrap_or_else(|_| a.get_array_memory_size())
+            })
             .sum();
         let dictionaries: usize = self
             .dictionaries
