@@ -141,7 +141,7 @@ impl Engine {
 
     fn new(project: LoadedProject, options: &LoadOptions) -> Result<Engine, LoadError> {
         let threads = match options.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => crate::load::cores(),
             n => n,
         };
         // A scan is one partition in stored order: its filter is cheap on one core, while

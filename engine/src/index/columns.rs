@@ -387,7 +387,7 @@ impl ColumnSource for PackColumns {
         if order {
             wanted.push(ORDER_COLUMN);
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = crate::load::cores();
         let mut read = crate::load::parallel_map(&wanted, threads, |name| self.pack.read(name))?;
         let order = if order {
             let array = read.pop().expect("the order was read");

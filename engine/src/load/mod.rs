@@ -94,7 +94,7 @@ impl std::fmt::Debug for LoadOptions {
 impl LoadOptions {
     pub(crate) fn threads(&self) -> usize {
         match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => crate::load::cores(),
             n => n,
         }
     }
@@ -528,6 +528,13 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(
         .into_iter()
         .map(|r| r.expect("every item was processed"))
         .collect()
+}
+
+/// The cores this process may use, asked once: the answer reads the process's affinity and
+/// cgroup quota, files whose reading showed in the profile of a one-shot query.
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Opens a Parquet file, checking that it starts with the magic bytes `PAR1` (the reader

@@ -495,7 +495,7 @@ impl FloatSummaries {
     /// (workers meet paths in any order); paths with no points in the range are left out.
     pub fn columns(&self, range: std::ops::Range<usize>) -> Vec<(String, [ArrayRef; 5], usize)> {
         let paths: Vec<(usize, &String)> = self.slots.paths.iter().enumerate().collect();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = crate::load::cores();
         // Finalizing (exact averages and variances) is most of a build's last step: the
         // paths are finalized in parallel.
         let columns = super::parallel_map(&paths, threads, |&(p, path)| {

@@ -12,7 +12,8 @@ use crate::hir::Number;
 /// unit (`50MB`, `"800 kb"`, `1GiB`). Integers (sizes included) stay exact when they fit i64.
 pub fn read_number(text: &str) -> Option<Number> {
     static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*([A-Za-z]+)?$").expect("valid regex")
+        Regex::new(r"^([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?\s*([A-Za-z]+)?$")
+            .expect("valid regex")
     });
     let text = text.trim();
     // Fast path for the common case, a plain integer of at most 18 digits.
@@ -142,12 +143,12 @@ pub fn read_bool(text: &str) -> Option<bool> {
 pub fn read_datetime(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     static ABSOLUTE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
-            r"^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?)?$",
+            r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?\s*(?:([Zz])|([+-])([0-9]{2})(?::?([0-9]{2}))?)?)?$",
         )
         .expect("valid regex")
     });
     static RELATIVE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^-\s*(\d{1,9})\s*([smhdwMyYSHDW])$").expect("valid regex"));
+        LazyLock::new(|| Regex::new(r"^-\s*([0-9]{1,9})\s*([smhdwMyYSHDW])$").expect("valid regex"));
     let text = text.trim();
     if let Some(c) = RELATIVE.captures(text) {
         let n: i64 = c[1].parse().ok()?;
@@ -193,16 +194,17 @@ pub fn read_datetime(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// Why `text` is not a datetime, when more can be said than "write an instant such as ...".
 pub fn datetime_problem(text: &str) -> Option<String> {
     static DATE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^(\d{4})([-/.])(\d{1,2})[-/.](\d{1,2})(?:[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?")
+        Regex::new(r"^([0-9]{4})([-/.])([0-9]{1,2})[-/.]([0-9]{1,2})(?:[Tt ]([0-9]{1,2}):([0-9]{1,2})(?::([0-9]{1,2}))?)?")
             .expect("valid regex")
     });
     static OFFSET: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"[Tt ].*[+-](\d{2}):?(\d{2})?$").expect("valid regex"));
+        LazyLock::new(|| Regex::new(r"[Tt ].*[+-]([0-9]{2}):?([0-9]{2})?$").expect("valid regex"));
     static RELATIVE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^([+-]?)\s*\d+\s*([A-Za-z]*)$").expect("valid regex"));
+        LazyLock::new(|| Regex::new(r"^([+-]?)\s*[0-9]+\s*([A-Za-z]*)$").expect("valid regex"));
     // What follows a date without a time when it is an offset: `Z`, `+09`, `-05:00`, `+0900`.
-    static DATE_OFFSET: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^\s*(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)$").expect("valid regex"));
+    static DATE_OFFSET: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^\s*(?:[Zz]|([+-])([0-9]{2})(?::?([0-9]{2}))?)$").expect("valid regex")
+    });
     let text = text.trim();
     if let Some(c) = DATE.captures(text) {
         if &c[2] != "-" {

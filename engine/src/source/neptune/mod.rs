@@ -387,7 +387,7 @@ impl NeptuneExport {
             let runs: Vec<usize> = (0..self.objects.len())
                 .filter(|&i| self.objects[i].kind == ObjectKind::Runs)
                 .collect();
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = crate::load::cores();
             let facts = parallel_map(&runs, threads, |&i| read::read_facts(&self.objects[i].parts[0]))?;
             for (&i, f) in runs.iter().zip(&facts) {
                 if let Some(other) = by_run_id.insert(f.run_id.clone(), i) {
