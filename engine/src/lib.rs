@@ -158,6 +158,7 @@ impl Engine {
             .with_config(config)
             .with_default_features()
             .with_optimizer_rules(Vec::new())
+            .with_physical_optimizer_rule(Arc::new(scan::TopKIntoScan))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let tables: Vec<Arc<ObjectTable>> = project.tables.into_iter().map(Arc::new).collect();

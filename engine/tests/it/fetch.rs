@@ -257,14 +257,25 @@ fn explain_shows_the_checked_query_and_the_plans() {
     assert!(e.physical.contains("array_has"), "{}", e.physical);
     assert!(!e.physical.contains("FilterExec"), "{}", e.physical);
     assert!(!e.physical.contains("SortExec"), "{}", e.physical);
-    // Another order is a top-k sort over the scan.
+    // Another order with a limit is a top-k done by the scan; without a limit, a sort over it.
     let sorted = FetchOptions {
         sort_by: Some("params/lr:float".into()),
         limit: Some(3),
         ..options(Trashed::Exclude)
     };
     let e = block_on(engine.explain(ObjectKind::Runs, "", &sorted, None)).unwrap();
-    assert!(e.physical.contains("SortExec: TopK(fetch=3)"), "{}", e.physical);
+    assert!(!e.physical.contains("SortExec"), "{}", e.physical);
+    assert!(
+        e.physical.contains("sort=[params/lr:float@") && e.physical.contains("fetch=3"),
+        "{}",
+        e.physical
+    );
+    let everything = FetchOptions {
+        limit: None,
+        ..sorted
+    };
+    let e = block_on(engine.explain(ObjectKind::Runs, "", &everything, None)).unwrap();
+    assert!(e.physical.contains("SortExec: expr="), "{}", e.physical);
 }
 
 #[test]
@@ -326,6 +337,8 @@ fn sorts_and_limits_agree_with_a_sort_by_hand() {
                 (true, None),
                 (true, Some(7)),
                 (false, Some(7)),
+                (true, Some(1)),
+                (false, Some(100_000)),
                 (false, Some(0)),
             ] {
                 let o = FetchOptions {
