@@ -2,6 +2,7 @@
 
 mod cli;
 mod generate;
+mod sources;
 
 /// The engine's conformance suite, whose project the command-line tests query.
 pub fn conformance_dir() -> std::path::PathBuf {
