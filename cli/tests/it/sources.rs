@@ -485,6 +485,22 @@ fn every_command_on_the_3x_export() {
         format!("max(`metrics/train/loss`) > {t}"),
         sorted(heads.iter().filter(|r| max(r) > t).map(id)),
     ));
+    // The shell switches to them too.
+    let cache = crate::scratch_dir("sources-v3-shell");
+    let o = ok(
+        &cache,
+        &["shell", "--data", sample.data.to_str().unwrap()],
+        b".table nope\n.table experiments\n.columns sys/id\n.format csv\n.limit\n`sys/id`:string EXISTS\n",
+    );
+    assert_eq!(
+        sorted(text(&o.stdout).lines().skip(1).map(String::from)),
+        sorted(heads.iter().map(id))
+    );
+    assert!(
+        text(&o.stderr).contains("tables are runs, models, model_versions, experiments"),
+        "{}",
+        text(&o.stderr)
+    );
     every_command(sample);
 }
 
