@@ -171,6 +171,9 @@ fn every_command(sample: Sample) {
     }
     let first = &sample.cases[0];
     assert!(first.options.is_empty());
+    // Without an index (summarized while opening) the answers are the same.
+    let unindexed = ["--no-index", "--trashed", "all"];
+    assert_eq!(ids(&cache, d, &unindexed, &first.query), first.want, "--no-index");
     let first_kept: Vec<String> = first
         .want
         .iter()

@@ -185,3 +185,30 @@ fn the_3x_sample_answers_as_neptune_did() {
     heads.sort();
     assert_eq!(got, heads, "the experiments are the head runs");
 }
+
+#[test]
+fn the_samples_open_without_an_index_too() {
+    for name in ["v2-vision", "v3-llm"] {
+        let options = LoadOptions {
+            index: IndexLocation::None,
+            ..LoadOptions::default()
+        };
+        let memory = Engine::open_with(sample(name).join("data"), &options).unwrap();
+        let indexed = open(name);
+        assert_eq!(memory.kind(), indexed.kind());
+        let all = FetchOptions {
+            trashed: Trashed::All,
+            ..FetchOptions::default()
+        };
+        // Every column (series as their last values), in the same order.
+        for kind in indexed.tables() {
+            let rows = |e: &Engine| {
+                let r = block_on(e.fetch(kind, "", &all, None)).unwrap();
+                datafusion::arrow::util::pretty::pretty_format_batches(&r.batches)
+                    .unwrap()
+                    .to_string()
+            };
+            assert_eq!(rows(&memory), rows(&indexed), "{name} {kind:?}");
+        }
+    }
+}
