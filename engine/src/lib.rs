@@ -94,10 +94,17 @@ impl Engine {
     /// where its index lives). Through an index (the default), opening reads the index's
     /// manifest and the object files' footers, after building or refreshing the index if
     /// the project's files changed; queries then read the columns they need. Without one
-    /// ([`IndexLocation::None`]), every column is read and every series summarized now.
+    /// ([`IndexLocation::None`]), every column is read and every series summarized now (a
+    /// foreign source, a Neptune export or an MLflow store, into a temporary directory
+    /// removed once it is open).
     pub fn open_with(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<Engine, LoadError> {
         let project = match options.index {
-            IndexLocation::None => load::load_dir(dir.as_ref(), options)?,
+            // A foreign source (no native layout here) is summarized through an index that
+            // lives only while it opens.
+            IndexLocation::None => match load::load_dir(dir.as_ref(), options) {
+                Err(LoadError::MissingRuns { .. }) => index::open(dir.as_ref(), options)?.0,
+                loaded => loaded?,
+            },
             _ => index::open(dir.as_ref(), options)?.0,
         };
         let engine = Engine::new(project, options)?;

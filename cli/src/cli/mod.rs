@@ -51,31 +51,38 @@ enum Command {
     Index(IndexArgs),
     /// Write a Neptune export or an MLflow store as a project in the native layout.
     Convert(ConvertArgs),
-    /// Write a generated, realistic project (seeded: the same seed gives the same files).
+    /// Write a generated, realistic project (seeded: the same seed gives the same files), in
+    /// the native layout or as a Neptune 2.x or 3.x export (--format).
     Generate(GenerateArgs),
 }
 
 #[derive(Debug, Args)]
 struct GenerateArgs {
-    /// The directory to write (created if needed; it must not hold a project yet).
+    /// The directory to write (created if needed; it must not hold a project yet). An
+    /// export is written as neptune-exporter writes one: DIR/data/<project>/ (what --data
+    /// takes, or DIR/data) and DIR/files/<project>/.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// What to write: a project in the native layout, or a Neptune 2.x or 3.x export in
+    /// neptune-exporter's format (docs/neptune-export.md).
+    #[arg(long, value_enum, default_value_t = GenerateFormat::Native)]
+    format: GenerateFormat,
     /// Number of runs.
     #[arg(long, default_value_t = 1_000)]
     runs: u64,
-    /// Number of models.
-    #[arg(long, default_value_t = 10)]
-    models: usize,
-    /// Number of model versions.
-    #[arg(long, default_value_t = 100)]
-    model_versions: usize,
+    /// Number of models [default: 10; neptune3: none, 3.x exports have no model registry].
+    #[arg(long, value_name = "N")]
+    models: Option<usize>,
+    /// Number of model versions [default: 100; neptune3: none].
+    #[arg(long, value_name = "N")]
+    model_versions: Option<usize>,
     /// Float series per run.
     #[arg(long, default_value_t = 4)]
     series: usize,
     /// Points per float series (of runs that ran to the end).
     #[arg(long, default_value_t = 100)]
     points: usize,
-    /// Attributes beyond the standard ones.
+    /// Attributes beyond the standard ones (exports: float parameters).
     #[arg(long, default_value_t = 3)]
     extra_attributes: usize,
     /// Fraction of runs with a NaN point.
@@ -88,15 +95,35 @@ struct GenerateArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// The prefix of run ids (`KEY-1`, `KEY-2`, ...): a project generated with another key
-    /// can be appended to this one as new files.
+    /// can be appended to this one as new files. In an export: the prefix of `sys/id`.
     #[arg(long, default_value = "GEN")]
     key: String,
-    /// Runs per file: more runs are written as TABLE/part-NNNNN.parquet.
-    #[arg(long, default_value_t = 250_000)]
-    runs_per_file: u64,
+    /// Runs per file: more runs are written as TABLE/part-NNNNN.parquet [default: 250000;
+    /// native only: an export has one run per file].
+    #[arg(long, value_name = "N")]
+    runs_per_file: Option<u64>,
+    /// The project_id of an export [default: workspace/generated]: another project
+    /// generated into the same --out makes a data root of several projects.
+    #[arg(long, value_name = "WORKSPACE/PROJECT")]
+    project: Option<String>,
+    /// Number of experiments of a neptune3 export [default: 8]: run i belongs to
+    /// experiment i mod N, whose last run is its head; some runs fork the one before.
+    #[arg(long, value_name = "N")]
+    experiments: Option<usize>,
     /// Worker threads (0: one per core); the output does not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+}
+
+/// What `nql generate` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum GenerateFormat {
+    /// A project in the native layout (docs/dataset.md).
+    Native,
+    /// A Neptune 2.x export (`neptune-exporter --exporter neptune2`), with a model registry.
+    Neptune2,
+    /// A Neptune 3.x export (`--exporter neptune3`): experiments, forks, phantom rows.
+    Neptune3,
 }
 
 /// Which project, and where its index is.
@@ -786,17 +813,36 @@ fn convert(args: ConvertArgs) -> Result<(), Failure> {
 }
 
 fn generate(args: GenerateArgs) -> Result<(), Failure> {
+    let version = match args.format {
+        GenerateFormat::Native => return generate_native(args),
+        GenerateFormat::Neptune2 => datasets::neptune_export::NeptuneVersion::V2,
+        GenerateFormat::Neptune3 => datasets::neptune_export::NeptuneVersion::V3,
+    };
+    generate_export(args, version)
+}
+
+fn generate_native(args: GenerateArgs) -> Result<(), Failure> {
+    for (flag, given) in [
+        ("--project", args.project.is_some()),
+        ("--experiments", args.experiments.is_some()),
+    ] {
+        if given {
+            return Err(Failure::Usage(format!(
+                "error: {flag} is for exports (--format neptune2 or neptune3)\n"
+            )));
+        }
+    }
     let mut spec = datasets::generate::ProjectSpec {
         runs: args.runs,
-        models: args.models,
-        model_versions: args.model_versions,
+        models: args.models.unwrap_or(10),
+        model_versions: args.model_versions.unwrap_or(100),
         float_series_per_run: args.series,
         points_per_series: args.points,
         extra_attributes: args.extra_attributes,
         nan_rate: args.nan_rate,
         seed: args.seed,
         key: args.key.clone(),
-        runs_per_file: args.runs_per_file,
+        runs_per_file: args.runs_per_file.unwrap_or(250_000),
         threads: args.threads,
         ..datasets::generate::ProjectSpec::default()
     };
@@ -822,6 +868,81 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
         summary.string_entries,
         summary.files.len(),
         args.out.display()
+    );
+    Ok(())
+}
+
+/// `nql generate --format neptune2|neptune3`: the datasets crate's export writer, with the
+/// flags of a native project mapped onto its spec.
+fn generate_export(
+    args: GenerateArgs,
+    version: datasets::neptune_export::NeptuneVersion,
+) -> Result<(), Failure> {
+    use datasets::neptune_export::{ExportError, ExportSpec, NeptuneVersion};
+    let usage = |m: &str| Err(Failure::Usage(format!("error: {m}\n")));
+    if args.runs_per_file.is_some() {
+        return usage("--runs-per-file is for native projects: an export has one run per file");
+    }
+    let v3 = version == NeptuneVersion::V3;
+    if v3 && (args.models.is_some() || args.model_versions.is_some()) {
+        return usage("only neptune2 exports have a model registry (--models, --model-versions)");
+    }
+    if !v3 && args.experiments.is_some() {
+        return usage("--experiments is for neptune3 exports: Neptune 2.x has no experiments");
+    }
+    let mut spec = if v3 {
+        ExportSpec::neptune3()
+    } else {
+        ExportSpec {
+            models: args.models.unwrap_or(10),
+            model_versions: args.model_versions.unwrap_or(100),
+            ..ExportSpec::neptune2()
+        }
+    };
+    spec.runs = args.runs;
+    spec.float_series_per_run = args.series;
+    spec.points_per_series = args.points;
+    spec.extra_parameters = args.extra_attributes;
+    spec.nan_rate = args.nan_rate;
+    spec.seed = args.seed;
+    spec.key = args.key.clone();
+    spec.threads = args.threads;
+    if let Some(project) = &args.project {
+        spec.project_id = project.clone();
+    }
+    if let Some(n) = args.experiments {
+        spec.experiments = n;
+    }
+    if args.full {
+        spec.failed_rate = 0.0;
+    }
+    let bar = output::generation_bar(args.runs);
+    let summary = datasets::neptune_export::write_export(&spec, &args.out, |p| bar.set_position(p.runs_done))
+        .map_err(|e| match e {
+            ExportError::InvalidSpec(m) => Failure::Usage(format!("error: {m}\n")),
+            other => Failure::Other(format!("error: {other}\n")),
+        })?;
+    bar.finish_and_clear();
+    let objects = if v3 {
+        format!(
+            "{} runs ({} experiments, {} forks)",
+            summary.runs, summary.experiments, summary.forks
+        )
+    } else {
+        format!(
+            "{} runs, {} models, {} model versions",
+            summary.runs, summary.models, summary.model_versions
+        )
+    };
+    eprintln!(
+        "wrote a Neptune {} export of {}: {objects}, {} float points, {} string entries in {} Parquet files to {}; query it with --data {}",
+        if v3 { "3.x" } else { "2.x" },
+        spec.project_id,
+        summary.float_points,
+        summary.string_entries,
+        summary.parquet_files,
+        summary.project_dir.display(),
+        args.out.join("data").display(),
     );
     Ok(())
 }

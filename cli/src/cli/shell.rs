@@ -13,7 +13,8 @@ use super::{Failure, print_warnings};
 
 const HELP: &str = "\
 Type an NQL query to run it on the current table, or a command:
-  .table runs|models|model_versions   switch table (.model ID for one model's versions)
+  .table runs|models|model_versions   switch table (.model ID for one model's versions;
+         |experiments                 experiments: a Neptune 3.x export's heads)
   .columns a,b,...                    columns to show (.columns alone: all)
   .sort PATH [asc|desc]               sort key (.sort alone: sys/creation_time)
   .limit N                            show at most N rows (.limit alone: no limit)
@@ -105,7 +106,7 @@ async fn step(engine: &Engine, s: &mut Session, line: &str) -> Result<(), Failur
                 s.table = k;
                 s.model = None;
             }
-            None => return usage("tables are runs, models, model_versions"),
+            None => return usage("tables are runs, models, model_versions, experiments"),
         },
         ".model" => {
             s.table = ObjectKind::ModelVersions;

@@ -10,6 +10,7 @@ mod fetch;
 mod generated;
 mod hostile;
 mod index;
+mod mlflow;
 mod neptune;
 mod reference;
 mod token_soup;

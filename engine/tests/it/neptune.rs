@@ -185,3 +185,94 @@ fn the_3x_sample_answers_as_neptune_did() {
     heads.sort();
     assert_eq!(got, heads, "the experiments are the head runs");
 }
+
+#[test]
+fn the_samples_open_without_an_index_too() {
+    for name in ["v2-vision", "v3-llm"] {
+        let options = LoadOptions {
+            index: IndexLocation::None,
+            ..LoadOptions::default()
+        };
+        let memory = Engine::open_with(sample(name).join("data"), &options).unwrap();
+        let indexed = open(name);
+        assert_eq!(memory.kind(), indexed.kind());
+        let all = FetchOptions {
+            trashed: Trashed::All,
+            ..FetchOptions::default()
+        };
+        // Every column (series as their last values), in the same order.
+        for kind in indexed.tables() {
+            let rows = |e: &Engine| {
+                let r = block_on(e.fetch(kind, "", &all, None)).unwrap();
+                datafusion::arrow::util::pretty::pretty_format_batches(&r.batches)
+                    .unwrap()
+                    .to_string()
+            };
+            assert_eq!(rows(&memory), rows(&indexed), "{name} {kind:?}");
+        }
+    }
+}
+
+/// The runs' `datasets/train` artifact hashes, by id (missing ones left out).
+fn artifacts(engine: &Engine) -> BTreeMap<String, String> {
+    let options = FetchOptions {
+        trashed: Trashed::All,
+        columns: Some(vec!["datasets/train".into()]),
+        ..FetchOptions::default()
+    };
+    let result = block_on(engine.fetch_runs_table("", &options)).unwrap();
+    let batch = concat_batches(&result.schema, &result.batches).unwrap();
+    let ids = cast(batch.column(0), &DataType::Utf8).unwrap();
+    let hashes = cast(batch.column(1), &DataType::Utf8).unwrap();
+    (0..batch.num_rows())
+        .filter(|&row| hashes.is_valid(row))
+        .map(|row| {
+            (
+                ids.as_string::<i32>().value(row).to_string(),
+                hashes.as_string::<i32>().value(row).to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn another_files_directory_is_not_answered_from_an_index_built_with_the_first() {
+    let want: BTreeMap<String, String> = truth("v2-vision")["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            let a = r["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["path"] == "datasets/train")?;
+            Some((
+                r["sys_id"].as_str()?.to_string(),
+                a["value"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    assert!(!want.is_empty());
+    let index = scratch_dir("neptune-files-option");
+    let open = |files: Option<PathBuf>| {
+        let options = LoadOptions {
+            index: IndexLocation::Dir(index.clone()),
+            source: engine::SourceOptions {
+                files,
+                ..engine::SourceOptions::default()
+            },
+            ..LoadOptions::default()
+        };
+        Engine::open_with(sample("v2-vision").join("data"), &options).unwrap()
+    };
+    let nowhere = index.join("no-files-here");
+    // Where the exporter puts them, then a directory without them, then the first again:
+    // each answer is that directory's, whatever the index was built with before.
+    assert_eq!(artifacts(&open(None)), want);
+    assert_eq!(artifacts(&open(Some(nowhere.clone()))), BTreeMap::new());
+    assert_eq!(artifacts(&open(None)), want);
+    let files = sample("v2-vision").join("files");
+    assert_eq!(artifacts(&open(Some(files))), want);
+    assert_eq!(artifacts(&open(Some(nowhere))), BTreeMap::new());
+}

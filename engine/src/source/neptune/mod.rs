@@ -37,6 +37,10 @@ pub(crate) struct NeptuneExport {
     project_id: String,
     project_dir: PathBuf,
     files_dir: PathBuf,
+    /// 2.x, with a files directory other than where the exporter puts them: ` (files DIR)`,
+    /// the end of every unit's label. Artifacts' hashes are read from that directory, so
+    /// an index built with one must not answer for another.
+    files_label: String,
     version: NeptuneVersion,
     objects: Vec<ObjectFiles>,
     /// Runs without `part_0.parquet` (still being written, or a crashed export).
@@ -270,13 +274,14 @@ impl NeptuneExport {
             .file_name()
             .map(|n| n.to_os_string())
             .unwrap_or_default();
+        let default_files = {
+            let data_root = project_dir.parent().unwrap_or(project_dir);
+            data_root.parent().unwrap_or(data_root).join("files").join(&name)
+        };
         let files_dir = match files {
             Some(root) if root.join(&name).is_dir() => root.join(&name),
             Some(root) => root.to_path_buf(),
-            None => {
-                let data_root = project_dir.parent().unwrap_or(project_dir);
-                data_root.parent().unwrap_or(data_root).join("files").join(&name)
-            }
+            None => default_files.clone(),
         };
         let (mut objects, mut incomplete) = list_objects(project_dir, ObjectKind::Runs)?;
         let mut registry = false;
@@ -305,10 +310,20 @@ impl NeptuneExport {
             }
             None => NeptuneVersion::V2,
         };
+        let absolute = |p: &Path| {
+            std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.to_path_buf()))
+        };
+        let files_label = if version == NeptuneVersion::V2 && absolute(&files_dir) != absolute(&default_files)
+        {
+            format!(" (files {})", absolute(&files_dir).display())
+        } else {
+            String::new()
+        };
         Ok(NeptuneExport {
             project_id,
             project_dir: project_dir.to_path_buf(),
             files_dir,
+            files_label,
             version,
             objects,
             incomplete,
@@ -354,10 +369,11 @@ impl NeptuneExport {
     }
 
     fn label(&self, o: &ObjectFiles) -> String {
+        let (project, files) = (&self.project_id, &self.files_label);
         match o.kind {
-            ObjectKind::Models => format!("{} models/{}", self.project_id, o.prefix),
-            ObjectKind::ModelVersions => format!("{} model_versions/{}", self.project_id, o.prefix),
-            _ => format!("{} {}", self.project_id, o.prefix),
+            ObjectKind::Models => format!("{project} models/{}{files}", o.prefix),
+            ObjectKind::ModelVersions => format!("{project} model_versions/{}{files}", o.prefix),
+            _ => format!("{project} {}{files}", o.prefix),
         }
     }
 

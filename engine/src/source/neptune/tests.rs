@@ -555,10 +555,24 @@ fn an_artifact_without_its_files_list_reads_as_absent() {
                 .any(|a| a["type"] == "artifact")
         })
         .unwrap();
+    // Another files directory than the exporter's is part of every unit's label, so that an
+    // index built with one is not taken for the other; the exporter's own, given or not, is
+    // not.
     let u = unit(
         &units,
-        &format!("acme/vision {}", run["file_prefix"].as_str().unwrap()),
+        &format!(
+            "acme/vision {} (files {})",
+            run["file_prefix"].as_str().unwrap(),
+            empty.path().canonicalize().unwrap().display()
+        ),
     );
+    for files in [None, Some(samples().join("v2-vision/files"))] {
+        let default = open(&samples().join("v2-vision/data"), None, files.as_deref())
+            .unwrap()
+            .unwrap();
+        let label = format!("acme/vision {}", run["file_prefix"].as_str().unwrap());
+        unit(&default.units().unwrap(), &label);
+    }
     let data = export.read(u).unwrap();
     let read = collect(&data, ObjectKind::Runs);
     assert!(!read.columns.contains_key("datasets/train:artifact"));
