@@ -1,0 +1,187 @@
+"""NQL, the Neptune Query Language, answered over Parquet projects, Neptune exports and MLflow
+stores, from Python.
+
+    import nql
+    project = nql.open("path/to/project")      # or a Neptune export, an MLflow store
+    table = project.query('last(`metrics/acc`):float > 0.9', columns=["metrics/acc"])
+    table.to_pandas()
+
+Answers are `pyarrow.Table`s that share the engine's buffers (no copy is made); queries run
+with the GIL released and stop on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os as _os
+import warnings as _warnings
+from typing import NamedTuple, Sequence
+
+import pyarrow as _pa
+
+from . import _nql
+from ._errors import Diagnostic, NqlError, NqlSyntaxError, NqlWarning, ProjectError
+
+__all__ = [
+    "open",
+    "Project",
+    "Attribute",
+    "Diagnostic",
+    "NqlError",
+    "NqlSyntaxError",
+    "NqlWarning",
+    "ProjectError",
+    "__version__",
+]
+
+__version__: str = _nql.__version__
+
+_TABLES = ("runs", "models", "model_versions", "experiments")
+_TRASHED = ("exclude", "only", "all")
+
+
+class Attribute(NamedTuple):
+    """An attribute of a table: its path, its NQL type, and how many objects have it."""
+
+    path: str
+    type: str
+    count: int
+
+
+def open(  # noqa: A001 - the package's entry point, as `io.open` is io's
+    path: str | _os.PathLike,
+    *,
+    project: str | None = None,
+    files: str | _os.PathLike | None = None,
+    experiments: Sequence[str] | None = None,
+    index_dir: str | _os.PathLike | None = None,
+    index: bool = True,
+) -> "Project":
+    """Opens the project at `path`: a directory in the native layout, a neptune-exporter export
+    (a project's directory, or the data root with `project="workspace/name"`), or an MLflow
+    store (`mlflow.db`, `sqlite:///...`, an `mlruns/` directory; `experiments` limits it to
+    some experiments, by name or id).
+
+    The project's index is built or refreshed first when it is not fresh (`_nql/` in a native
+    project, the user's cache for the others, or `index_dir`); `index=False` reads everything
+    into memory instead.
+    """
+    if not isinstance(path, (str, _os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    if experiments is not None and (isinstance(experiments, str) or not all(isinstance(e, str) for e in experiments)):
+        raise TypeError("experiments must be a sequence of str")
+    inner = _nql.Project.open(
+        _os.fspath(path),
+        project=project,
+        files=None if files is None else _os.fspath(files),
+        experiments=None if experiments is None else list(experiments),
+        index_dir=None if index_dir is None else _os.fspath(index_dir),
+        index=bool(index),
+    )
+    return Project(inner)
+
+
+def _now_text(now: _dt.datetime | str | None) -> str | None:
+    if now is None:
+        return None
+    if isinstance(now, str):
+        return now
+    if isinstance(now, _dt.datetime):
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=_dt.timezone.utc)
+        return now.isoformat()
+    raise TypeError(f"now must be a datetime or an RFC 3339 str, not {type(now).__name__}")
+
+
+def _check_table(table: str) -> str:
+    if table not in _TABLES:
+        raise ValueError(f"table must be one of {', '.join(_TABLES)}, not {table!r}")
+    return table
+
+
+class Project:
+    """An open project. Safe to share between threads; each query runs with the GIL released."""
+
+    def __init__(self, inner: "_nql.Project"):
+        self._inner = inner
+
+    def __repr__(self) -> str:
+        return f"<nql.Project: {self.kind}>"
+
+    @property
+    def kind(self) -> str:
+        """What the project is, as detected: the native layout, a Neptune export, an MLflow store."""
+        return self._inner.kind
+
+    @property
+    def tables(self) -> list[str]:
+        """The tables the project has (`runs`, and `models`, `model_versions`, `experiments` when present)."""
+        return list(self._inner.tables())
+
+    def schema(self) -> dict[str, list[Attribute]]:
+        """Every table's attributes, from metadata and the index (no values are read)."""
+        return {t: [Attribute(*a) for a in self._inner.attributes(t)] for t in self._inner.tables()}
+
+    def query(
+        self,
+        query: str = "",
+        *,
+        table: str = "runs",
+        columns: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        ascending: bool = False,
+        limit: int | None = None,
+        trashed: str = "exclude",
+        model: str | None = None,
+        now: _dt.datetime | str | None = None,
+        timeout: float | None = None,
+    ) -> _pa.Table:
+        """The objects of `table` that `query` matches, as a `pyarrow.Table` (`sys/id` first).
+
+        `columns`: paths, `path:type` or `agg(path)` to return after `sys/id` (default: every
+        attribute). `sort_by` (default `sys/creation_time`), descending unless `ascending`, ties
+        by `sys/id`; `limit` keeps the first ones. `trashed`: `exclude`, `only` or `all`. `model`:
+        the model whose versions `table="model_versions"` returns. `now`: the instant relative
+        datetimes (`-2d`) count from. `timeout`: seconds, then `TimeoutError`.
+
+        Warnings about the query are issued as `NqlWarning`s; an invalid query raises
+        `NqlSyntaxError` with the diagnostics.
+        """
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, not {type(query).__name__}")
+        _check_table(table)
+        if trashed not in _TRASHED:
+            raise ValueError(f"trashed must be one of {', '.join(_TRASHED)}, not {trashed!r}")
+        if columns is not None:
+            if isinstance(columns, str):
+                columns = [columns]
+            columns = list(columns)
+            if not all(isinstance(c, str) for c in columns):
+                raise TypeError("columns must be a sequence of str")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int, not {limit!r}")
+        batches, warnings = self._inner.query(
+            query,
+            table=table,
+            columns=columns,
+            sort_by=sort_by,
+            ascending=bool(ascending),
+            limit=limit,
+            trashed=trashed,
+            model=model,
+            now=_now_text(now),
+            timeout=None if timeout is None else float(timeout),
+        )
+        for w in warnings:
+            _warnings.warn(w, NqlWarning, stacklevel=2)
+        return _pa.table(batches)
+
+    def check(self, query: str, *, table: str = "runs") -> str:
+        """The canonical form of `query` against `table` (`""` for the empty query), or
+        `NqlSyntaxError` carrying every diagnostic. Warnings are issued as `NqlWarning`s."""
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, not {type(query).__name__}")
+        canonical, warnings = self._inner.check(query, table=_check_table(table))
+        for w in warnings:
+            _warnings.warn(w, NqlWarning, stacklevel=2)
+        return canonical
