@@ -9,6 +9,7 @@
 mod bench;
 mod memory;
 mod output;
+mod serve;
 mod shell;
 
 use std::io::{IsTerminal, Write};
@@ -51,6 +52,8 @@ enum Command {
     Index(IndexArgs),
     /// Write a Neptune export or an MLflow store as a project in the native layout.
     Convert(ConvertArgs),
+    /// Serve the runs table and learning curves to a browser (a page and a JSON API).
+    Serve(ServeArgs),
     /// Write a generated, realistic project (seeded: the same seed gives the same files), in
     /// the native layout or as a Neptune 2.x or 3.x export (--format).
     Generate(GenerateArgs),
@@ -124,6 +127,21 @@ enum GenerateFormat {
     Neptune2,
     /// A Neptune 3.x export (`--exporter neptune3`): experiments, forks, phantom rows.
     Neptune3,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// The address to listen on: this machine only by default (0.0.0.0 serves others too).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// The port (0: any free one, printed at start).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Open the page in the default browser once serving.
+    #[arg(long)]
+    open: bool,
 }
 
 /// Which project, and where its index is.
@@ -518,6 +536,7 @@ pub fn main() -> ExitCode {
         Command::Shell(args) => args.project.open().and_then(shell::run),
         Command::Index(args) => index(args),
         Command::Convert(args) => convert(args),
+        Command::Serve(args) => run(serve(args)),
         Command::Bench(args) => bench(args),
         Command::Generate(args) => generate(args),
     };
@@ -945,4 +964,33 @@ fn generate_export(
         args.out.join("data").display(),
     );
     Ok(())
+}
+
+/// `nql serve`: opens the project once, then serves it until stopped.
+async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let engine = args.project.open()?;
+    let kind = engine.kind().to_string();
+    let runs = engine.num_objects(ObjectKind::Runs).unwrap_or(0);
+    let addr = std::net::SocketAddr::new(args.host, args.port);
+    let open = args.open;
+    serve::run(engine, addr, move |bound| {
+        let url = format!("http://{bound}/");
+        let reach = if bound.ip().is_loopback() {
+            "this machine only (--host 0.0.0.0 to serve others)"
+        } else {
+            "every machine that can reach this one"
+        };
+        eprintln!("nql serve: {kind}, {runs} runs; listening on {url} for {reach}; Ctrl-C stops it");
+        if open {
+            let opener = if cfg!(target_os = "macos") {
+                "open"
+            } else {
+                "xdg-open"
+            };
+            if let Err(e) = std::process::Command::new(opener).arg(&url).spawn() {
+                eprintln!("warning: cannot open a browser ({opener}: {e}); open {url}");
+            }
+        }
+    })
+    .await
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod generate;
+mod serve;
 mod sources;
 
 /// The engine's conformance suite, whose project the command-line tests query.

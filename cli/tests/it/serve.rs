@@ -1,0 +1,276 @@
+//! `nql serve`: the JSON API and the page, through the real binary on the demo project.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+/// A running `nql serve` on a free port, stopped when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nql"))
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        assert!(
+            line.contains("127.0.0.1") && line.contains("this machine only"),
+            "{line}"
+        );
+        Server {
+            child,
+            base: url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// GET `path` with `params`: the status and the body as JSON.
+    fn get(&self, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
+        let (status, text) = self.get_text(path, params);
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+        )
+    }
+
+    fn get_text(&self, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent.get(format!("{}{path}", self.base));
+        for (k, v) in params {
+            request = request.query(*k, *v);
+        }
+        let mut response = request.call().unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ids(body: &Value) -> Vec<String> {
+    body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["sys/id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// What `nql query` answers for `query` on the demo project, in order.
+fn cli_ids(extra: &[&str], query: &str) -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_nql"))
+        .args(["query", "--columns", "sys/id", "--format", "csv"])
+        .args(extra)
+        .args(["--", query])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn the_api_answers_as_the_command_line_does() {
+    let server = Server::start(&[]);
+    let (status, page) = server.get_text("/", &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>nql</title>") && page.contains("/api/query"));
+
+    let (status, schema) = server.get("/api/schema", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(schema["tables"]["runs"]["count"], 2000);
+    let runs = schema["tables"]["runs"]["attributes"].as_array().unwrap();
+    assert!(
+        runs.iter()
+            .any(|a| a["path"] == "metrics/acc" && a["type"] == "floatSeries")
+    );
+
+    // Pages of a query put together are what `nql query` prints, in its order.
+    let query = "last(`metrics/acc`):float >= 0.5";
+    let expected = cli_ids(&["--sort-by", "metrics/acc"], query);
+    assert!(expected.len() > 250, "several pages: {}", expected.len());
+    let mut pages = Vec::new();
+    let mut offset = 0;
+    loop {
+        let o = offset.to_string();
+        let (status, body) = server.get(
+            "/api/query",
+            &[
+                ("q", query),
+                ("sort_by", "metrics/acc"),
+                ("columns", "metrics/acc"),
+                ("offset", &o),
+                ("limit", "100"),
+            ],
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["count"].as_u64().unwrap() as usize, expected.len());
+        assert_eq!(body["columns"], serde_json::json!(["sys/id", "metrics/acc"]));
+        let page = ids(&body);
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 100);
+        offset += page.len();
+        pages.extend(page);
+    }
+    assert_eq!(pages, expected);
+    // Ascending, trashed only.
+    let (_, body) = server.get(
+        "/api/query",
+        &[
+            ("q", ""),
+            ("sort_by", "sys/size"),
+            ("ascending", "true"),
+            ("trashed", "only"),
+            ("limit", "1000"),
+        ],
+    );
+    assert_eq!(
+        ids(&body),
+        cli_ids(&["--sort-by", "sys/size", "--ascending", "--trashed", "only"], "")
+    );
+}
+
+#[test]
+fn bad_requests_are_400s_that_say_what_is_wrong() {
+    let server = Server::start(&[]);
+    let (status, body) = server.get("/api/check", &[("q", "`params/lr`:float CONTAINS 0.5")]);
+    assert_eq!(status, 400);
+    let d = &body["diagnostics"][0];
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["code"], "nql::operator");
+    assert!(d["start"].as_u64() < d["end"].as_u64());
+    assert!(body["rendered"].as_str().unwrap().contains("CONTAINS"));
+    let (status, body) = server.get("/api/check", &[("q", "`nosuch`:float > 1")]);
+    assert_eq!(status, 200);
+    assert_eq!(body["diagnostics"][0]["severity"], "warning");
+    assert!(
+        body["canonical"]
+            .as_str()
+            .unwrap()
+            .starts_with("`nosuch`:float > 1"),
+        "{body}"
+    );
+    let (status, _) = server.get("/api/query", &[("q", "((")]);
+    assert_eq!(status, 400);
+    let (status, body) = server.get("/api/query", &[("q", ""), ("columns", "no/such")]);
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = server.get("/api/query", &[("q", ""), ("trashed", "maybe")]);
+    assert_eq!(status, 400);
+    let (status, _) = server.get("/api/query", &[("q", ""), ("table", "nope")]);
+    assert_eq!(status, 400);
+    let long = "x".repeat(20_000);
+    let (status, _) = server.get("/api/check", &[("q", &long)]);
+    assert_eq!(status, 400);
+    let (status, _) = server.get("/api/series", &[("ids", ""), ("path", "metrics/acc")]);
+    assert_eq!(status, 400);
+    // Nothing outside the API and the page is served.
+    for path in ["/../../etc/passwd", "/api/../../Cargo.toml", "/index.html"] {
+        assert_eq!(server.get_text(path, &[]).0, 404, "{path}");
+    }
+    // A page is at most 1,000 rows.
+    let (_, body) = server.get("/api/query", &[("q", ""), ("limit", "5000"), ("trashed", "all")]);
+    assert_eq!(body["rows"].as_array().unwrap().len(), 1000);
+    assert_eq!(body["count"], 2000);
+}
+
+#[test]
+fn series_come_downsampled_with_their_extremes() {
+    let server = Server::start(&[]);
+    let (_, top) = server.get(
+        "/api/query",
+        &[
+            ("q", "`metrics/acc`:floatSeries EXISTS"),
+            ("columns", "metrics/acc"),
+            ("limit", "2"),
+        ],
+    );
+    let two = ids(&top);
+    assert_eq!(two.len(), 2);
+    let joined = two.join(",");
+    let (status, full) = server.get(
+        "/api/series",
+        &[("ids", &joined), ("path", "metrics/acc"), ("width", "10000")],
+    );
+    assert_eq!(status, 200, "{full}");
+    let (_, small) = server.get(
+        "/api/series",
+        &[("ids", &joined), ("path", "metrics/acc"), ("width", "10")],
+    );
+    for (f, s) in full["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(small["series"].as_array().unwrap())
+    {
+        let all: Vec<(f64, f64)> = f["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+            .collect();
+        assert_eq!(f["count"].as_u64().unwrap() as usize, all.len());
+        assert!(all.len() > 10, "{}", all.len());
+        let kept: Vec<(f64, f64)> = s["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+            .collect();
+        assert!(kept.len() <= 10 && kept.len() >= 2);
+        assert!(kept.iter().all(|p| all.contains(p)));
+        let max = all.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+        let min = all.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+        assert!(kept.iter().any(|p| p.1 == max) && kept.iter().any(|p| p.1 == min));
+    }
+}
+
+#[test]
+fn many_requests_at_once_get_their_own_answers() {
+    let server = Server::start(&[]);
+    let queries: Vec<String> = (0..16)
+        .map(|i| format!("`sys/size`:int > {}MB", i * 20))
+        .collect();
+    let expected: Vec<usize> = queries.iter().map(|q| cli_ids(&[], q).len()).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = queries
+            .iter()
+            .map(|q| {
+                scope.spawn(|| {
+                    server.get("/api/query", &[("q", q), ("limit", "1")]).1["count"]
+                        .as_u64()
+                        .unwrap() as usize
+                })
+            })
+            .collect();
+        let got: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(got, expected);
+    });
+}
