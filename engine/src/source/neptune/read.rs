@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int64Array, ListArray,
-    StringArray, StringBuilder, StructArray, TimestampMillisecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, DictionaryArray, Float64Array, Int32Array,
+    Int64Array, ListArray, StringArray, StringBuilder, StructArray, TimestampMillisecondArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
@@ -163,8 +163,14 @@ pub(super) struct Points<V> {
 
 impl<V> Points<V> {
     fn push(&mut self, path: &str, step: f64, value: V, timestamp: Option<i64>) {
-        let index = match self.path_index.get(path) {
-            Some(&i) => i,
+        // Points come a series at a time: the path of the last point first, then the map.
+        let last = self
+            .path
+            .last()
+            .copied()
+            .filter(|&i| self.paths[i as usize] == path);
+        let index = match last.or_else(|| self.path_index.get(path).copied()) {
+            Some(i) => i,
             None => {
                 let i = self.paths.len() as u32;
                 self.paths.push(path.to_string());
@@ -197,11 +203,14 @@ impl<V> Points<V> {
         }
     }
 
-    /// The points as batches of the native series tables, for object `id`.
+    /// The points as batches of the native series tables, for object `id`: `sys/id` and
+    /// `path` dictionary-encoded (one id, the run's paths), as a summarizer takes them, so no
+    /// string is copied per point.
     fn batches(self, id: &str, value_type: DataType, values: impl Fn(&[V]) -> ArrayRef) -> Vec<RecordBatch> {
+        let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         let schema: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new(ID_COLUMN, DataType::Utf8, false),
-            Field::new(PATH_COLUMN, DataType::Utf8, false),
+            Field::new(ID_COLUMN, dictionary.clone(), false),
+            Field::new(PATH_COLUMN, dictionary, false),
             Field::new(STEP_COLUMN, DataType::Float64, false),
             Field::new(VALUE_COLUMN, value_type, true),
             Field::new(
@@ -210,19 +219,26 @@ impl<V> Points<V> {
                 true,
             ),
         ]));
+        let id_values: ArrayRef = Arc::new(StringArray::from(vec![id]));
+        let path_values: ArrayRef = Arc::new(StringArray::from_iter_values(self.paths.iter()));
         let mut out = Vec::new();
         let n = self.len();
         let mut start = 0;
         while start < n {
             let end = (start + POINT_BATCH_ROWS).min(n);
-            let ids = StringArray::from_iter_values(std::iter::repeat_n(id, end - start));
-            let mut paths = StringBuilder::with_capacity(end - start, (end - start) * 16);
-            for &p in &self.path[start..end] {
-                paths.append_value(&self.paths[p as usize]);
-            }
+            let ids = DictionaryArray::<Int32Type>::try_new(
+                Int32Array::from(vec![0; end - start]),
+                Arc::clone(&id_values),
+            )
+            .expect("key 0 of one id");
+            let paths = DictionaryArray::<Int32Type>::try_new(
+                Int32Array::from_iter_values(self.path[start..end].iter().map(|&p| p as i32)),
+                Arc::clone(&path_values),
+            )
+            .expect("keys index the run's paths");
             let columns: Vec<ArrayRef> = vec![
                 Arc::new(ids),
-                Arc::new(paths.finish()),
+                Arc::new(paths),
                 Arc::new(Float64Array::from(self.step[start..end].to_vec())),
                 values(&self.value[start..end]),
                 Arc::new(

@@ -127,7 +127,8 @@ fn collect(data: &UnitData, kind: ObjectKind) -> Read {
     let mut floats: HashMap<String, Vec<_>> = HashMap::new();
     for (k, b) in &data.float_points {
         assert_eq!(*k, kind);
-        let (ids, paths) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+        let (ids, paths) = (utf8(b.column(0)), utf8(b.column(1)));
+        let (ids, paths) = (ids.as_string::<i32>(), paths.as_string::<i32>());
         let steps = b.column(2).as_primitive::<Float64Type>();
         let values = b.column(3).as_primitive::<Float64Type>();
         let ts = b.column(4).as_primitive::<TimestampMillisecondType>();
@@ -143,7 +144,8 @@ fn collect(data: &UnitData, kind: ObjectKind) -> Read {
     let mut strings: HashMap<String, Vec<_>> = HashMap::new();
     for (k, b) in &data.string_points {
         assert_eq!(*k, kind);
-        let paths = b.column(1).as_string::<i32>();
+        let paths = utf8(b.column(1));
+        let paths = paths.as_string::<i32>();
         let steps = b.column(2).as_primitive::<Float64Type>();
         let values = b.column(3).as_string::<i32>();
         let ts = b.column(4).as_primitive::<TimestampMillisecondType>();
@@ -962,4 +964,9 @@ fn runs_without_parameter_rows_are_listed() {
     assert_eq!(units.len(), 4, "three runs and one experiment");
     let data = export.read(&units[2]).unwrap();
     assert_eq!(collect(&data, ObjectKind::Runs).id, "r3", "no sys/id: the run id");
+}
+
+/// A string column (plain or dictionary-encoded, as sources give points) as plain strings.
+fn utf8(a: &datafusion::arrow::array::ArrayRef) -> datafusion::arrow::array::ArrayRef {
+    datafusion::arrow::compute::cast(a, &datafusion::arrow::datatypes::DataType::Utf8).unwrap()
 }
