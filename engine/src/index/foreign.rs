@@ -68,6 +68,28 @@ pub(super) fn is_fresh(manifest: &Manifest, units: &[Unit], root: &Path) -> bool
             .all(|(e, u)| unchanged(e, u, root))
 }
 
+/// Whether the index of `manifest` is fresh for a source whose units, listed without
+/// reading, are `listed` ([`crate::source::Source::listed_units`]): each is in the manifest
+/// unchanged, and every other unit of the manifest is made of their files only.
+pub(super) fn is_fresh_listed(manifest: &Manifest, listed: &[Unit], root: &Path) -> bool {
+    if manifest.source.is_none() {
+        return false;
+    }
+    let entries: HashMap<&str, &UnitEntry> = manifest.units.iter().map(|u| (u.label.as_str(), u)).collect();
+    let files: HashSet<String> = listed
+        .iter()
+        .flat_map(|u| u.files.iter().map(|f| relative(root, f)))
+        .collect();
+    listed.iter().all(|u| {
+        entries
+            .get(u.label.as_str())
+            .is_some_and(|e| unchanged(e, u, root))
+    }) && manifest
+        .units
+        .iter()
+        .all(|e| e.files.iter().all(|f| files.contains(&f.path)))
+}
+
 /// What a build keeps or learns of one unit.
 struct UnitPart {
     label: String,

@@ -177,20 +177,34 @@ pub(crate) fn refresh(
         Project::Native(sources) => (sources.dir.as_path(), true),
         Project::Foreign { path, .. } => (path.as_path(), false),
     };
-    let units = match project {
+    // A foreign source's units, listed once they are needed: when the index must be built, or
+    // when the units listed without reading the source do not already show it fresh.
+    let listed = match project {
         Project::Native(_) => None,
         Project::Foreign { source, .. } => {
             for w in source.warnings() {
                 options.warn(&w);
             }
-            Some(source.units()?)
+            source.listed_units()
         }
     };
+    let units: std::sync::OnceLock<Vec<crate::source::Unit>> = std::sync::OnceLock::new();
+    let units_of = |source: &dyn Source| -> Result<&Vec<crate::source::Unit>, LoadError> {
+        if let Some(u) = units.get() {
+            return Ok(u);
+        }
+        let listed = source.units()?;
+        Ok(units.get_or_init(|| listed))
+    };
     let dir = location(home, &options.index, own, false)?;
-    let fresh = |m: &Manifest| match (project, &units) {
-        (Project::Native(sources), _) => build::is_fresh(m, sources),
-        (Project::Foreign { root, .. }, Some(units)) => foreign::is_fresh(m, units, root),
-        _ => false,
+    let fresh = |m: &Manifest| -> Result<bool, LoadError> {
+        Ok(match project {
+            Project::Native(sources) => build::is_fresh(m, sources),
+            Project::Foreign { root, source, .. } => match &listed {
+                Some(listed) if foreign::is_fresh_listed(m, listed, root) => true,
+                _ => foreign::is_fresh(m, units_of(source.as_ref())?, root),
+            },
+        })
     };
     let unchanged = |m: &Manifest, dir: &Path| IndexReport {
         dir: dir.to_path_buf(),
@@ -201,7 +215,7 @@ pub(crate) fn refresh(
     };
     if !rebuild
         && let Some(m) = Manifest::read(&dir)
-        && fresh(&m)
+        && fresh(&m)?
     {
         let report = unchanged(&m, &dir);
         return Ok((m, report));
@@ -218,21 +232,21 @@ pub(crate) fn refresh(
     let previous = Manifest::read(&dir);
     if !rebuild
         && let Some(m) = &previous
-        && fresh(m)
+        && fresh(m)?
     {
         let report = unchanged(m, &dir);
         return Ok((previous.expect("just read"), report));
     }
     let previous = if rebuild { None } else { previous };
-    match (project, units) {
-        (Project::Native(sources), _) => {
+    match project {
+        Project::Native(sources) => {
             sources.check_memory(options)?;
             build::build(sources, &dir, previous, options)
         }
-        (Project::Foreign { root, source, .. }, Some(units)) => {
+        Project::Foreign { root, source, .. } => {
+            let units = units_of(source.as_ref())?.clone();
             foreign::build(source.as_ref(), root, units, &dir, previous, options)
         }
-        (Project::Foreign { .. }, None) => unreachable!("a foreign source's units are listed above"),
     }
 }
 

@@ -63,6 +63,15 @@ pub(crate) trait Source: Send + Sync + std::fmt::Debug {
     /// Every unit of the source, in a stable order.
     fn units(&self) -> Result<Vec<Unit>, LoadError>;
 
+    /// When listing [`Source::units`] reads the source's files (a 3.x export reads every run
+    /// to find its experiments' lineage): the units that are listed without reading, such
+    /// that every other unit is made only of their files and follows from them alone. An
+    /// index whose units are these, unchanged, plus units of no other files, is fresh, and is
+    /// known to be without reading a file. `None`: `units` is itself cheap.
+    fn listed_units(&self) -> Option<Vec<Unit>> {
+        None
+    }
+
     /// Reads one unit. A malformed unit is an error naming the file (and column, table or
     /// line) and the problem; never a panic, never a unit silently left out.
     fn read(&self, unit: &Unit) -> Result<UnitData, LoadError>;

@@ -276,3 +276,85 @@ fn another_files_directory_is_not_answered_from_an_index_built_with_the_first() 
     assert_eq!(artifacts(&open(Some(files))), want);
     assert_eq!(artifacts(&open(Some(nowhere))), BTreeMap::new());
 }
+
+/// Copies the directory tree at `from` to `to`.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_fresh_index_of_a_3x_export_opens_without_reading_a_run_file() {
+    let scratch = scratch_dir("neptune-3x-fresh");
+    let (export, index) = (scratch.join("export"), scratch.join("index"));
+    copy_tree(&sample("v3-llm"), &export);
+    let options = LoadOptions {
+        index: IndexLocation::Dir(index),
+        ..LoadOptions::default()
+    };
+    let all = FetchOptions {
+        trashed: Trashed::All,
+        ..FetchOptions::default()
+    };
+    let ids = |engine: &Engine, kind| block_on(engine.fetch(kind, "", &all, None)).unwrap().ids();
+    let engine = Engine::open_with(export.join("data"), &options).unwrap();
+    let (runs, experiments) = (
+        ids(&engine, ObjectKind::Runs),
+        ids(&engine, ObjectKind::Experiments),
+    );
+    assert!(!runs.is_empty() && !experiments.is_empty());
+    drop(engine);
+    // Every run file but the first overwritten with zeros, its size and time kept: an open
+    // that read them (the lineage of the experiments is found by reading every run) would
+    // fail. (Opening an export reads its first file: the project and the exporter version.)
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(export.join("data")).unwrap() {
+        for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|e| e == "parquet") {
+                files.push(f);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= runs.len(), "{files:?}");
+    let files = files.split_off(1);
+    for f in &files {
+        let modified = std::fs::metadata(f).unwrap().modified().unwrap();
+        let size = std::fs::metadata(f).unwrap().len() as usize;
+        std::fs::write(f, vec![0u8; size]).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(f)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    }
+    let engine = Engine::open_with(export.join("data"), &options).unwrap();
+    assert_eq!(ids(&engine, ObjectKind::Runs), runs);
+    assert_eq!(ids(&engine, ObjectKind::Experiments), experiments);
+    drop(engine);
+    // A file whose time changed is looked at again: the zeros are refused, naming it.
+    let touched = &files[0];
+    std::fs::File::options()
+        .write(true)
+        .open(touched)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    let e = Engine::open_with(export.join("data"), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&touched.file_name().unwrap().to_string_lossy().to_string()),
+        "{e}"
+    );
+}

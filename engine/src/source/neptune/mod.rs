@@ -387,17 +387,25 @@ impl NeptuneExport {
         Ok(plan)
     }
 
-    fn make_plan(&self) -> Result<Plan, LoadError> {
-        let mut units = Vec::new();
-        let mut kinds = HashMap::new();
-        for (i, o) in self.objects.iter().enumerate() {
-            let label = self.label(o);
-            kinds.insert(label.clone(), UnitKind::Object(i));
-            units.push(Unit {
-                label,
+    /// A unit per exported object (run, model, model version): its parts, from the listing.
+    fn object_units(&self) -> Vec<Unit> {
+        self.objects
+            .iter()
+            .map(|o| Unit {
+                label: self.label(o),
                 files: o.parts.clone(),
-            });
-        }
+            })
+            .collect()
+    }
+
+    fn make_plan(&self) -> Result<Plan, LoadError> {
+        let units = self.object_units();
+        let mut kinds: HashMap<String, UnitKind> = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.label.clone(), UnitKind::Object(i)))
+            .collect();
+        let mut units = units;
         let mut by_run_id = HashMap::new();
         if self.version == NeptuneVersion::V3 {
             let runs: Vec<usize> = (0..self.objects.len())
@@ -551,6 +559,12 @@ impl Source for NeptuneExport {
 
     fn units(&self) -> Result<Vec<Unit>, LoadError> {
         Ok(self.plan()?.units.clone())
+    }
+
+    /// A 3.x export's experiments are found by reading every run; they are made of runs'
+    /// files and follow from them.
+    fn listed_units(&self) -> Option<Vec<Unit>> {
+        (self.version == NeptuneVersion::V3).then(|| self.object_units())
     }
 
     fn read(&self, unit: &Unit) -> Result<UnitData, LoadError> {
