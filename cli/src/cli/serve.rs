@@ -346,15 +346,22 @@ async fn points(
                 continue;
             }
             let (step, value) = (steps.value(r), values.value(r));
-            if step.is_finite() && value.is_finite() {
-                out.entry(ids.value(r).to_string())
-                    .or_default()
-                    .push((step, value));
+            if !(step.is_finite() && value.is_finite()) {
+                continue;
+            }
+            let id = ids.value(r);
+            match out.get_mut(id) {
+                Some(points) => points.push((step, value)),
+                None => {
+                    out.insert(id.to_string(), vec![(step, value)]);
+                }
             }
         }
     }
     for points in out.values_mut() {
-        points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        if !points.is_sorted_by(|a, b| a.0 <= b.0) {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        }
     }
     Ok(out)
 }
