@@ -600,6 +600,7 @@ mod tests {
                     tables,
                     series,
                     kind: String::new(),
+                    foreign: None,
                 },
                 &options,
             )
