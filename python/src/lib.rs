@@ -211,6 +211,20 @@ impl Project {
             .collect())
     }
 
+    /// The columns results of `table` have, in order: (result name, path, NQL type). A name
+    /// is the path, or `path:type` where the path has several types in the table.
+    fn columns(&self, table: &str) -> PyResult<Vec<(String, String, &'static str)>> {
+        let kind = table_kind(table)?;
+        let columns = self
+            .engine
+            .columns(kind)
+            .ok_or_else(|| PyValueError::new_err(format!("the project has no {table} table")))?;
+        Ok(columns
+            .iter()
+            .map(|c| (c.name.clone(), c.path.clone(), c.ty.name()))
+            .collect())
+    }
+
     /// Runs `query` on `table`: the matching objects as Arrow batches, and the warnings about
     /// the query, rendered.
     #[pyo3(signature = (query, *, table, columns, sort_by, ascending, limit, trashed, model, now, timeout))]
