@@ -88,6 +88,10 @@ pub enum QueryError {
     /// Execution failed.
     #[error("executing the query: {0}")]
     Execution(#[from] DataFusionError),
+    /// A foreign source's file could not be read again (raw series points are read from
+    /// the source when asked for): the message names the file and the problem.
+    #[error("reading the source: {0}")]
+    Source(String),
     /// The query's [`crate::CancelToken`] was cancelled before it finished.
     #[error("the query was cancelled")]
     Cancelled,

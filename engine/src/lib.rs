@@ -29,11 +29,13 @@ mod kernels;
 pub mod load;
 pub mod query;
 mod scan;
+pub mod series;
 mod source;
 pub mod table;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionContext;
@@ -49,6 +51,7 @@ pub use error::{LoadError, QueryError};
 pub use index::IndexReport;
 pub use load::{IndexLocation, LoadOptions, LoadProgress, ProgressFn, WarnFn};
 pub use query::{FetchOptions, QueryResult, Trashed};
+pub use series::{SeriesRequest, series_schema};
 pub use source::SourceOptions;
 pub use table::OutputColumn;
 
@@ -63,6 +66,10 @@ pub struct Engine {
     ctx: SessionContext,
     /// What the project is, as opening found it.
     kind: String,
+    /// A foreign source's way to its raw points (a native project's are in `ctx`).
+    foreign: Option<Arc<series::ForeignSeries>>,
+    /// Each of `tables`' ids with their stored rows, once a series fetch needed them.
+    id_rows: Vec<OnceLock<Arc<HashMap<String, u32>>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -178,11 +185,14 @@ impl Engine {
         for (kind, raw) in project.series {
             register_series(&ctx, kind, raw)?;
         }
+        let id_rows = tables.iter().map(|_| OnceLock::new()).collect();
         Ok(Engine {
             tables,
             sources,
             ctx,
             kind: project.kind,
+            foreign: project.foreign.map(Arc::new),
+            id_rows,
         })
     }
 
@@ -225,7 +235,9 @@ impl Engine {
     }
 
     /// The DataFusion session, with the tables `runs`, `models`, `model_versions` (one row per
-    /// object, series summarized) and `float_series`, `string_series` (the raw points).
+    /// object, series summarized) and, for a native project, `float_series`, `string_series`
+    /// (the raw points, read from its files on demand). A foreign source (a Neptune export,
+    /// an MLflow store) has no series tables here: [`Engine::series`] reads its points.
     pub fn session(&self) -> &SessionContext {
         &self.ctx
     }
@@ -342,6 +354,97 @@ impl Engine {
         options: &FetchOptions,
     ) -> Result<QueryResult, QueryError> {
         self.fetch(ObjectKind::ModelVersions, query, options, model).await
+    }
+
+    /// The raw points of some objects' series: one row per point, in the columns of
+    /// [`series_schema`] (`sys/id`, `path`, `step`, `timestamp`, `value`), sorted by
+    /// `sys/id`, path, step, timestamp (missing first) and value, so that each series' last
+    /// row is the point its `last` summary is; with `tail`, each series cut to its last
+    /// points. The result has no batch when no point matches.
+    ///
+    /// A native project's points are scanned from its series files with the request's
+    /// conditions pushed into the Parquet reader. A foreign source's are read again from the
+    /// units holding the requested objects (an export's run files, a store), as the index
+    /// build read them. Stops on `request.cancel` and `request.timeout` as [`Engine::fetch`]
+    /// does.
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: &engine::Engine) -> Result<(), engine::QueryError> {
+    /// use datasets::layout::{ObjectKind, SeriesKind};
+    /// use engine::SeriesRequest;
+    ///
+    /// let mut request = SeriesRequest::new(ObjectKind::Runs, SeriesKind::Float);
+    /// request.ids = Some(vec!["NQ-1".into()]);
+    /// request.paths = Some(vec!["metrics/acc".into()]);
+    /// request.tail = Some(100);
+    /// let points = engine.series(&request).await?;
+    /// # let _ = points; Ok(()) }
+    /// ```
+    pub async fn series(&self, request: &SeriesRequest) -> Result<QueryResult, QueryError> {
+        let position = self
+            .tables
+            .iter()
+            .position(|t| t.kind == request.table)
+            .ok_or(QueryError::NoSuchTable(query::table_label(request.table)))?;
+        let dropped = CancelToken::new();
+        let _stop_when_dropped = cancel::CancelOnDrop(dropped.clone());
+        let interrupt = Interrupt::new(request.cancel.as_ref(), request.timeout).with(dropped);
+        let members = self.id_rows(position)?;
+        interrupt.check().map_err(query_error)?;
+        let work = async {
+            let batches = match &self.foreign {
+                Some(foreign) => {
+                    let (foreign, request, members, interrupt) = (
+                        Arc::clone(foreign),
+                        request.clone(),
+                        Arc::clone(&members),
+                        interrupt.clone(),
+                    );
+                    tokio::task::spawn_blocking(move || {
+                        foreign.points(&request, &members, &|| interrupt.check().map_err(query_error))
+                    })
+                    .await
+                    .map_err(|e| QueryError::Source(format!("reading the points failed: {e}")))??
+                }
+                None => series::native_points(&self.ctx, request)
+                    .await
+                    .map_err(query_error)?,
+            };
+            interrupt.check().map_err(query_error)?;
+            let wanted = series::Wanted::new(request, &members);
+            series::finish(&batches, request.kind, &wanted, request.tail).map_err(query_error)
+        };
+        let cancelled = async {
+            match &request.cancel {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let deadline = async {
+            match request.timeout {
+                Some(timeout) => tokio::time::sleep(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        let batches = tokio::select! {
+            batches = work => batches?,
+            () = cancelled => return Err(QueryError::Cancelled),
+            () = deadline => return Err(QueryError::TimedOut { timeout: request.timeout.unwrap_or_default() }),
+        };
+        Ok(QueryResult {
+            schema: series_schema(request.kind),
+            batches,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The ids of the table at `position` with their stored rows (read once).
+    fn id_rows(&self, position: usize) -> Result<Arc<HashMap<String, u32>>, QueryError> {
+        if let Some(rows) = self.id_rows[position].get() {
+            return Ok(Arc::clone(rows));
+        }
+        let rows = Arc::new(series::id_rows(&self.tables[position]).map_err(query_error)?);
+        Ok(Arc::clone(self.id_rows[position].get_or_init(|| rows)))
     }
 
     /// The checked query and DataFusion's logical, optimized and physical plans.

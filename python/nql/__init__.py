@@ -93,6 +93,37 @@ def _now_text(now: _dt.datetime | str | None) -> str | None:
     raise TypeError(f"now must be a datetime or an RFC 3339 str, not {type(now).__name__}")
 
 
+def _strings(name: str, values) -> list[str] | None:
+    """`None`, a str, or an iterable of str, as a list (or `None`)."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return [values]
+    try:
+        values = list(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a str or a sequence of str, not {type(values).__name__}") from None
+    if not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{name} must be a str or a sequence of str")
+    return values
+
+
+def _step_range(step_range) -> tuple[float | None, float | None]:
+    if step_range is None:
+        return None, None
+    if not isinstance(step_range, tuple) or len(step_range) != 2:
+        raise ValueError(f"step_range must be a tuple (start, end) of numbers or None, not {step_range!r}")
+    ends = []
+    for end in step_range:
+        if end is not None and (isinstance(end, bool) or not isinstance(end, (int, float))):
+            raise ValueError(f"step_range must be a tuple (start, end) of numbers or None, not {step_range!r}")
+        ends.append(None if end is None else float(end))
+    start, end = ends
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"step_range: start {start} is after end {end}")
+    return start, end
+
+
 def _check_table(table: str) -> str:
     if table not in _TABLES:
         raise ValueError(f"table must be one of {', '.join(_TABLES)}, not {table!r}")
@@ -174,6 +205,46 @@ class Project:
         )
         for w in warnings:
             _warnings.warn(w, NqlWarning, stacklevel=2)
+        return _pa.table(batches)
+
+    def series(
+        self,
+        ids: str | Sequence[str] | None = None,
+        paths: str | Sequence[str] | None = None,
+        step_range: tuple[float | None, float | None] | None = None,
+        tail: int | None = None,
+        *,
+        table: str = "runs",
+        kind: str = "float",
+        timeout: float | None = None,
+    ) -> _pa.Table:
+        """The raw points of series, as a `pyarrow.Table` with the columns `sys/id`, `path`,
+        `step` (float64), `timestamp` (UTC, null where a point has none) and `value` (float64,
+        or string with `kind="string"`), sorted by `sys/id`, `path`, `step`.
+
+        `ids`: the objects of `table` (default: every one); `paths`: the series (default:
+        every one); `step_range=(start, end)`: only points with `start <= step <= end`, either
+        end open as `None`; `tail`: only the last `tail` points of each series (after the
+        range). A Neptune 3.x export's `table="experiments"` gives each experiment's series
+        with its ancestors' points up to the fork.
+        """
+        ids = _strings("ids", ids)
+        paths = _strings("paths", paths)
+        start, end = _step_range(step_range)
+        if tail is not None and (not isinstance(tail, int) or isinstance(tail, bool) or tail <= 0):
+            raise ValueError(f"tail must be a positive int or None, not {tail!r}")
+        if kind not in ("float", "string"):
+            raise ValueError(f"kind must be 'float' or 'string', not {kind!r}")
+        batches = self._inner.series(
+            ids,
+            paths,
+            table=_check_table(table),
+            kind=kind,
+            start=start,
+            end=end,
+            tail=tail,
+            timeout=None if timeout is None else float(timeout),
+        )
         return _pa.table(batches)
 
     def check(self, query: str, *, table: str = "runs") -> str:

@@ -14,10 +14,10 @@ use arrow::array::RecordBatchIterator;
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datasets::layout::ObjectKind;
+use datasets::layout::{ObjectKind, SeriesKind};
 use engine::{
-    CancelToken, Engine, FetchOptions, IndexLocation, LoadError, LoadOptions, QueryError, SourceOptions,
-    Trashed,
+    CancelToken, Engine, FetchOptions, IndexLocation, LoadError, LoadOptions, QueryError, SeriesRequest,
+    SourceOptions, Trashed,
 };
 use pyo3::exceptions::{PyKeyboardInterrupt, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
@@ -118,10 +118,22 @@ fn query_error(py: Python<'_>, query: &str, e: QueryError) -> PyErr {
         QueryError::BadOption(m) => PyValueError::new_err(m),
         QueryError::NoSuchTable(t) => PyValueError::new_err(format!("the project has no {t} table")),
         QueryError::Cancelled => PyKeyboardInterrupt::new_err("the query was cancelled"),
+        QueryError::Source(m) => error(py, "ProjectError", (m,)),
         QueryError::TimedOut { timeout } => {
             PyTimeoutError::new_err(format!("the query took longer than its timeout of {timeout:?}"))
         }
         other => error(py, "NqlError", (other.to_string(),)),
+    }
+}
+
+/// A timeout in seconds, checked.
+fn timeout_of(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        Some(t) if t.is_finite() && t > 0.0 => Ok(Some(Duration::from_secs_f64(t))),
+        Some(t) => Err(PyValueError::new_err(format!(
+            "timeout must be positive seconds, not {t}"
+        ))),
+        None => Ok(None),
     }
 }
 
@@ -199,6 +211,20 @@ impl Project {
             .collect())
     }
 
+    /// The columns results of `table` have, in order: (result name, path, NQL type). A name
+    /// is the path, or `path:type` where the path has several types in the table.
+    fn columns(&self, table: &str) -> PyResult<Vec<(String, String, &'static str)>> {
+        let kind = table_kind(table)?;
+        let columns = self
+            .engine
+            .columns(kind)
+            .ok_or_else(|| PyValueError::new_err(format!("the project has no {table} table")))?;
+        Ok(columns
+            .iter()
+            .map(|c| (c.name.clone(), c.path.clone(), c.ty.name()))
+            .collect())
+    }
+
     /// Runs `query` on `table`: the matching objects as Arrow batches, and the warnings about
     /// the query, rendered.
     #[pyo3(signature = (query, *, table, columns, sort_by, ascending, limit, trashed, model, now, timeout))]
@@ -229,15 +255,7 @@ impl Project {
             ),
             None => None,
         };
-        let timeout = match timeout {
-            Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
-            Some(t) => {
-                return Err(PyValueError::new_err(format!(
-                    "timeout must be positive seconds, not {t}"
-                )));
-            }
-            None => None,
-        };
+        let timeout = timeout_of(timeout)?;
         let cancel = CancelToken::new();
         let options = FetchOptions {
             columns,
@@ -263,6 +281,52 @@ impl Project {
             },
             warnings,
         ))
+    }
+
+    /// The raw points of the series of kind `kind` (`float`, `string`) of the objects `ids`
+    /// of `table` (all when `None`), of `paths` (all when `None`), with `start <= step <=
+    /// end`, the last `tail` of each series: columns sys/id, path, step, timestamp, value.
+    #[pyo3(signature = (ids, paths, *, table, kind, start, end, tail, timeout))]
+    #[allow(clippy::too_many_arguments)]
+    fn series(
+        &self,
+        py: Python<'_>,
+        ids: Option<Vec<String>>,
+        paths: Option<Vec<String>>,
+        table: &str,
+        kind: &str,
+        start: Option<f64>,
+        end: Option<f64>,
+        tail: Option<usize>,
+        timeout: Option<f64>,
+    ) -> PyResult<Batches> {
+        let table = table_kind(table)?;
+        let kind = match kind {
+            "float" => SeriesKind::Float,
+            "string" => SeriesKind::String,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "kind must be float or string, not {other:?}"
+                )));
+            }
+        };
+        let cancel = CancelToken::new();
+        let request = SeriesRequest {
+            ids,
+            paths,
+            step_range: (start, end),
+            tail,
+            cancel: Some(cancel.clone()),
+            timeout: timeout_of(timeout)?,
+            ..SeriesRequest::new(table, kind)
+        };
+        let engine = Arc::clone(&self.engine);
+        let result = wait(py, &cancel, async move { engine.series(&request).await })?
+            .map_err(|e| query_error(py, "", e))?;
+        Ok(Batches {
+            schema: result.schema,
+            batches: result.batches,
+        })
     }
 
     /// The canonical form of `query` checked against `table` (`""` for the empty query), and

@@ -30,3 +30,21 @@ def conformance(tmp_path_factory) -> nql.Project:
 @pytest.fixture(scope="session")
 def cases() -> list[dict]:
     return [json.loads(line) for line in (CONFORMANCE / "cases.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def neptune_index_in_tmp(tmp_path_factory, monkeypatch):
+    """nql.neptune opens projects with their index under NQL_INDEX_DIR: a temporary one, shared
+    by the session (so that the repository's data is never written)."""
+    monkeypatch.setenv("NQL_INDEX_DIR", str(_index_root(tmp_path_factory)))
+    for name in ["NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_CUSTOM_RUN_ID", "NQL_DATA"]:
+        monkeypatch.delenv(name, raising=False)
+
+
+_ROOT: list = []
+
+
+def _index_root(factory) -> Path:
+    if not _ROOT:
+        _ROOT.append(factory.mktemp("neptune-index"))
+    return _ROOT[0]

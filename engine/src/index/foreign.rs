@@ -622,6 +622,7 @@ mod tests {
                     tables,
                     series,
                     kind: String::new(),
+                    foreign: None,
                 },
                 &options,
             )

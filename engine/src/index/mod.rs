@@ -115,11 +115,29 @@ pub(crate) fn open(path: &Path, options: &LoadOptions) -> Result<(LoadedProject,
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);
     }
-    let kind = match &project {
-        Project::Native(_) => load::NATIVE_KIND.to_string(),
-        Project::Foreign { source, .. } => source.describe(),
+    let (kind, foreign) = match project {
+        Project::Native(_) => (load::NATIVE_KIND.to_string(), None),
+        Project::Foreign { source, .. } => {
+            let units = manifest
+                .units
+                .iter()
+                .map(|u| (u.label.clone(), u.rows.clone()))
+                .collect();
+            (
+                source.describe(),
+                Some(crate::series::ForeignSeries::new(source, units)),
+            )
+        }
     };
-    Ok((LoadedProject { tables, series, kind }, report))
+    Ok((
+        LoadedProject {
+            tables,
+            series,
+            kind,
+            foreign,
+        },
+        report,
+    ))
 }
 
 /// The tables of a project opened through its index, and its raw series.

@@ -159,6 +159,8 @@ pub(crate) struct LoadedProject {
     pub series: Vec<(SeriesKind, RawSeries)>,
     /// What the project is (`a project in the native layout`, `Neptune 3.x export of ...`).
     pub kind: String,
+    /// For a foreign source: how to read its raw points again (it has no series files).
+    pub foreign: Option<crate::series::ForeignSeries>,
 }
 
 /// One unit of series input: a row group of a file, or a batch in memory.
@@ -402,6 +404,7 @@ fn assemble(
         tables,
         series: raw,
         kind: String::new(),
+        foreign: None,
     })
 }
 

@@ -13,4 +13,5 @@ mod index;
 mod mlflow;
 mod neptune;
 mod reference;
+mod series;
 mod token_soup;
