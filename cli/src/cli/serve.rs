@@ -8,7 +8,7 @@
 //! GET /api/check?q=      the canonical form and warnings, or 400 with the diagnostics
 //! GET /api/query?q=&table=&columns=&sort_by=&ascending=&trashed=&model=&offset=&limit=
 //!                        a page of the matching objects and how many match
-//! GET /api/series?ids=&path=&width=
+//! GET /api/series?ids=&path=&width=&table=
 //!                        the points of a float series of some objects, downsampled to
 //!                        `width` points per object (min and max of each step bucket)
 //! ```
@@ -30,8 +30,8 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::prelude::{ident, lit};
-use datasets::layout::{ID_COLUMN, ObjectKind, PATH_COLUMN, STEP_COLUMN, VALUE_COLUMN};
-use engine::{Engine, FetchOptions, QueryError, Trashed};
+use datasets::layout::{ID_COLUMN, ObjectKind, PATH_COLUMN, STEP_COLUMN, SeriesKind, VALUE_COLUMN};
+use engine::{Engine, FetchOptions, QueryError, SeriesRequest, Trashed};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -271,6 +271,7 @@ struct SeriesParams {
     ids: String,
     path: String,
     width: Option<usize>,
+    table: Option<String>,
 }
 
 async fn series(State(engine): State<Arc<Engine>>, Query(p): Query<SeriesParams>) -> Response {
@@ -284,10 +285,13 @@ async fn series(State(engine): State<Arc<Engine>>, Query(p): Query<SeriesParams>
         return bad(format!("between 1 and {MAX_SERIES_OBJECTS} ids"));
     }
     let width = p.width.unwrap_or(1_000).clamp(2, MAX_SERIES_WIDTH);
-    let points = match tokio::time::timeout(QUERY_TIMEOUT, points(&engine, &ids, &p.path)).await {
-        Ok(Ok(points)) => points,
-        Ok(Err(e)) => return e.into_response(),
-        Err(_) => return problem(StatusCode::SERVICE_UNAVAILABLE, "the series took too long".into()),
+    let table = match table_of(p.table.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
+    let points = match points(&engine, table, &ids, &p.path).await {
+        Ok(points) => points,
+        Err(e) => return e.into_response(),
     };
     let series: Vec<Value> = ids
         .iter()
@@ -304,38 +308,67 @@ async fn series(State(engine): State<Arc<Engine>>, Query(p): Query<SeriesParams>
     axum::Json(json!({ "path": p.path, "width": width, "series": series })).into_response()
 }
 
-/// The points (step, value) of series `path` of each of `ids`, in step order; NaN and
-/// infinite values are left out (a chart cannot draw them).
+/// The points (step, value) of float series `path` of each of `ids` (objects of `table`), in
+/// step order, from the native series tables or through [`Engine::series`] (any source); NaN
+/// and infinite values are left out
+/// (a chart cannot draw them).
 async fn points(
     engine: &Engine,
+    table: ObjectKind,
     ids: &[&str],
     path: &str,
-) -> Result<std::collections::HashMap<String, Vec<(f64, f64)>>, Response> {
+) -> Result<std::collections::HashMap<String, Vec<(f64, f64)>>, ApiError> {
     let internal =
-        |e: datafusion::error::DataFusionError| problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-    let Ok(table) = engine.session().table("float_series").await else {
-        return Err(problem(
-            StatusCode::NOT_FOUND,
-            "this project's points cannot be read here (a Neptune export or an MLflow store keeps them in its own files)".into(),
-        ));
+        |e: datafusion::arrow::error::ArrowError| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let batches = match engine.session().table("float_series").await {
+        // A native project's points, by a scan of its series files (at 10 x 100,000 points
+        // about 4x faster than `Engine::series`, which sorts every point it returns).
+        Ok(points) if table != ObjectKind::Experiments => {
+            let failed = |e: datafusion::error::DataFusionError| {
+                ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            };
+            points
+                .filter(
+                    ident(ID_COLUMN)
+                        .in_list(ids.iter().map(|i| lit(*i)).collect(), false)
+                        .and(ident(PATH_COLUMN).eq(lit(path))),
+                )
+                .and_then(|f| f.select_columns(&[ID_COLUMN, STEP_COLUMN, VALUE_COLUMN]))
+                .map_err(failed)?
+                .collect()
+                .await
+                .map_err(failed)?
+        }
+        // Any other source's, read again from the units that hold them.
+        _ => {
+            let request = SeriesRequest {
+                ids: Some(ids.iter().map(|i| i.to_string()).collect()),
+                paths: Some(vec![path.to_string()]),
+                timeout: Some(QUERY_TIMEOUT),
+                ..SeriesRequest::new(table, SeriesKind::Float)
+            };
+            let result = engine.series(&request).await.map_err(|e| {
+                let status = if e.is_user_error() {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                };
+                ApiError(status, e.to_string())
+            })?;
+            result.batches
+        }
     };
-    let frame = table
-        .filter(
-            ident(ID_COLUMN)
-                .in_list(ids.iter().map(|i| lit(*i)).collect(), false)
-                .and(ident(PATH_COLUMN).eq(lit(path))),
-        )
-        .and_then(|f| f.select_columns(&[ID_COLUMN, STEP_COLUMN, VALUE_COLUMN]))
-        .map_err(internal)?;
-    let batches = frame.collect().await.map_err(internal)?;
     let mut out: std::collections::HashMap<String, Vec<(f64, f64)>> = std::collections::HashMap::new();
-    for batch in batches {
-        let as_f64 = |i: usize| cast(batch.column(i), &DataType::Float64);
-        let ids = cast(batch.column(0), &DataType::Utf8).map_err(|e| internal(e.into()))?;
-        let (steps, values) = (
-            as_f64(1).map_err(|e| internal(e.into()))?,
-            as_f64(2).map_err(|e| internal(e.into()))?,
-        );
+    for batch in &batches {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("no column {name}")))
+        };
+        let ids = cast(&column(ID_COLUMN)?, &DataType::Utf8).map_err(internal)?;
+        let steps = cast(&column(STEP_COLUMN)?, &DataType::Float64).map_err(internal)?;
+        let values = cast(&column(VALUE_COLUMN)?, &DataType::Float64).map_err(internal)?;
         let (ids, steps, values) = (
             ids.as_string::<i32>(),
             steps.as_primitive::<Float64Type>(),

@@ -13,9 +13,13 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cache = crate::scratch_dir(&format!("serve-cache-{n}"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_nql"))
             .args(["serve", "--port", "0"])
             .args(args)
+            .env("XDG_CACHE_HOME", cache)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -273,4 +277,43 @@ fn many_requests_at_once_get_their_own_answers() {
         let got: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(got, expected);
     });
+}
+
+#[test]
+fn the_curves_of_a_neptune_export_come_from_its_files() {
+    let export =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/neptune-export/v2-vision");
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(export.join("truth.json")).unwrap()).unwrap();
+    // A run and a float series of it, with its number of points, as Neptune had them.
+    let (id, path, count) = truth["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|run| {
+            run["attributes"].as_array().unwrap().iter().find_map(|a| {
+                (a["type"] == "float_series" || a["type"] == "floatSeries")
+                    .then(|| {
+                        a["count"].as_u64().map(|c| {
+                            (
+                                run["sys_id"].as_str().unwrap().to_string(),
+                                a["path"].as_str().unwrap().to_string(),
+                                c,
+                            )
+                        })
+                    })
+                    .flatten()
+            })
+        })
+        .expect("a run with a float series in truth.json");
+    let data = export.join("data");
+    let server = Server::start(&["--data", data.to_str().unwrap()]);
+    let (status, body) = server.get(
+        "/api/series",
+        &[("ids", &id), ("path", &path), ("width", "10000")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let points = body["series"][0]["points"].as_array().unwrap().len() as u64;
+    // NaN points are not drawn: at most the series' count, and some.
+    assert!(points > 0 && points <= count, "{points} of {count}");
 }
