@@ -301,14 +301,19 @@ impl ObjectTable {
         }
         let order = self.order()?.clone();
         let _reading = self.reading.lock().expect("not poisoned");
-        let mut columns = self.columns.write().expect("not poisoned");
-        if columns.sorted {
-            return Ok(());
+        {
+            let mut columns = self.columns.write().expect("not poisoned");
+            if columns.sorted {
+                return Ok(());
+            }
+            for array in columns.arrays.iter_mut().flatten() {
+                *array = take(array.as_ref(), &order, None)?;
+            }
+            columns.sorted = true;
         }
-        for array in columns.arrays.iter_mut().flatten() {
-            *array = take(array.as_ref(), &order, None)?;
-        }
-        columns.sorted = true;
+        // The columns' lock is let go first: `dictionaries` takes the dictionaries' lock, then
+        // the columns'. (A dictionary built over the old layout meanwhile says so, and is used
+        // only with rows in that layout.)
         self.dictionaries
             .lock()
             .expect("not poisoned")
