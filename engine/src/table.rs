@@ -309,6 +309,12 @@ impl ObjectTable {
             *array = take(array.as_ref(), &order, None)?;
         }
         columns.sorted = true;
+        // Released before the dictionaries are locked: `dictionaries` reads the layout while
+        // it holds their lock, so holding both here, in the other order, could deadlock (it
+        // did, in index::columns_first_read_by_many_threads_at_once_are_right). A dictionary
+        // stored between the two was built over the rows in the new order (it checks the
+        // layout under its lock), and clearing it too only means building it again.
+        drop(columns);
         self.dictionaries
             .lock()
             .expect("not poisoned")
