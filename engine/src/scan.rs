@@ -495,9 +495,7 @@ impl RawSeriesTable {
             ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
         };
         let made = self.listing.get_or_init(|| {
-            let first = &self.files[0];
-            let metadata = crate::load::guarded(first, || crate::load::series_metadata(first))
-                .map_err(|e| e.to_string())?;
+            let schema = raw_series_schema(&self.files).map_err(|e| e.to_string())?;
             let urls = self
                 .files
                 .iter()
@@ -510,12 +508,44 @@ impl RawSeriesTable {
             let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
             let config = ListingTableConfig::new_with_multi_paths(urls)
                 .with_listing_options(options)
-                .with_schema(metadata.schema().clone());
+                .with_schema(schema);
             let table = ListingTable::try_new(config).map_err(|e| e.to_string())?;
             Ok(Arc::new(table) as Arc<dyn TableProvider>)
         });
         made.as_ref().map_err(|e| DataFusionError::Execution(e.clone()))
     }
+}
+
+/// The schema of a series table over `files`: every column any file has (a file without one
+/// reads nulls there), in the order first met; `step` as Float64 and `timestamp` in UTC
+/// whatever the files hold (ints are accepted as steps, a timestamp without a time zone is
+/// UTC: docs/dataset.md), a numeric `value` as Float64. (Taking the first file's schema alone
+/// dropped the timestamps of every file when the first had none, and read float steps of
+/// later files as the first file's ints.)
+fn raw_series_schema(
+    files: &[std::path::PathBuf],
+) -> std::result::Result<SchemaRef, crate::error::LoadError> {
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datasets::layout::{STEP_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN};
+    let mut fields: Vec<Field> = Vec::new();
+    for file in files {
+        let metadata = crate::load::guarded(file, || crate::load::series_metadata(file))?;
+        for f in metadata.schema().fields() {
+            if fields.iter().any(|g| g.name() == f.name()) {
+                continue;
+            }
+            let ty = match (f.name().as_str(), f.data_type()) {
+                (STEP_COLUMN, _) => DataType::Float64,
+                (TIMESTAMP_COLUMN, DataType::Timestamp(unit, _)) => {
+                    DataType::Timestamp(*unit, Some("UTC".into()))
+                }
+                (VALUE_COLUMN, t) if t.is_numeric() => DataType::Float64,
+                (_, t) => t.clone(),
+            };
+            fields.push(Field::new(f.name(), ty, true));
+        }
+    }
+    Ok(Arc::new(Schema::new(fields)))
 }
 
 #[async_trait]

@@ -7,7 +7,9 @@ stores, from Python.
     table.to_pandas()
 
 Answers are `pyarrow.Table`s that share the engine's buffers (no copy is made); queries run
-with the GIL released and stop on Ctrl-C.
+with the GIL released and stop on Ctrl-C. `Project.series` gives raw series points.
+`nql.neptune` mirrors the read API of Neptune 1.x (docs/python.md); `nql.compat.install()`
+makes `import neptune` give it.
 """
 
 from __future__ import annotations

@@ -315,12 +315,14 @@ fn agrees_with_summaries(engine: &Engine, table: ObjectKind, what: &str) -> usiz
     checked
 }
 
-fn neptune(name: &str) -> (Engine, Value) {
+/// A sample export opened with its index in a scratch directory of its own for `test` (tests
+/// run at once: one emptying another's index directory would break its build).
+fn neptune(name: &str, test: &str) -> (Engine, Value) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/neptune-export")
         .join(name);
     let options = LoadOptions {
-        index: IndexLocation::Dir(scratch_dir(&format!("series-neptune-{name}"))),
+        index: IndexLocation::Dir(scratch_dir(&format!("series-{test}-{name}"))),
         ..LoadOptions::default()
     };
     let engine = Engine::open_with(dir.join("data"), &options).unwrap();
@@ -331,9 +333,9 @@ fn neptune(name: &str) -> (Engine, Value) {
 #[test]
 fn points_agree_with_summaries_on_every_source() {
     assert!(agrees_with_summaries(&conformance_engine(), ObjectKind::Runs, "conformance") > 100);
-    let (v2, _) = neptune("v2-vision");
+    let (v2, _) = neptune("v2-vision", "summaries");
     assert!(agrees_with_summaries(&v2, ObjectKind::Runs, "v2") > 100);
-    let (v3, _) = neptune("v3-llm");
+    let (v3, _) = neptune("v3-llm", "summaries");
     assert!(agrees_with_summaries(&v3, ObjectKind::Runs, "v3 runs") > 50);
     // Experiments: each head run with its ancestors' points up to the fork step.
     assert!(agrees_with_summaries(&v3, ObjectKind::Experiments, "v3 experiments") > 10);
@@ -343,7 +345,7 @@ fn points_agree_with_summaries_on_every_source() {
 fn neptune_points_are_what_neptune_logged() {
     let mut checked = 0;
     for name in ["v2-vision", "v3-llm"] {
-        let (engine, truth) = neptune(name);
+        let (engine, truth) = neptune(name, "truth");
         for run in truth["runs"].as_array().unwrap() {
             let id = run["sys_id"].as_str().unwrap();
             for (kind, ty) in [
@@ -448,10 +450,92 @@ fn a_cancelled_or_impossible_request_stops() {
         block_on(engine.series(&r)),
         Err(QueryError::NoSuchTable(_))
     ));
-    let (v3, _) = neptune("v3-llm");
+    let (v3, _) = neptune("v3-llm", "cancel");
     let token = CancelToken::new();
     token.cancel();
     let mut r = request(ObjectKind::Experiments, SeriesKind::Float);
     r.cancel = Some(token);
     assert!(matches!(block_on(v3.series(&r)), Err(QueryError::Cancelled)));
+}
+
+fn write_parquet(path: &std::path::Path, batch: &RecordBatch) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// Series files of one project with different columns and types: the first without
+/// timestamps and with int steps, the second with both. Every file's points come whole (the
+/// raw table once took the first file's schema: the second file's timestamps were lost).
+#[test]
+fn series_files_with_different_columns_keep_every_points_columns() {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{
+        ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    let dir = scratch_dir("series-mixed-files");
+    let files = dir.join("float_series");
+    std::fs::create_dir_all(&files).unwrap();
+    let batch = |columns: Vec<(&str, ArrayRef)>| RecordBatch::try_from_iter(columns).unwrap();
+    write_parquet(
+        &dir.join("runs.parquet"),
+        &batch(vec![(
+            "sys/id",
+            Arc::new(StringArray::from(vec!["A", "B"])) as ArrayRef,
+        )]),
+    );
+    write_parquet(
+        &files.join("a.parquet"),
+        &batch(vec![
+            ("sys/id", Arc::new(StringArray::from(vec!["A", "A"])) as ArrayRef),
+            ("path", Arc::new(StringArray::from(vec!["m", "m"]))),
+            ("step", Arc::new(Int64Array::from(vec![0, 1]))),
+            ("value", Arc::new(Float64Array::from(vec![1.0, 2.0]))),
+        ]),
+    );
+    write_parquet(
+        &files.join("b.parquet"),
+        &batch(vec![
+            ("sys/id", Arc::new(StringArray::from(vec!["B", "B"])) as ArrayRef),
+            ("path", Arc::new(StringArray::from(vec!["m", "m"]))),
+            ("step", Arc::new(Float64Array::from(vec![0.5, 1.5]))),
+            ("value", Arc::new(Float64Array::from(vec![3.0, 4.0]))),
+            (
+                "timestamp",
+                Arc::new(TimestampMicrosecondArray::from(vec![7_000_000, 8_000_000]).with_timezone("UTC")),
+            ),
+        ]),
+    );
+    let options = LoadOptions {
+        index: IndexLocation::Dir(dir.join("index")),
+        ..LoadOptions::default()
+    };
+    let engine = Engine::open_with(&dir, &options).unwrap();
+    let got = group(&series(&engine, &request(ObjectKind::Runs, SeriesKind::Float)));
+    let b = &got[&("B".to_string(), "m".to_string())];
+    assert_eq!(
+        b.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+        vec![(0.5, Some(7_000_000)), (1.5, Some(8_000_000))],
+        "the second file's steps and timestamps"
+    );
+    let a = &got[&("A".to_string(), "m".to_string())];
+    assert_eq!(
+        a.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+        vec![(0.0, None), (1.0, None)]
+    );
+    // The session's table reads the same.
+    let rows = block_on(async {
+        engine
+            .session()
+            .table("float_series")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+    });
+    let table = group(&rows);
+    assert_eq!(table, got, "the session's float_series holds the same points");
 }
