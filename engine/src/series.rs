@@ -177,6 +177,55 @@ impl<'a> Wanted<'a> {
     }
 }
 
+/// The order that sorts `all` as `sort` says, found in linear time when its rows come as
+/// runs of one series each, every run in order (as series files and sources give them: a
+/// series at a time, by step): the runs sorted by (`sys/id`, path), each kept as it is.
+/// `None` when they do not (a run out of order, a series in two runs): then a full sort.
+fn runs_in_order(all: &RecordBatch, sort: &[SortColumn]) -> Result<Option<UInt32Array>, DataFusionError> {
+    use datafusion::arrow::array::make_comparator;
+    let (ids, paths) = (all.column(0).as_string::<i32>(), all.column(1).as_string::<i32>());
+    let within = sort[2..]
+        .iter()
+        .map(|c| {
+            make_comparator(
+                c.values.as_ref(),
+                c.values.as_ref(),
+                c.options.unwrap_or_default(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = |r: usize| {
+        (
+            ids.is_valid(r).then(|| ids.value(r)),
+            paths.is_valid(r).then(|| paths.value(r)),
+        )
+    };
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    for r in 1..=all.num_rows() {
+        if r < all.num_rows() && key(r) == key(r - 1) {
+            let order = within
+                .iter()
+                .map(|compare| compare(r - 1, r))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal);
+            if order.is_gt() {
+                return Ok(None);
+            }
+            continue;
+        }
+        runs.push((start, r));
+        start = r;
+    }
+    runs.sort_by(|a, b| key(a.0).cmp(&key(b.0)));
+    if runs.windows(2).any(|w| key(w[0].0) == key(w[1].0)) {
+        return Ok(None);
+    }
+    Ok(Some(UInt32Array::from_iter_values(
+        runs.into_iter().flat_map(|(a, b)| (a as u32)..(b as u32)),
+    )))
+}
+
 /// The wanted points of `batches`, sorted by `sys/id`, path, step, timestamp (missing
 /// first) and value (the order in which the last point is the series' `last`), each series
 /// cut to its last `tail` points; one batch, or none when no point is left.
@@ -205,7 +254,10 @@ pub(crate) fn finish(
             }),
         })
         .collect();
-    let mut order = lexsort_to_indices(&sort, None)?;
+    let mut order = match runs_in_order(&all, &sort)? {
+        Some(order) => order,
+        None => lexsort_to_indices(&sort, None)?,
+    };
     if let Some(tail) = tail {
         let ids = all.column(0).as_string::<i32>();
         let paths = all.column(1).as_string::<i32>();
@@ -401,5 +453,57 @@ impl ForeignSeries {
             return Err(e);
         }
         Ok(read.into_iter().flatten().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, StringArray, TimestampMicrosecondArray};
+
+    fn points(ids: &[&str], paths: &[&str], steps: &[f64]) -> RecordBatch {
+        let n = ids.len();
+        RecordBatch::try_new(
+            schema(SeriesKind::Float, true),
+            vec![
+                Arc::new(StringArray::from(ids.to_vec())),
+                Arc::new(StringArray::from(paths.to_vec())),
+                Arc::new(Float64Array::from(steps.to_vec())),
+                Arc::new(TimestampMicrosecondArray::from(vec![None; n]).with_timezone("UTC")),
+                Arc::new(Float64Array::from((0..n).map(|i| i as f64).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn sort_of(all: &RecordBatch) -> Vec<SortColumn> {
+        all.columns()
+            .iter()
+            .map(|c| SortColumn {
+                values: c.clone(),
+                options: Some(SortOptions {
+                    descending: false,
+                    nulls_first: true,
+                }),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_of_series_in_order_are_ordered_without_a_sort_and_others_are_left_to_it() {
+        // Runs by run number, not by id: "R-10" sorts before "R-2".
+        let runs = points(
+            &["R-2", "R-2", "R-2", "R-10", "R-10", "R-1"],
+            &["b", "b", "a", "a", "a", "a"],
+            &[0.0, 1.0, 5.0, 0.0, 2.0, 3.0],
+        );
+        let sort = sort_of(&runs);
+        let full = lexsort_to_indices(&sort, None).unwrap();
+        assert_eq!(runs_in_order(&runs, &sort).unwrap(), Some(full));
+        // A run out of step order, or a series in two runs: no shortcut.
+        let unordered = points(&["R-1", "R-1"], &["a", "a"], &[2.0, 1.0]);
+        assert_eq!(runs_in_order(&unordered, &sort_of(&unordered)).unwrap(), None);
+        let split = points(&["R-1", "R-2", "R-1"], &["a", "a", "a"], &[0.0, 0.0, 1.0]);
+        assert_eq!(runs_in_order(&split, &sort_of(&split)).unwrap(), None);
     }
 }
