@@ -180,7 +180,8 @@ impl<'a> Wanted<'a> {
 /// The order that sorts `all` as `sort` says, found in linear time when its rows come as
 /// runs of one series each, every run in order (as series files and sources give them: a
 /// series at a time, by step): the runs sorted by (`sys/id`, path), each kept as it is.
-/// `None` when they do not (a run out of order, a series in two runs): then a full sort.
+/// `None` when they do not (a run out of order, two runs of a series that overlap): then a
+/// full sort.
 fn runs_in_order(all: &RecordBatch, sort: &[SortColumn]) -> Result<Option<UInt32Array>, DataFusionError> {
     use datafusion::arrow::array::make_comparator;
     let (ids, paths) = (all.column(0).as_string::<i32>(), all.column(1).as_string::<i32>());
@@ -200,16 +201,18 @@ fn runs_in_order(all: &RecordBatch, sort: &[SortColumn]) -> Result<Option<UInt32
             paths.is_valid(r).then(|| paths.value(r)),
         )
     };
+    let compare_rows = |a: usize, b: usize| {
+        within
+            .iter()
+            .map(|compare| compare(a, b))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
     let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
     for r in 1..=all.num_rows() {
         if r < all.num_rows() && key(r) == key(r - 1) {
-            let order = within
-                .iter()
-                .map(|compare| compare(r - 1, r))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal);
-            if order.is_gt() {
+            if compare_rows(r - 1, r).is_gt() {
                 return Ok(None);
             }
             continue;
@@ -217,8 +220,13 @@ fn runs_in_order(all: &RecordBatch, sort: &[SortColumn]) -> Result<Option<UInt32
         runs.push((start, r));
         start = r;
     }
-    runs.sort_by(|a, b| key(a.0).cmp(&key(b.0)));
-    if runs.windows(2).any(|w| key(w[0].0) == key(w[1].0)) {
+    // A series may come in several runs (batches of parallel scans interleave): runs of one
+    // series must then follow each other in order.
+    runs.sort_by(|a, b| key(a.0).cmp(&key(b.0)).then_with(|| compare_rows(a.0, b.0)));
+    if runs
+        .windows(2)
+        .any(|w| key(w[0].0) == key(w[1].0) && compare_rows(w[0].1 - 1, w[1].0).is_gt())
+    {
         return Ok(None);
     }
     Ok(Some(UInt32Array::from_iter_values(
@@ -500,10 +508,22 @@ mod tests {
         let sort = sort_of(&runs);
         let full = lexsort_to_indices(&sort, None).unwrap();
         assert_eq!(runs_in_order(&runs, &sort).unwrap(), Some(full));
-        // A run out of step order, or a series in two runs: no shortcut.
+        // A series in two runs that follow each other: still no sort.
+        let split = points(
+            &["R-1", "R-2", "R-1", "R-1"],
+            &["a", "a", "a", "a"],
+            &[2.0, 0.0, 0.0, 1.0],
+        );
+        let full = lexsort_to_indices(&sort_of(&split), None).unwrap();
+        assert_eq!(runs_in_order(&split, &sort_of(&split)).unwrap(), Some(full));
+        // A run out of step order, or two runs of a series that overlap: no shortcut.
         let unordered = points(&["R-1", "R-1"], &["a", "a"], &[2.0, 1.0]);
         assert_eq!(runs_in_order(&unordered, &sort_of(&unordered)).unwrap(), None);
-        let split = points(&["R-1", "R-2", "R-1"], &["a", "a", "a"], &[0.0, 0.0, 1.0]);
-        assert_eq!(runs_in_order(&split, &sort_of(&split)).unwrap(), None);
+        let overlap = points(
+            &["R-1", "R-1", "R-2", "R-1"],
+            &["a", "a", "a", "a"],
+            &[0.0, 2.0, 0.0, 1.0],
+        );
+        assert_eq!(runs_in_order(&overlap, &sort_of(&overlap)).unwrap(), None);
     }
 }
