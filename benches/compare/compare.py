@@ -648,20 +648,20 @@ def run_ours(nql: Path, data: Path, work: Path, queries, iterations: int) -> dic
     return report
 
 
-class OneshotWorker:
-    """A DuckDB or Polars one-shot worker process (`--worker duckdb-oneshot`), driven a query
-    at a time, so that the tools take turns run by run (a shared machine's load then falls
-    on all of them alike). Its peak memory is read by GNU time when it ends."""
+class Worker:
+    """A worker process of `script` (`script --worker WORKER`), driven a query at a time, so that
+    the tools take turns run by run (a shared machine's load then falls on all of them alike).
+    It answers each query name with a JSON line; its first line says what it is (`info`). Its
+    peak memory is read by GNU time when it ends. (sources.py's workers are these too.)"""
 
-    def __init__(self, tool: str, data: Path, ids_root: Path):
+    def __init__(self, script: str, worker: str, data: Path, ids_root: Path, label: str):
         tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-        self.mem = tmp / f"compare-{os.getpid()}-{tool}.maxrss"
-        cmd = [sys.executable, __file__, "--worker", f"{tool}-oneshot", "--data", str(data),
-               "--ids-root", str(ids_root)]
+        self.mem = tmp / f"{label}-{os.getpid()}-{worker}.maxrss"
+        cmd = [sys.executable, str(script), "--worker", worker, "--data", str(data), "--ids-root", str(ids_root)]
         if GNU_TIME.exists():
             cmd = [str(GNU_TIME), "-f", "%M", "-o", str(self.mem), *cmd]
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.threads = self._read()["threads"]
+        self.info = self._read()
 
     def _read(self) -> dict:
         line = self.p.stdout.readline()
@@ -683,6 +683,14 @@ class OneshotWorker:
             self.mem.unlink()
             return peak
         return None
+
+
+class OneshotWorker(Worker):
+    """A DuckDB or Polars one-shot worker process (`--worker duckdb-oneshot`)."""
+
+    def __init__(self, tool: str, data: Path, ids_root: Path):
+        super().__init__(__file__, f"{tool}-oneshot", data, ids_root, "compare")
+        self.threads = self.info["threads"]
 
 
 def run_worker(tool: str, data: Path, work: Path, reps: int, names: list[str],

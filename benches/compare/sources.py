@@ -92,6 +92,8 @@ import threading
 import time
 from pathlib import Path
 
+import compare  # the worker protocol and helpers shared with compare.py, beside this file
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 VENV = HERE / ".venv"
@@ -702,39 +704,11 @@ def worker_oneshot(tool: str, data: Path, ids_root: Path):
         print(json.dumps({"ms": t, "rows": len(ids)}), flush=True)
 
 
-class Worker:
-    """A worker process (`--worker TOOL`) driven a query at a time; its peak memory is read by
-    GNU time when it ends."""
+class Worker(compare.Worker):
+    """A worker process of this script (`--worker TOOL`), driven a query at a time."""
 
     def __init__(self, tool: str, data: Path, ids_root: Path):
-        tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-        self.mem = tmp / f"sources-{os.getpid()}-{tool}.maxrss"
-        cmd = [sys.executable, __file__, "--worker", tool, "--data", str(data), "--ids-root", str(ids_root)]
-        if GNU_TIME.exists():
-            cmd = [str(GNU_TIME), "-f", "%M", "-o", str(self.mem), *cmd]
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.info = self._read()
-
-    def _read(self) -> dict:
-        line = self.p.stdout.readline()
-        if not line:
-            sys.exit(f"the {self.p.args} worker ended early ({self.p.wait()})")
-        return json.loads(line)
-
-    def run(self, name: str, write_ids: bool = False) -> dict:
-        self.p.stdin.write(f"{name}\t{int(write_ids)}\n")
-        self.p.stdin.flush()
-        return self._read()
-
-    def close(self) -> int | None:
-        self.p.stdin.close()
-        if self.p.wait() != 0:
-            sys.exit(f"the {self.p.args} worker failed ({self.p.returncode})")
-        if self.mem.exists():
-            peak = int(self.mem.read_text().split()[-1]) * 1024
-            self.mem.unlink()
-            return peak
-        return None
+        super().__init__(__file__, tool, data, ids_root, "sources")
 
 
 # ---------------------------------------------------------------------------------------------
