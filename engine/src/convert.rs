@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringViewArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datasets::layout::{
@@ -18,7 +18,7 @@ use datasets::write::{TableWriter, WriteOptions, prepare_dir};
 
 use crate::error::LoadError;
 use crate::index::Project;
-use crate::load::objects::{self, ObjectChunk};
+use crate::load::objects::{self, AttributeColumn, ObjectChunk};
 use crate::load::{LoadOptions, Progress, guarded};
 
 /// What [`crate::Engine::convert`] wrote.
@@ -205,39 +205,8 @@ pub(crate) fn write_native(
             continue;
         };
         let (ids, attributes) = objects::assemble(chunks)?;
-        let mut per_path: HashMap<&str, usize> = HashMap::new();
-        for a in &attributes {
-            *per_path.entry(a.path.as_str()).or_default() += 1;
-        }
-        let mut fields = vec![Field::new(ID_COLUMN, DataType::Utf8, false)];
-        let mut columns: Vec<ArrayRef> =
-            vec![cast(&ids, &DataType::Utf8).map_err(|e| LoadError::Source {
-                path: out.to_path_buf(),
-                problem: e.to_string(),
-            })?];
-        for a in &attributes {
-            // Strings as Utf8 and sets as lists of Utf8, as most writers do.
-            let array = match a.array.data_type() {
-                DataType::Utf8View => cast(&a.array, &DataType::Utf8).map_err(|e| LoadError::Source {
-                    path: out.to_path_buf(),
-                    problem: e.to_string(),
-                })?,
-                _ => Arc::clone(&a.array),
-            };
-            let name = if per_path[a.path.as_str()] == 1 {
-                column_name(&a.path, a.ty, natural_type(array.data_type()))
-            } else {
-                format!("{}:{}", a.path, a.ty)
-            };
-            fields.push(Field::new(name, array.data_type().clone(), true));
-            columns.push(array);
-        }
         let rows = ids.len();
-        let batch =
-            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| LoadError::Source {
-                path: out.to_path_buf(),
-                problem: e.to_string(),
-            })?;
+        let batch = native_batch(out, &ids, &attributes)?;
         let path = out.join(format!("{}.parquet", kind.table_name()));
         let error = |e: datasets::WriteError| LoadError::Source {
             path: path.clone(),
@@ -254,4 +223,39 @@ pub(crate) fn write_native(
     report.files.extend(floats.files);
     report.files.extend(strings.files);
     Ok(report)
+}
+
+/// An object table as a native object file holds it: `sys/id`, then a column per attribute,
+/// named by its path (with a type suffix where the path has several types or Arrow cannot
+/// tell the type), strings as Utf8. `out` names the output in errors.
+pub(crate) fn native_batch(
+    out: &Path,
+    ids: &StringViewArray,
+    attributes: &[AttributeColumn],
+) -> Result<RecordBatch, LoadError> {
+    let mut per_path: HashMap<&str, usize> = HashMap::new();
+    for a in attributes {
+        *per_path.entry(a.path.as_str()).or_default() += 1;
+    }
+    let problem = |e: datafusion::arrow::error::ArrowError| LoadError::Source {
+        path: out.to_path_buf(),
+        problem: e.to_string(),
+    };
+    let mut fields = vec![Field::new(ID_COLUMN, DataType::Utf8, false)];
+    let mut columns: Vec<ArrayRef> = vec![cast(ids, &DataType::Utf8).map_err(problem)?];
+    for a in attributes {
+        // Strings as Utf8 and sets as lists of Utf8, as most writers do.
+        let array = match a.array.data_type() {
+            DataType::Utf8View => cast(&a.array, &DataType::Utf8).map_err(problem)?,
+            _ => Arc::clone(&a.array),
+        };
+        let name = if per_path[a.path.as_str()] == 1 {
+            column_name(&a.path, a.ty, natural_type(array.data_type()))
+        } else {
+            format!("{}:{}", a.path, a.ty)
+        };
+        fields.push(Field::new(name, array.data_type().clone(), true));
+        columns.push(array);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(problem)
 }

@@ -16,10 +16,13 @@
 //! * [`load`]: reading and validating a project, and the one-pass series summaries.
 //! * [`table`]: a loaded table of objects with its NQL catalog.
 //! * [`query`]: fetch options, plans around the NQL filter, results.
+//! * [`bucketed`]: a project split into buckets by `sys/id` with each bucket's summaries, for
+//!   a cluster (docs/cluster.md).
 //!
 //! An [`Engine`] is `Send + Sync`: load once, then run many queries at once. A query can be
 //! cancelled ([`CancelToken`]) or given a timeout ([`FetchOptions::timeout`]).
 
+pub mod bucketed;
 pub mod cancel;
 mod convert;
 mod dictionary;

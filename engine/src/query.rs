@@ -204,6 +204,35 @@ impl Request {
     }
 }
 
+impl Request {
+    /// The request as a plan any DataFusion session can run over `source`, a table with the
+    /// columns of the request's table under the name `table` (the summary files of a
+    /// bucketed project, on a cluster): a scan, the filter as a `Filter` above it, always an
+    /// explicit sort (a distributed plan returns rows in no order) with the limit, and the
+    /// projection naming the result columns. Left for the session's optimizer to push
+    /// down.
+    pub fn portable_plan(
+        &self,
+        table: &str,
+        source: Arc<dyn TableSource>,
+    ) -> Result<LogicalPlan, QueryError> {
+        let mut builder = LogicalPlanBuilder::scan(TableReference::bare(table), source, None)?;
+        if let Some(filter) = &self.filter {
+            builder = builder.filter(filter.clone())?;
+        }
+        builder = match self.limit {
+            // DataFusion's top-k refuses k = 0 (it asserts): no rows is a limit, unsorted.
+            Some(0) => builder.limit(0, Some(0))?,
+            limit => builder.sort_with_limit(self.sort.clone(), limit)?,
+        };
+        let projection = self
+            .columns
+            .iter()
+            .map(|(name, column)| ident(column).alias(name));
+        Ok(builder.project(projection)?.build()?)
+    }
+}
+
 /// The sort key (missing values last), then `sys/id` ascending for a deterministic order.
 /// The default is the order the table is stored in.
 fn sort_exprs(table: &ObjectTable, options: &FetchOptions) -> Result<Vec<SortExpr>, QueryError> {

@@ -239,7 +239,11 @@ impl Sources {
 
 /// Loads the project in `dir` into memory, every column read and every series summarized.
 pub(crate) fn load_dir(dir: &Path, options: &LoadOptions) -> Result<LoadedProject, LoadError> {
-    let sources = Sources::list(dir)?;
+    load_sources(&Sources::list(dir)?, options)
+}
+
+/// Loads the listed files into memory, every column read and every series summarized.
+pub(crate) fn load_sources(sources: &Sources, options: &LoadOptions) -> Result<LoadedProject, LoadError> {
     sources.check_memory(options)?;
     let object_files = &sources.objects;
     let all: Vec<(ObjectKind, PathBuf)> = object_files

@@ -16,7 +16,7 @@ use nql::AttrType;
 use crate::common::{block_on, options};
 
 /// A project of `runs` runs in parts of `per_file` runs, ids `KEY-n`.
-fn project(dir: &Path, key: &str, runs: u64, per_file: u64, seed: u64) {
+pub(crate) fn project(dir: &Path, key: &str, runs: u64, per_file: u64, seed: u64) {
     let spec = ProjectSpec {
         key: key.into(),
         runs,
@@ -77,7 +77,7 @@ fn everything(engine: &Engine) -> RecordBatch {
 }
 
 /// Asserts that two results hold the same values, floats compared bit for bit.
-fn assert_same(a: &RecordBatch, b: &RecordBatch, what: &str) {
+pub(crate) fn assert_same(a: &RecordBatch, b: &RecordBatch, what: &str) {
     assert_eq!(
         a.schema().fields().len(),
         b.schema().fields().len(),

@@ -1,6 +1,7 @@
 //! The engine's integration tests, in one binary (each test binary links DataFusion once).
 
 mod bad_data;
+mod bucketed;
 mod cancellation;
 mod common;
 mod concurrency;
