@@ -1,0 +1,71 @@
+//! NQL on a DataFusion Ballista cluster: the same queries, planned as the single-process
+//! engine plans them, run by Ballista over a bucketed project's summary files
+//! (`engine::bucketed`, `nql partition`). See docs/cluster.md.
+//!
+//! * [`Distributed`]: a client of a cluster (`df://host:port`) over one bucketed project:
+//!   [`Distributed::fetch`] answers a query as [`engine::Engine::fetch`] does, and
+//!   [`Distributed::explain`] shows the plan the cluster runs.
+//! * [`LocalCluster`]: a scheduler and executors in this process, on loopback ports (tests,
+//!   trying things out).
+//! * [`session_state`] and [`function_registry`]: what the client, our scheduler and our
+//!   executors (the `nql-scheduler` and `nql-executor` binaries) plan and run with. The
+//!   stock `ballista-executor` lacks the nested functions (`array_has`) that `stringSet
+//!   CONTAINS` lowers to; ours has every function of DataFusion's default session.
+//!
+//! This crate is not a default member of the workspace: Ballista brings a gRPC stack and
+//! DataFusion's default features, which `cargo build` of the command line never compiles.
+
+mod distributed;
+mod error;
+mod local;
+
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::prelude::SessionConfig;
+
+pub use ballista::prelude::SessionConfigExt;
+pub use ballista_core::registry::BallistaFunctionRegistry;
+pub use distributed::{ClusterExplanation, Distributed};
+pub use error::ClusterError;
+pub use local::LocalCluster;
+
+/// How a scheduler hands tasks to executors (the flag `--scheduling-policy` of both
+/// binaries, which must agree).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchedulingPolicy {
+    /// The scheduler sends each task to an executor with a free slot (lower latency).
+    PushStaged,
+    /// Executors ask the scheduler for tasks.
+    PullStaged,
+}
+
+impl From<SchedulingPolicy> for ballista_core::config::TaskSchedulingPolicy {
+    fn from(policy: SchedulingPolicy) -> Self {
+        match policy {
+            SchedulingPolicy::PushStaged => ballista_core::config::TaskSchedulingPolicy::PushStaged,
+            SchedulingPolicy::PullStaged => ballista_core::config::TaskSchedulingPolicy::PullStaged,
+        }
+    }
+}
+
+/// A session configuration for Ballista (`SessionConfig::new_with_ballista`): set
+/// `target_partitions`, `with_ballista_adaptive_query_planner` and the like on it.
+pub fn ballista_config() -> SessionConfig {
+    SessionConfig::new_with_ballista()
+}
+
+/// The session a client plans with, and a scheduler plans jobs with: DataFusion's default
+/// features (every function, the default optimizer) over `config`.
+pub fn session_state(config: SessionConfig) -> SessionState {
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build()
+}
+
+/// The functions our executors resolve plans' function names in: every scalar, aggregate,
+/// window and higher-order function of DataFusion's default session, nested ones
+/// (`array_has`) included.
+pub fn function_registry() -> BallistaFunctionRegistry {
+    BallistaFunctionRegistry::from(&session_state(SessionConfig::new()))
+}

@@ -1,0 +1,233 @@
+//! Every conformance case, and queries with the fetch options the README's examples use,
+//! give the same objects in the same order on a cluster as in one process: 8 partitions
+//! with adaptive planning off and on, and 1 partition; 2 executors of 2 task slots, so
+//! that the 8 buckets run in several waves.
+
+use cluster::{Distributed, LocalCluster, SessionConfigExt, ballista_config, function_registry};
+use datafusion::prelude::SessionConfig;
+use engine::{FetchOptions, QueryError, Trashed};
+
+use crate::common::{answer, bucketed, cases, differences, local_engine};
+
+async fn cluster(config: SessionConfig) -> Distributed {
+    let cluster = LocalCluster::start(2, 2, function_registry).await.unwrap();
+    Distributed::connect(&cluster.url(), bucketed(), config)
+        .await
+        .unwrap()
+}
+
+async fn every_case_matches(config: SessionConfig) {
+    let dist = cluster(config).await;
+    let differences = differences(&dist, &cases()).await;
+    assert!(
+        differences.is_empty(),
+        "{} cases differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_conformance_case_matches_one_process_with_8_partitions() {
+    every_case_matches(
+        ballista_config()
+            .with_target_partitions(8)
+            .with_ballista_adaptive_query_planner(false),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_conformance_case_matches_one_process_with_adaptive_planning() {
+    every_case_matches(
+        ballista_config()
+            .with_target_partitions(8)
+            .with_ballista_adaptive_query_planner(true),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_conformance_case_matches_one_process_with_1_partition() {
+    every_case_matches(
+        ballista_config()
+            .with_target_partitions(1)
+            .with_ballista_adaptive_query_planner(true),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sorts_limits_columns_and_trash_options_match_one_process() {
+    let dist = cluster(ballista_config().with_target_partitions(8)).await;
+    let local = local_engine();
+    let base = FetchOptions {
+        now: Some(
+            chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+                .unwrap()
+                .into(),
+        ),
+        ..FetchOptions::default()
+    };
+    let variants = [
+        FetchOptions {
+            limit: Some(5),
+            ..base.clone()
+        },
+        FetchOptions {
+            limit: Some(0),
+            ..base.clone()
+        },
+        FetchOptions {
+            ascending: true,
+            limit: Some(7),
+            ..base.clone()
+        },
+        FetchOptions {
+            sort_by: Some("sys/id".into()),
+            ascending: true,
+            ..base.clone()
+        },
+        FetchOptions {
+            sort_by: Some("sys/size".into()),
+            limit: Some(5),
+            trashed: Trashed::All,
+            ..base.clone()
+        },
+        FetchOptions {
+            sort_by: Some("sys/name".into()),
+            ascending: true,
+            limit: Some(9),
+            ..base.clone()
+        },
+        FetchOptions {
+            trashed: Trashed::Only,
+            ..base.clone()
+        },
+        FetchOptions {
+            columns: Some(vec!["sys/name".into(), "sys/tags".into()]),
+            limit: Some(3),
+            ..base.clone()
+        },
+    ];
+    let queries = [
+        "",
+        "`sys/tags`:stringSet CONTAINS \"exploration\"",
+        "`sys/failed`:bool = true OR `sys/size`:float > 1MB",
+        "NOT `sys/name`:string MATCHES \"^a\"",
+    ];
+    for options in &variants {
+        for query in queries {
+            let here = local.fetch_runs_table(query, options).await;
+            let there = dist.fetch_runs_table(query, options).await;
+            if let (Ok(a), Ok(b)) = (&here, &there) {
+                assert_eq!(
+                    a.schema.fields().len(),
+                    b.schema.fields().len(),
+                    "{query} {options:?}"
+                );
+                for (x, y) in a.schema.fields().iter().zip(b.schema.fields()) {
+                    assert_eq!(x.name(), y.name(), "{query} {options:?}");
+                }
+            }
+            assert_eq!(answer(here), answer(there), "{query} with {options:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stock_executor_registry_lacks_array_has_and_ours_has_it() {
+    let query = "`sys/tags`:stringSet CONTAINS \"exploration\"";
+    let stock = LocalCluster::start(1, 2, cluster::BallistaFunctionRegistry::default)
+        .await
+        .unwrap();
+    let dist = Distributed::connect(&stock.url(), bucketed(), ballista_config())
+        .await
+        .unwrap();
+    let e = dist
+        .fetch_runs_table(query, &FetchOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, QueryError::Execution(_)), "{e}");
+    assert!(e.to_string().contains("array_has"), "{e}");
+    let ours = cluster(ballista_config()).await;
+    let found = ours
+        .fetch_runs_table(query, &FetchOptions::default())
+        .await
+        .unwrap();
+    assert!(found.num_rows() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_query_is_cancelled_and_the_cluster_answers_the_next() {
+    let dist = cluster(ballista_config()).await;
+    let quick = FetchOptions {
+        timeout: Some(std::time::Duration::from_millis(1)),
+        ..FetchOptions::default()
+    };
+    let e = dist.fetch_runs_table("", &quick).await.unwrap_err();
+    assert!(matches!(e, QueryError::TimedOut { .. }), "{e}");
+    let token = engine::CancelToken::new();
+    token.cancel();
+    let cancelled = FetchOptions {
+        cancel: Some(token),
+        ..FetchOptions::default()
+    };
+    let e = dist.fetch_runs_table("", &cancelled).await.unwrap_err();
+    assert!(matches!(e, QueryError::Cancelled), "{e}");
+    let all = dist.fetch_runs_table("", &FetchOptions::default()).await.unwrap();
+    let here = local_engine()
+        .fetch_runs_table("", &FetchOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(all.ids(), here.ids());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_the_stages_the_cluster_runs() {
+    let dist = cluster(ballista_config().with_target_partitions(8)).await;
+    let options = FetchOptions {
+        limit: Some(10),
+        ..FetchOptions::default()
+    };
+    let e = dist
+        .explain(
+            datasets::layout::ObjectKind::Runs,
+            "`sys/failed`:bool = true",
+            &options,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(e.logical.contains("Filter"), "{}", e.logical);
+    assert!(e.optimized.contains("TableScan: runs"), "{}", e.optimized);
+    assert!(e.stages.len() >= 2, "{:?}", e.stages);
+    assert!(
+        e.stages.iter().any(|s| s.contains("ShuffleWriterExec")),
+        "{:?}",
+        e.stages
+    );
+    assert!(
+        e.stages.last().unwrap().contains("SortPreservingMergeExec"),
+        "{:?}",
+        e.stages
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_without_summaries_or_a_bad_address_is_a_clear_error() {
+    let data = crate::common::conformance_dir().join("data");
+    let local = LocalCluster::start(1, 1, function_registry).await.unwrap();
+    let e = Distributed::connect(&local.url(), &data, ballista_config())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("nql partition"), "{e}");
+    let e = Distributed::connect("http://localhost:1", bucketed(), ballista_config())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, cluster::ClusterError::BadUrl { .. }), "{e}");
+    let e = Distributed::connect("df://127.0.0.1:1", bucketed(), ballista_config())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, cluster::ClusterError::Unreachable { .. }), "{e}");
+}

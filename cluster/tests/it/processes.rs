@@ -1,0 +1,152 @@
+//! A cluster of separate processes on 127.0.0.1, started and stopped by the tests: an
+//! `nql-scheduler` and two `nql-executor`s. Queries give the answers of one process; an
+//! executor killed while queries run gives errors or correct answers, never wrong ones.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cluster::{ClusterError, Distributed, ballista_config};
+use engine::{FetchOptions, QueryError};
+
+use crate::common::{Answer, answer, bucketed, cases, differences, local_engine};
+
+/// A port nothing listens on now (the system's pick, released for the process to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Child processes, killed when dropped.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn(bin: &str, args: &[String]) -> Child {
+    Command::new(bin)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{bin}: {e}"))
+}
+
+/// Starts a scheduler and two executors; returns them and the cluster's URL.
+fn start(work: &std::path::Path) -> (Processes, String) {
+    let port = free_port();
+    let scheduler = spawn(
+        env!("CARGO_BIN_EXE_nql-scheduler"),
+        &[
+            "--bind-host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+        ],
+    );
+    let mut children = vec![scheduler];
+    for n in 0..2 {
+        let dir = work.join(format!("executor-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        children.push(spawn(
+            env!("CARGO_BIN_EXE_nql-executor"),
+            &[
+                "--scheduler-host".into(),
+                "127.0.0.1".into(),
+                "--scheduler-port".into(),
+                port.to_string(),
+                "--bind-host".into(),
+                "127.0.0.1".into(),
+                "--port".into(),
+                free_port().to_string(),
+                "--grpc-port".into(),
+                free_port().to_string(),
+                "--vcores".into(),
+                "2".into(),
+                "--work-dir".into(),
+                dir.display().to_string(),
+            ],
+        ));
+    }
+    (Processes(children), format!("df://127.0.0.1:{port}"))
+}
+
+/// Connects once the scheduler accepts connections (it takes a moment to start).
+async fn connect(url: &str) -> Distributed {
+    for _ in 0..200 {
+        match Distributed::connect(url, bucketed(), ballista_config().with_target_partitions(8)).await {
+            Ok(d) => return d,
+            Err(ClusterError::Unreachable { .. }) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("no scheduler at {url} after 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_and_two_executor_processes_answer_as_one_process_does() {
+    let work = tempfile::tempdir().unwrap();
+    let (_processes, url) = start(work.path());
+    let dist = connect(&url).await;
+    // A sample of the suite: every fourth case (the in-process clusters run all of them).
+    let sample: Vec<_> = cases().into_iter().step_by(4).collect();
+    let differences = differences(&dist, &sample).await;
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_killed_while_queries_run_gives_errors_or_right_answers() {
+    let work = tempfile::tempdir().unwrap();
+    let (mut processes, url) = start(work.path());
+    let dist = connect(&url).await;
+    let options = FetchOptions {
+        timeout: Some(Duration::from_secs(20)),
+        ..FetchOptions::default()
+    };
+    let query = "`sys/failed`:bool = false";
+    let expected = answer(
+        local_engine()
+            .fetch_runs_table(query, &FetchOptions::default())
+            .await,
+    );
+    assert!(matches!(&expected, Answer::Ids(ids) if !ids.is_empty()));
+    // Both executors take part before one is killed.
+    assert_eq!(answer(dist.fetch_runs_table(query, &options).await), expected);
+    let queries = async {
+        let mut answers = Vec::new();
+        for _ in 0..12 {
+            answers.push(dist.fetch_runs_table(query, &options).await);
+        }
+        answers
+    };
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        processes.0[2].kill().unwrap();
+        processes.0[2].wait().unwrap();
+    };
+    let (answers, ()) = tokio::join!(queries, kill);
+    let mut right = 0;
+    for result in answers {
+        match result {
+            Ok(r) => {
+                assert_eq!(
+                    Answer::Ids(r.ids()),
+                    expected,
+                    "a wrong answer after an executor died"
+                );
+                right += 1;
+            }
+            Err(QueryError::Execution(_) | QueryError::TimedOut { .. }) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    eprintln!("{right} of 12 queries answered while an executor died; the others failed");
+}
