@@ -8,6 +8,7 @@
 
 mod bench;
 mod memory;
+mod on_cluster;
 mod output;
 mod serve;
 mod shell;
@@ -52,6 +53,9 @@ enum Command {
     Index(IndexArgs),
     /// Write a Neptune export or an MLflow store as a project in the native layout.
     Convert(ConvertArgs),
+    /// Write a project bucketed by a hash of `sys/id`, with each bucket's summaries, for a
+    /// cluster (docs/cluster.md); `nql query` reads the result as any project.
+    Partition(PartitionArgs),
     /// Serve the runs table and learning curves to a browser (a page and a JSON API).
     Serve(ServeArgs),
     /// Write a generated, realistic project (seeded: the same seed gives the same files), in
@@ -295,10 +299,40 @@ impl OrderArgs {
     }
 }
 
+/// Where a query runs: here, or on a cluster.
+#[derive(Debug, Args)]
+struct ClusterArg {
+    /// Run on a Ballista cluster (df://HOST:PORT) over a project written by `nql partition`
+    /// (--data, at the same path on every machine). Needs an nql built with `--features
+    /// cluster` (docs/cluster.md).
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+}
+
+impl ClusterArg {
+    /// The cluster's URL and the bucketed project, if the query runs on a cluster.
+    fn target<'a>(
+        &'a self,
+        project: &'a ProjectArgs,
+    ) -> Result<Option<(&'a str, &'a std::path::Path)>, Failure> {
+        let Some(url) = &self.cluster else {
+            return Ok(None);
+        };
+        match &project.data {
+            Some(data) => Ok(Some((url.as_str(), data.as_path()))),
+            None => Err(Failure::Usage(
+                "error: --cluster needs --data DIR, a project written by `nql partition`\n".into(),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct QueryArgs {
     #[command(flatten)]
     source: Source,
+    #[command(flatten)]
+    cluster: ClusterArg,
     #[command(flatten)]
     options: QueryOptions,
     /// How to print the result.
@@ -328,6 +362,8 @@ struct CheckArgs {
 struct ExplainArgs {
     #[command(flatten)]
     source: Source,
+    #[command(flatten)]
+    cluster: ClusterArg,
     #[command(flatten)]
     options: QueryOptions,
     #[command(flatten)]
@@ -416,6 +452,18 @@ struct ConvertArgs {
     /// The directory to write (created if needed; it must not hold a project yet).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct PartitionArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// The directory to write (created if needed; it must not hold a project yet).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// How many buckets (files per table) to split the project into: 1 to 65536.
+    #[arg(long, default_value_t = 16)]
+    buckets: u32,
 }
 
 #[derive(Debug, Args)]
@@ -536,6 +584,7 @@ pub fn main() -> ExitCode {
         Command::Shell(args) => args.project.open().and_then(shell::run),
         Command::Index(args) => index(args),
         Command::Convert(args) => convert(args),
+        Command::Partition(args) => partition(args),
         Command::Serve(args) => run(serve(args)),
         Command::Bench(args) => bench(args),
         Command::Generate(args) => generate(args),
@@ -595,16 +644,21 @@ async fn query(args: QueryArgs) -> Result<(), Failure> {
         ));
     }
     let text = args.text.read()?;
-    let engine = args.source.project.open()?;
     let options = fetch_options(&args.options);
-    let result = engine
-        .fetch(
-            args.source.table.into(),
-            &text,
-            &options,
-            args.options.model.as_deref(),
-        )
-        .await?;
+    let model = args.options.model.as_deref();
+    let (result, engine) = match args.cluster.target(&args.source.project)? {
+        Some((url, data)) => (
+            on_cluster::fetch(url, data, args.source.table.into(), &text, options, model).await?,
+            None,
+        ),
+        None => {
+            let engine = args.source.project.open()?;
+            let result = engine
+                .fetch(args.source.table.into(), &text, &options, model)
+                .await?;
+            (result, Some(engine))
+        }
+    };
     print_warnings(&text, &result.warnings);
     let written = match &args.output {
         Some(path) => {
@@ -672,8 +726,12 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
 
 async fn explain(args: ExplainArgs) -> Result<(), Failure> {
     let text = args.text.read()?;
-    let engine = args.source.project.open()?;
     let options = fetch_options(&args.options);
+    if let Some((url, data)) = args.cluster.target(&args.source.project)? {
+        let model = args.options.model.as_deref();
+        return on_cluster::explain(url, data, args.source.table.into(), &text, &options, model).await;
+    }
+    let engine = args.source.project.open()?;
     let e = engine
         .explain(
             args.source.table.into(),
@@ -828,6 +886,37 @@ fn convert(args: ConvertArgs) -> Result<(), Failure> {
     for left in &report.left_out {
         writeln!(err, "left out: {left}")?;
     }
+    Ok(())
+}
+
+fn partition(args: PartitionArgs) -> Result<(), Failure> {
+    let Some(data) = &args.project.data else {
+        return Err(Failure::Usage("error: partition needs --data PATH\n".into()));
+    };
+    if args.buckets == 0 || args.buckets > engine::bucketed::MAX_BUCKETS {
+        return Err(Failure::Usage(format!(
+            "error: --buckets {}: give 1 to {}\n",
+            args.buckets,
+            engine::bucketed::MAX_BUCKETS
+        )));
+    }
+    let options = LoadOptions {
+        progress: output::progress_bar(),
+        source: args.project.source(),
+        warn: Some(std::sync::Arc::new(|w: &str| eprintln!("warning: {w}"))),
+        ..LoadOptions::default()
+    };
+    let report = engine::bucketed::partition(data, &args.out, args.buckets, &options)?;
+    let objects: Vec<String> = report.objects.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    writeln!(
+        std::io::stderr().lock(),
+        "wrote {} and {} series points in {} buckets ({} files) to {}",
+        objects.join(", "),
+        report.points,
+        report.buckets,
+        report.files.len(),
+        args.out.display()
+    )?;
     Ok(())
 }
 

@@ -911,3 +911,159 @@ fn the_readme_examples_print_what_the_readme_shows() {
     }
     assert!(checked >= 10, "{checked} examples");
 }
+
+#[test]
+fn partition_writes_buckets_that_query_as_the_project_does() {
+    let out = crate::scratch_dir("partitioned");
+    let o = nql(&[
+        "partition",
+        "--data",
+        &data(),
+        "--out",
+        out.to_str().unwrap(),
+        "--buckets",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("in 3 buckets"), "{}", stderr(&o));
+    for table in ["runs", "runs_summary", "float_series"] {
+        let files = std::fs::read_dir(out.join(table)).unwrap().count();
+        assert!((1..=3).contains(&files), "{table}: {files} files");
+    }
+    let query = |d: &str| {
+        let o = nql(&[
+            "query",
+            "--data",
+            d,
+            "--now",
+            "2026-06-01T00:00:00Z",
+            "--columns",
+            "sys/id",
+            "--format",
+            "csv",
+            "--",
+            "last(`metrics/acc`) > 0.5 OR `sys/tags`:stringSet CONTAINS \"best\"",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let whole = query(&data());
+    assert!(whole.lines().count() > 2, "{whole}");
+    assert_eq!(query(out.to_str().unwrap()), whole);
+    // The output must not hold a project yet; buckets must be 1 to 65536.
+    let again = nql(&["partition", "--data", &data(), "--out", out.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    let zero = nql(&[
+        "partition",
+        "--data",
+        &data(),
+        "--out",
+        "/nonexistent/x",
+        "--buckets",
+        "0",
+    ]);
+    assert_eq!(zero.status.code(), Some(2), "{}", stderr(&zero));
+}
+
+#[cfg(not(feature = "cluster"))]
+#[test]
+fn cluster_options_need_an_nql_built_with_the_cluster_feature() {
+    let o = nql(&[
+        "query",
+        "--cluster",
+        "df://localhost:50050",
+        "--data",
+        &data(),
+        "--",
+        "",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--features cluster"), "{}", stderr(&o));
+}
+
+/// `query` and `explain` with `--cluster`, against a cluster this test runs in its own
+/// process (the `nql` child connects to it over loopback).
+#[cfg(feature = "cluster")]
+#[test]
+fn query_and_explain_on_a_cluster_answer_as_one_process() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = runtime
+        .block_on(cluster::LocalCluster::start(1, 2, cluster::function_registry))
+        .unwrap();
+    let out = crate::scratch_dir("partitioned-for-cluster");
+    let o = nql(&[
+        "partition",
+        "--data",
+        &data(),
+        "--out",
+        out.to_str().unwrap(),
+        "--buckets",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let query = "`sys/tags`:stringSet CONTAINS \"best\" OR last(`metrics/acc`) > 0.5";
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "query",
+            "--now",
+            "2026-06-01T00:00:00Z",
+            "--format",
+            "csv",
+            "--limit",
+            "20",
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["--columns", "sys/name,metrics/acc", "--", query]);
+        let o = nql(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let url = local.url();
+    let here = run(&["--data", &data()]);
+    assert!(here.lines().count() > 5, "{here}");
+    assert_eq!(run(&["--data", out.to_str().unwrap(), "--cluster", &url]), here);
+    let e = nql(&[
+        "explain",
+        "--data",
+        out.to_str().unwrap(),
+        "--cluster",
+        &url,
+        "--",
+        query,
+    ]);
+    assert_eq!(e.status.code(), Some(0), "{}", stderr(&e));
+    assert!(
+        stdout(&e).contains("Stage 2 of 2 on the cluster"),
+        "{}",
+        stdout(&e)
+    );
+    let bad = nql(&[
+        "query",
+        "--data",
+        out.to_str().unwrap(),
+        "--cluster",
+        "localhost:1",
+        "--",
+        "",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let gone = nql(&[
+        "query",
+        "--data",
+        out.to_str().unwrap(),
+        "--cluster",
+        "df://127.0.0.1:1",
+        "--",
+        "",
+    ]);
+    assert_eq!(gone.status.code(), Some(1), "{}", stderr(&gone));
+    assert!(
+        stderr(&gone).contains("no scheduler answers"),
+        "{}",
+        stderr(&gone)
+    );
+}
