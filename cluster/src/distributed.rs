@@ -70,12 +70,7 @@ impl Distributed {
     /// ([`crate::ballista_config`]).
     pub async fn connect(url: &str, data: &Path, config: SessionConfig) -> Result<Distributed, ClusterError> {
         let scheduler = scheduler_address(url)?;
-        SchedulerGrpcClient::connect(scheduler.clone())
-            .await
-            .map_err(|e| ClusterError::Unreachable {
-                url: url.to_string(),
-                problem: error_chain(&e),
-            })?;
+        reachable(url, &scheduler).await?;
         let ctx = SessionContext::remote_with_state(url, session_state(config)).await?;
         let mut tables = Vec::new();
         for table in SummaryTable::open_all(data)? {
@@ -278,8 +273,19 @@ async fn wait_deadline(timeout: Option<Duration>) {
     }
 }
 
+/// Whether a scheduler answers at `scheduler` (the gRPC address of `url`).
+pub(crate) async fn reachable(url: &str, scheduler: &str) -> Result<(), ClusterError> {
+    SchedulerGrpcClient::connect(scheduler.to_string())
+        .await
+        .map(|_| ())
+        .map_err(|e| ClusterError::Unreachable {
+            url: url.to_string(),
+            problem: error_chain(&e),
+        })
+}
+
 /// `df://HOST:PORT` (port 50050 when left out) as the scheduler's gRPC address.
-fn scheduler_address(url: &str) -> Result<String, ClusterError> {
+pub(crate) fn scheduler_address(url: &str) -> Result<String, ClusterError> {
     let bad = || ClusterError::BadUrl { url: url.to_string() };
     let rest = url.strip_prefix("df://").ok_or_else(bad)?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);

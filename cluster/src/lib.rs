@@ -5,6 +5,8 @@
 //! * [`Distributed`]: a client of a cluster (`df://host:port`) over one bucketed project:
 //!   [`Distributed::fetch`] answers a query as [`engine::Engine::fetch`] does, and
 //!   [`Distributed::explain`] shows the plan the cluster runs.
+//! * [`summarize_on`]: the index built on the cluster, a task per bucket, map-only
+//!   ([`SummarizeExec`], carried by [`NqlPhysicalCodec`]).
 //! * [`LocalCluster`]: a scheduler and executors in this process, on loopback ports (tests,
 //!   trying things out).
 //! * [`session_state`] and [`function_registry`]: what the client, our scheduler and our
@@ -18,6 +20,7 @@
 mod distributed;
 mod error;
 mod local;
+mod summarize;
 
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
@@ -28,6 +31,7 @@ pub use ballista_core::registry::BallistaFunctionRegistry;
 pub use distributed::{ClusterExplanation, Distributed};
 pub use error::ClusterError;
 pub use local::LocalCluster;
+pub use summarize::{NqlPhysicalCodec, SummarizeExec, SummarizeReport, summarize_on, summary_report_schema};
 
 /// How a scheduler hands tasks to executors (the flag `--scheduling-policy` of both
 /// binaries, which must agree).

@@ -6,14 +6,23 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ballista_core::serde::BallistaCodec;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::{BallistaCodec, BallistaLogicalExtensionCodec};
 use ballista_core::utils::{default_config_producer, default_session_builder};
 use ballista_core::{ConfigProducer, RuntimeProducer};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use crate::BallistaFunctionRegistry;
 use crate::error::ClusterError;
+use crate::summarize::NqlPhysicalCodec;
+
+/// Ballista's codecs, with ours for the summarize job ([`crate::SummarizeExec`]).
+fn codec() -> BallistaCodec {
+    BallistaCodec::new(
+        Arc::new(BallistaLogicalExtensionCodec::default()),
+        Arc::new(NqlPhysicalCodec::default()),
+    )
+}
 
 /// A scheduler and executors running in this process (see the module docs).
 #[derive(Debug, Clone)]
@@ -35,7 +44,7 @@ impl LocalCluster {
         let scheduler = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
             Arc::new(default_session_builder),
             Arc::new(default_config_producer),
-            BallistaCodec::default(),
+            codec(),
         )
         .await
         .map_err(|e| start(&e))?;
@@ -49,7 +58,7 @@ impl LocalCluster {
                 vcores.max(1),
                 Arc::clone(&config),
                 Arc::clone(&runtime),
-                BallistaCodec::default(),
+                codec(),
                 registry(),
             )
             .await

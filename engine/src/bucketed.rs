@@ -93,6 +93,23 @@ pub fn partition(
     buckets: u32,
     options: &LoadOptions,
 ) -> Result<PartitionReport, LoadError> {
+    let mut report = split(src, out, buckets, options)?;
+    let progress = Progress::new("summaries", buckets as usize);
+    for bucket in 0..buckets {
+        report.files.extend(summarize_bucket(out, bucket, options)?);
+        progress.advance(options);
+    }
+    Ok(report)
+}
+
+/// [`partition`] without the summaries: the object and series files of each bucket, for
+/// [`summarize_bucket`] to summarize where the buckets lie (a cluster's executors).
+pub fn split(
+    src: &Path,
+    out: &Path,
+    buckets: u32,
+    options: &LoadOptions,
+) -> Result<PartitionReport, LoadError> {
     if buckets == 0 || buckets > MAX_BUCKETS {
         return Err(LoadError::Choice(format!(
             "cannot partition into {buckets} buckets: give 1 to {MAX_BUCKETS}"
@@ -113,13 +130,43 @@ pub fn partition(
     };
     let result = write_buckets(&sources, out, buckets, options);
     let _ = std::fs::remove_dir_all(&converted);
-    let mut report = result?;
-    let progress = Progress::new("summaries", buckets as usize);
-    for bucket in 0..buckets {
-        report.files.extend(summarize_bucket(out, bucket, options)?);
-        progress.advance(options);
+    result
+}
+
+/// The buckets of the bucketed project in `dir` that hold objects, in order (from the
+/// names of its object files, `TABLE/bNNNNN.parquet`).
+pub fn buckets(dir: &Path) -> Result<Vec<u32>, LoadError> {
+    let mut found = Vec::new();
+    for kind in ObjectKind::NATIVE {
+        for file in load::files_of(dir, kind.table_name())?.unwrap_or_default() {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let number = name
+                .strip_prefix('b')
+                .and_then(|n| n.strip_suffix(".parquet"))
+                .and_then(|n| n.parse::<u32>().ok());
+            match number {
+                Some(b) => found.push(b),
+                None => {
+                    return Err(LoadError::Source {
+                        path: file,
+                        problem: "not a bucket's file (bNNNNN.parquet): is this a project written by nql partition?"
+                            .to_string(),
+                    });
+                }
+            }
+        }
     }
-    Ok(report)
+    if found.is_empty() {
+        return Err(LoadError::MissingRuns {
+            dir: dir.to_path_buf(),
+        });
+    }
+    found.sort_unstable();
+    found.dedup();
+    Ok(found)
 }
 
 /// Splits the object and series files of `sources` into `buckets` buckets under `out`.

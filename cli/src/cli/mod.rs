@@ -56,6 +56,9 @@ enum Command {
     /// Write a project bucketed by a hash of `sys/id`, with each bucket's summaries, for a
     /// cluster (docs/cluster.md); `nql query` reads the result as any project.
     Partition(PartitionArgs),
+    /// Summarize the buckets of a project written by `nql partition --no-summaries`: here,
+    /// or on a cluster, a task per bucket where the executors run (docs/cluster.md).
+    Summarize(SummarizeArgs),
     /// Serve the runs table and learning curves to a browser (a page and a JSON API).
     Serve(ServeArgs),
     /// Write a generated, realistic project (seeded: the same seed gives the same files), in
@@ -464,6 +467,23 @@ struct PartitionArgs {
     /// How many buckets (files per table) to split the project into: 1 to 65536.
     #[arg(long, default_value_t = 16)]
     buckets: u32,
+    /// Write the buckets' object and series files only; `nql summarize` writes their
+    /// summaries (on a cluster, where the buckets lie).
+    #[arg(long)]
+    no_summaries: bool,
+}
+
+#[derive(Debug, Args)]
+struct SummarizeArgs {
+    /// The bucketed project (written by `nql partition`).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Only this bucket (repeat for several) [default: every bucket]; not with --cluster,
+    /// which summarizes them all.
+    #[arg(long, value_name = "N", conflicts_with = "cluster")]
+    bucket: Vec<u32>,
+    #[command(flatten)]
+    cluster: ClusterArg,
 }
 
 #[derive(Debug, Args)]
@@ -585,6 +605,7 @@ pub fn main() -> ExitCode {
         Command::Index(args) => index(args),
         Command::Convert(args) => convert(args),
         Command::Partition(args) => partition(args),
+        Command::Summarize(args) => run(summarize(args)),
         Command::Serve(args) => run(serve(args)),
         Command::Bench(args) => bench(args),
         Command::Generate(args) => generate(args),
@@ -906,7 +927,11 @@ fn partition(args: PartitionArgs) -> Result<(), Failure> {
         warn: Some(std::sync::Arc::new(|w: &str| eprintln!("warning: {w}"))),
         ..LoadOptions::default()
     };
-    let report = engine::bucketed::partition(data, &args.out, args.buckets, &options)?;
+    let report = if args.no_summaries {
+        engine::bucketed::split(data, &args.out, args.buckets, &options)?
+    } else {
+        engine::bucketed::partition(data, &args.out, args.buckets, &options)?
+    };
     let objects: Vec<String> = report.objects.iter().map(|(t, n)| format!("{n} {t}")).collect();
     writeln!(
         std::io::stderr().lock(),
@@ -916,6 +941,38 @@ fn partition(args: PartitionArgs) -> Result<(), Failure> {
         report.buckets,
         report.files.len(),
         args.out.display()
+    )?;
+    Ok(())
+}
+
+async fn summarize(args: SummarizeArgs) -> Result<(), Failure> {
+    if let Some(url) = &args.cluster.cluster {
+        let report = on_cluster::summarize(url, &args.data).await?;
+        let objects: u64 = report.iter().map(|(_, _, n)| n).sum();
+        let files: u32 = report.iter().map(|(_, f, _)| f).sum();
+        writeln!(
+            std::io::stderr().lock(),
+            "the cluster summarized {} buckets: {objects} objects in {files} files",
+            report.len()
+        )?;
+        return Ok(());
+    }
+    let buckets = match args.bucket.is_empty() {
+        true => engine::bucketed::buckets(&args.data)?,
+        false => args.bucket.clone(),
+    };
+    let options = LoadOptions {
+        progress: output::progress_bar(),
+        ..LoadOptions::default()
+    };
+    let mut files = 0;
+    for &bucket in &buckets {
+        files += engine::bucketed::summarize_bucket(&args.data, bucket, &options)?.len();
+    }
+    writeln!(
+        std::io::stderr().lock(),
+        "summarized {} buckets into {files} files",
+        buckets.len()
     )?;
     Ok(())
 }

@@ -75,6 +75,23 @@ pub async fn explain(
     Ok(())
 }
 
+/// Summarizes every bucket on the cluster: (bucket, files written, objects), by bucket.
+#[cfg(feature = "cluster")]
+pub async fn summarize(url: &str, data: &Path) -> Result<Vec<(u32, u32, u64)>, Failure> {
+    let report = cluster::summarize_on(url, data, cluster::ballista_config())
+        .await
+        .map_err(|e| match e {
+            cluster::ClusterError::BadUrl { .. } => Failure::Usage(format!("error: {e}\n")),
+            e => Failure::Other(format!("error: {e}\n")),
+        })?;
+    Ok(report.buckets)
+}
+
+#[cfg(not(feature = "cluster"))]
+pub async fn summarize(_url: &str, _data: &Path) -> Result<Vec<(u32, u32, u64)>, Failure> {
+    Err(not_built())
+}
+
 #[cfg(not(feature = "cluster"))]
 fn not_built() -> Failure {
     Failure::Usage(

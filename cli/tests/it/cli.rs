@@ -1026,6 +1026,27 @@ fn query_and_explain_on_a_cluster_answer_as_one_process() {
     let here = run(&["--data", &data()]);
     assert!(here.lines().count() > 5, "{here}");
     assert_eq!(run(&["--data", out.to_str().unwrap(), "--cluster", &url]), here);
+    // The cluster summarizes a project partitioned without summaries.
+    let split = crate::scratch_dir("split-for-cluster");
+    let o = nql(&[
+        "partition",
+        "--data",
+        &data(),
+        "--out",
+        split.to_str().unwrap(),
+        "--buckets",
+        "4",
+        "--no-summaries",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = nql(&["summarize", "--data", split.to_str().unwrap(), "--cluster", &url]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the cluster summarized 4 buckets"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(run(&["--data", split.to_str().unwrap(), "--cluster", &url]), here);
     let e = nql(&[
         "explain",
         "--data",
@@ -1066,4 +1087,52 @@ fn query_and_explain_on_a_cluster_answer_as_one_process() {
         "{}",
         stderr(&gone)
     );
+}
+
+#[test]
+fn partition_without_summaries_then_summarize_gives_what_partition_gives() {
+    let (split, whole) = (
+        crate::scratch_dir("split-only"),
+        crate::scratch_dir("split-whole"),
+    );
+    let o = nql(&[
+        "partition",
+        "--data",
+        &data(),
+        "--out",
+        split.to_str().unwrap(),
+        "--buckets",
+        "3",
+        "--no-summaries",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!split.join("runs_summary").exists());
+    let o = nql(&[
+        "partition",
+        "--data",
+        &data(),
+        "--out",
+        whole.to_str().unwrap(),
+        "--buckets",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let one = nql(&["summarize", "--data", split.to_str().unwrap(), "--bucket", "1"]);
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+    assert_eq!(std::fs::read_dir(split.join("runs_summary")).unwrap().count(), 1);
+    let all = nql(&["summarize", "--data", split.to_str().unwrap()]);
+    assert_eq!(all.status.code(), Some(0), "{}", stderr(&all));
+    assert!(stderr(&all).contains("summarized 3 buckets"), "{}", stderr(&all));
+    for table in ["runs_summary", "models_summary", "model_versions_summary"] {
+        for entry in std::fs::read_dir(whole.join(table)).unwrap() {
+            let name = entry.unwrap().file_name();
+            let (a, b) = (split.join(table).join(&name), whole.join(table).join(&name));
+            assert!(
+                std::fs::read(a).unwrap() == std::fs::read(b).unwrap(),
+                "{table}/{name:?}"
+            );
+        }
+    }
+    let not_bucketed = nql(&["summarize", "--data", &data()]);
+    assert_eq!(not_bucketed.status.code(), Some(1), "{}", stderr(&not_bucketed));
 }

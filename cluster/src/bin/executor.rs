@@ -63,6 +63,7 @@ async fn main() -> ExitCode {
         grpc_max_encoding_message_size: args.max_message_size,
         print_thread_info: false,
         override_function_registry: Some(Arc::new(cluster::function_registry())),
+        override_physical_codec: Some(Arc::new(cluster::NqlPhysicalCodec::default())),
         ..ExecutorProcessConfig::default()
     };
     eprintln!(

@@ -51,6 +51,7 @@ async fn main() -> ExitCode {
         grpc_server_max_decoding_message_size: args.max_message_size,
         grpc_server_max_encoding_message_size: args.max_message_size,
         grpc_client_max_message_size: args.max_message_size,
+        override_physical_codec: Some(Arc::new(cluster::NqlPhysicalCodec::default())),
         ..SchedulerConfig::default()
     };
     let result = async {

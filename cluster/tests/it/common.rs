@@ -101,7 +101,7 @@ pub fn answer(result: Result<QueryResult, QueryError>) -> Answer {
     }
 }
 
-/// Runs every case on the cluster and in one process, 8 at a time on the cluster, and
+/// Runs every case on the cluster and in one process, 16 at a time on the cluster, and
 /// returns the cases whose answers differ.
 pub async fn differences(dist: &Distributed, cases: &[Case]) -> Vec<String> {
     use futures::StreamExt;
@@ -121,7 +121,7 @@ pub async fn differences(dist: &Distributed, cases: &[Case]) -> Vec<String> {
                 })
             }
         })
-        .buffer_unordered(8)
+        .buffer_unordered(16)
         .filter_map(|d| async move { d })
         .collect()
         .await

@@ -10,7 +10,7 @@ use engine::{FetchOptions, QueryError, Trashed};
 use crate::common::{answer, bucketed, cases, differences, local_engine};
 
 async fn cluster(config: SessionConfig) -> Distributed {
-    let cluster = LocalCluster::start(2, 2, function_registry).await.unwrap();
+    let cluster = LocalCluster::start(2, 8, function_registry).await.unwrap();
     Distributed::connect(&cluster.url(), bucketed(), config)
         .await
         .unwrap()

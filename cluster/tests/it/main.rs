@@ -6,3 +6,4 @@ mod common;
 mod conformance;
 mod processes;
 mod roundtrip;
+mod summarize;

@@ -79,11 +79,11 @@ fn start(work: &std::path::Path) -> (Processes, String) {
     (Processes(children), format!("df://127.0.0.1:{port}"))
 }
 
-/// Connects once the scheduler accepts connections (it takes a moment to start).
-async fn connect(url: &str) -> Distributed {
+/// Waits until the scheduler accepts connections (it takes a moment to start).
+async fn reachable(url: &str) {
     for _ in 0..200 {
-        match Distributed::connect(url, bucketed(), ballista_config().with_target_partitions(8)).await {
-            Ok(d) => return d,
+        match Distributed::connect(url, bucketed(), ballista_config()).await {
+            Ok(_) => return,
             Err(ClusterError::Unreachable { .. }) => tokio::time::sleep(Duration::from_millis(50)).await,
             Err(e) => panic!("{e}"),
         }
@@ -91,11 +91,39 @@ async fn connect(url: &str) -> Distributed {
     panic!("no scheduler at {url} after 10 s");
 }
 
+/// Connects once the scheduler accepts connections.
+async fn connect(url: &str) -> Distributed {
+    reachable(url).await;
+    Distributed::connect(url, bucketed(), ballista_config().with_target_partitions(8))
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduler_and_two_executor_processes_answer_as_one_process_does() {
     let work = tempfile::tempdir().unwrap();
     let (_processes, url) = start(work.path());
-    let dist = connect(&url).await;
+    // The executors summarize the buckets, then answer queries over what they wrote.
+    let project = work.path().join("bucketed");
+    let in_memory = engine::LoadOptions {
+        index: engine::IndexLocation::None,
+        ..engine::LoadOptions::default()
+    };
+    engine::bucketed::split(
+        &crate::common::conformance_dir().join("data"),
+        &project,
+        8,
+        &in_memory,
+    )
+    .unwrap();
+    reachable(&url).await;
+    let report = cluster::summarize_on(&url, &project, ballista_config())
+        .await
+        .unwrap();
+    assert_eq!(report.buckets.len(), 8, "{report:?}");
+    let dist = Distributed::connect(&url, &project, ballista_config().with_target_partitions(8))
+        .await
+        .unwrap();
     // A sample of the suite: every fourth case (the in-process clusters run all of them).
     let sample: Vec<_> = cases().into_iter().step_by(4).collect();
     let differences = differences(&dist, &sample).await;
@@ -108,7 +136,7 @@ async fn an_executor_killed_while_queries_run_gives_errors_or_right_answers() {
     let (mut processes, url) = start(work.path());
     let dist = connect(&url).await;
     let options = FetchOptions {
-        timeout: Some(Duration::from_secs(20)),
+        timeout: Some(Duration::from_secs(10)),
         ..FetchOptions::default()
     };
     let query = "`sys/failed`:bool = false";
@@ -122,7 +150,7 @@ async fn an_executor_killed_while_queries_run_gives_errors_or_right_answers() {
     assert_eq!(answer(dist.fetch_runs_table(query, &options).await), expected);
     let queries = async {
         let mut answers = Vec::new();
-        for _ in 0..12 {
+        for _ in 0..8 {
             answers.push(dist.fetch_runs_table(query, &options).await);
         }
         answers
@@ -134,6 +162,7 @@ async fn an_executor_killed_while_queries_run_gives_errors_or_right_answers() {
     };
     let (answers, ()) = tokio::join!(queries, kill);
     let mut right = 0;
+    let mut failed = Vec::new();
     for result in answers {
         match result {
             Ok(r) => {
@@ -144,9 +173,9 @@ async fn an_executor_killed_while_queries_run_gives_errors_or_right_answers() {
                 );
                 right += 1;
             }
-            Err(QueryError::Execution(_) | QueryError::TimedOut { .. }) => {}
+            Err(e @ (QueryError::Execution(_) | QueryError::TimedOut { .. })) => failed.push(e.to_string()),
             Err(e) => panic!("unexpected error: {e}"),
         }
     }
-    eprintln!("{right} of 12 queries answered while an executor died; the others failed");
+    eprintln!("{right} of 8 queries answered right while an executor died; failed: {failed:?}");
 }
