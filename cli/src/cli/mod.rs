@@ -506,6 +506,10 @@ struct IndexArgs {
     /// Build it from nothing, as if there were none.
     #[arg(long)]
     rebuild: bool,
+    /// Build the summaries of a bucketed project (`nql partition --no-summaries`) on this
+    /// Ballista cluster instead, a task per bucket: what `nql summarize --cluster` does.
+    #[command(flatten)]
+    cluster: ClusterArg,
 }
 
 #[derive(Debug, Args)]
@@ -845,6 +849,13 @@ fn bench(args: BenchArgs) -> Result<(), Failure> {
 }
 
 fn index(args: IndexArgs) -> Result<(), Failure> {
+    if args.cluster.cluster.is_some() {
+        return run(summarize(SummarizeArgs {
+            data: args.data,
+            bucket: Vec::new(),
+            cluster: args.cluster,
+        }));
+    }
     let options = LoadOptions {
         progress: output::progress_bar(),
         index: args.index_dir.map_or(IndexLocation::Project, IndexLocation::Dir),

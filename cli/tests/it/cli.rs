@@ -1046,6 +1046,14 @@ fn query_and_explain_on_a_cluster_answer_as_one_process() {
         "{}",
         stderr(&o)
     );
+    // `index --cluster` is the same job (the files are written anew, the same).
+    let o = nql(&["index", "--data", split.to_str().unwrap(), "--cluster", &url]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the cluster summarized 4 buckets"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(run(&["--data", split.to_str().unwrap(), "--cluster", &url]), here);
     let e = nql(&[
         "explain",
