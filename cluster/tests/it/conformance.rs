@@ -136,6 +136,30 @@ async fn sorts_limits_columns_and_trash_options_match_one_process() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_models_versions_match_one_process() {
+    use datasets::layout::ObjectKind;
+    let dist = cluster(ballista_config().with_target_partitions(8)).await;
+    let local = local_engine();
+    let all = FetchOptions {
+        trashed: Trashed::All,
+        ..FetchOptions::default()
+    };
+    let models = local
+        .fetch(ObjectKind::Models, "", &all, None)
+        .await
+        .unwrap()
+        .ids();
+    assert!(models.len() > 1);
+    for model in models.iter().take(3).map(String::as_str).chain(["no-such-model"]) {
+        let here = local
+            .fetch(ObjectKind::ModelVersions, "", &all, Some(model))
+            .await;
+        let there = dist.fetch(ObjectKind::ModelVersions, "", &all, Some(model)).await;
+        assert_eq!(answer(here), answer(there), "{model}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stock_executor_registry_lacks_array_has_and_ours_has_it() {
     let query = "`sys/tags`:stringSet CONTAINS \"exploration\"";
     let stock = LocalCluster::start(1, 2, cluster::BallistaFunctionRegistry::default)
