@@ -26,16 +26,16 @@ use crate::common::{block_on, now};
 use crate::reference::Reference;
 
 /// A tiny deterministic generator, so that a failing project is reproduced by its seed.
-struct Rng(u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
     fn pick<T: Clone>(&mut self, items: &[T]) -> T {
