@@ -77,17 +77,8 @@ impl Server {
     }
 
     fn get_text(&self, path: &str, params: &[(&str, &str)]) -> (u16, String) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut request = agent.get(format!("{}{path}", self.base));
-        for (k, v) in params {
-            request = request.query(*k, *v);
-        }
-        let mut response = request.call().unwrap();
-        let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
+        let (status, _, body, _) = self.get_bytes(path, params);
+        (status, String::from_utf8(body).expect("a UTF-8 body"))
     }
 }
 
