@@ -318,6 +318,9 @@ struct SeriesParams {
     width: Option<usize>,
     table: Option<String>,
     format: Option<String>,
+    /// Only points with `from <= step <= to` (a zoomed chart).
+    from: Option<f64>,
+    to: Option<f64>,
 }
 
 async fn series(State(engine): State<Arc<Engine>>, Query(p): Query<SeriesParams>) -> Response {
@@ -342,6 +345,7 @@ async fn series(State(engine): State<Arc<Engine>>, Query(p): Query<SeriesParams>
     let request = SeriesRequest {
         ids: Some(ids.iter().map(|i| i.to_string()).collect()),
         paths: Some(vec![p.path.clone()]),
+        step_range: (p.from, p.to),
         timeout: Some(QUERY_TIMEOUT),
         ..SeriesRequest::new(table, SeriesKind::Float)
     };

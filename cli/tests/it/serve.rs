@@ -272,6 +272,48 @@ fn series_come_downsampled_with_their_extremes() {
     }
 }
 
+/// A step range (a zoomed chart) gets the points of those steps, downsampled among them only.
+#[test]
+fn a_step_range_downsamples_only_the_steps_in_it() {
+    let server = Server::start(&[]);
+    let (_, top) = server.get(
+        "/api/query",
+        &[("q", "`metrics/acc`:floatSeries EXISTS"), ("limit", "1")],
+    );
+    let id = ids(&top).remove(0);
+    let points = |params: &[(&str, &str)]| -> Vec<(f64, f64)> {
+        let (status, body) = server.get(
+            "/api/series",
+            &[&[("ids", id.as_str()), ("path", "metrics/acc")][..], params].concat(),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["series"][0]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+            .collect()
+    };
+    let all = points(&[("width", "10000")]);
+    assert!(all.len() > 12, "{}", all.len());
+    let (from, to) = (all[2].0, all[all.len() - 3].0);
+    let (f, t) = (from.to_string(), to.to_string());
+    let inside: Vec<(f64, f64)> = all.iter().copied().filter(|p| p.0 >= from && p.0 <= to).collect();
+    assert_eq!(points(&[("width", "10000"), ("from", &f), ("to", &t)]), inside);
+    let few = points(&[("width", "4"), ("from", &f), ("to", &t)]);
+    assert!(
+        few.len() <= 4 && few.iter().all(|p| inside.contains(p)),
+        "{few:?}"
+    );
+    let highest = inside.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+    assert!(few.iter().any(|p| p.1 == highest));
+    let (status, _) = server.get_text(
+        "/api/series",
+        &[("ids", &id), ("path", "metrics/acc"), ("from", "x")],
+    );
+    assert_eq!(status, 400);
+}
+
 #[test]
 fn many_requests_at_once_get_their_own_answers() {
     let server = Server::start(&[]);
