@@ -205,11 +205,14 @@ struct QueryParams {
 }
 
 /// How a response is encoded: JSON (the default) or an Arrow IPC stream (`format=arrow`).
-fn wants_arrow(format: Option<&str>) -> Result<bool, Response> {
+fn wants_arrow(format: Option<&str>) -> Result<bool, ApiError> {
     match format.unwrap_or("json") {
         "json" => Ok(false),
         "arrow" => Ok(true),
-        other => Err(bad(format!("format: `{other}` is neither `json` nor `arrow`"))),
+        other => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("format: `{other}` is neither `json` nor `arrow`"),
+        )),
     }
 }
 
@@ -246,7 +249,7 @@ async fn query(State(engine): State<Arc<Engine>>, Query(p): Query<QueryParams>) 
     };
     let arrow = match wants_arrow(p.format.as_deref()) {
         Ok(arrow) => arrow,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let limit = p
         .limit
@@ -336,7 +339,7 @@ async fn series(State(engine): State<Arc<Engine>>, Query(p): Query<SeriesParams>
     let width = p.width.unwrap_or(1_000).clamp(2, MAX_SERIES_WIDTH);
     let arrow = match wants_arrow(p.format.as_deref()) {
         Ok(arrow) => arrow,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let table = match table_of(p.table.as_deref()) {
         Ok(k) => k,
