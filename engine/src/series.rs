@@ -250,6 +250,9 @@ impl Wanted {
                 && self.wants_step(steps.value(r))
                 && values.as_ref().is_none_or(|n| n.is_valid(r))
         });
+        if mask.count_set_bits() == batch.num_rows() {
+            return Ok(batch);
+        }
         Ok(filter_record_batch(&batch, &BooleanArray::new(mask, None))?)
     }
 
@@ -418,25 +421,25 @@ fn read_row_group(
     let roots: Vec<usize> = columns.iter().filter_map(|c| root(c)).collect();
     let keys: Vec<usize> = [ID_COLUMN, PATH_COLUMN].iter().filter_map(|c| root(c)).collect();
     let parquet = metadata.parquet_schema();
-    let checker = Arc::clone(wanted);
-    let predicate = ArrowPredicateFn::new(ProjectionMask::roots(parquet, keys), move |batch| {
-        checker.key_mask_of(&batch)
-    });
     let mut builder =
         ParquetRecordBatchReaderBuilder::new_with_metadata(crate::load::open(file)?, metadata.clone())
-            .with_row_groups(vec![group]);
-    if let Some(selection) = page_selection(metadata.metadata(), group, wanted) {
-        if !selection.selects_any() {
-            return Ok(Vec::new());
+            .with_row_groups(vec![group])
+            .with_projection(ProjectionMask::roots(parquet, roots))
+            .with_batch_size(64 * 1024);
+    match page_selection(metadata.metadata(), group, wanted) {
+        Some(selection) if !selection.selects_any() => return Ok(Vec::new()),
+        // The pages read hold the wanted series and at most a few others at their edges:
+        // checking ids and paths before decoding the rest would decode them twice.
+        Some(selection) => builder = builder.with_row_selection(selection),
+        None => {
+            let checker = Arc::clone(wanted);
+            let predicate = ArrowPredicateFn::new(ProjectionMask::roots(parquet, keys), move |batch| {
+                checker.key_mask_of(&batch)
+            });
+            builder = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
         }
-        builder = builder.with_row_selection(selection);
     }
-    let reader = builder
-        .with_projection(ProjectionMask::roots(parquet, roots))
-        .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(|e| crate::load::parquet_error(file, e))?;
+    let reader = builder.build().map_err(|e| crate::load::parquet_error(file, e))?;
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| crate::load::parquet_error(file, e))
@@ -643,24 +646,52 @@ pub struct Curve {
 /// finite points' steps are cut into `width / 2` equal ranges, and each range keeps its lowest
 /// and its highest point, in step order, so that every extreme survives.
 fn downsample(batches: &[RecordBatch], series: &[Run<'_>], width: usize) -> Curve {
-    let points = || {
-        series.iter().flat_map(|run| {
+    // Each run's steps and values.
+    let slices: Vec<(&[f64], &[f64])> = series
+        .iter()
+        .map(|run| {
             let batch = &batches[run.batch];
-            let steps = &batch.column(2).as_primitive::<Float64Type>().values()[run.start..run.end];
-            let values = &batch.column(4).as_primitive::<Float64Type>().values()[run.start..run.end];
+            let steps = batch.column(2).as_primitive::<Float64Type>().values();
+            let values = batch.column(4).as_primitive::<Float64Type>().values();
+            (&steps[run.start..run.end], &values[run.start..run.end])
+        })
+        .collect();
+    let drawable = |step: f64, value: f64| step.is_finite() && value.is_finite();
+    let points = || {
+        slices.iter().flat_map(move |(steps, values)| {
             steps
                 .iter()
-                .copied()
-                .zip(values.iter().copied())
-                .filter(|(step, value)| step.is_finite() && value.is_finite())
+                .zip(values.iter())
+                .map(|(&s, &v)| (s, v))
+                .filter(move |&(s, v)| drawable(s, v))
         })
     };
-    let count = points().count();
+    let count: usize = slices
+        .iter()
+        .map(|(steps, values)| {
+            steps
+                .iter()
+                .zip(values.iter())
+                .filter(|&(&s, &v)| drawable(s, v))
+                .count()
+        })
+        .sum();
     let kept = if count <= width {
         points().collect()
     } else {
         let first = points().next().map_or(0.0, |p| p.0);
-        let last = points().last().map_or(0.0, |p| p.0);
+        let last = slices
+            .iter()
+            .rev()
+            .find_map(|(steps, values)| {
+                steps
+                    .iter()
+                    .zip(values.iter())
+                    .rev()
+                    .find(|&(&s, &v)| drawable(s, v))
+                    .map(|(&s, _)| s)
+            })
+            .unwrap_or(first);
         extremes(points(), first, last, width)
     };
     Curve {

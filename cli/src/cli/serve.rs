@@ -371,17 +371,32 @@ async fn series(State(engine): State<Arc<Engine>>, Query(p): Query<SeriesParams>
     if arrow {
         return curves_arrow(&ordered, &p.path, width);
     }
-    let series: Vec<Value> = ordered
-        .iter()
-        .map(|(id, curve)| {
-            json!({
-                "id": id,
-                "count": curve.map_or(0, |c| c.points),
-                "points": curve.map_or(&[][..], |c| &c.kept[..]).iter().map(|(s, v)| json!([s, v])).collect::<Vec<_>>(),
+    // Written as it goes: 100 curves of 10,000 points are a million pairs.
+    #[derive(serde::Serialize)]
+    struct Series<'a> {
+        id: &'a str,
+        count: usize,
+        points: &'a [(f64, f64)],
+    }
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        path: &'a str,
+        width: usize,
+        series: Vec<Series<'a>>,
+    }
+    let body = Body {
+        path: &p.path,
+        width,
+        series: ordered
+            .iter()
+            .map(|(id, curve)| Series {
+                id,
+                count: curve.map_or(0, |c| c.points),
+                points: curve.map_or(&[][..], |c| &c.kept[..]),
             })
-        })
-        .collect();
-    axum::Json(json!({ "path": p.path, "width": width, "series": series })).into_response()
+            .collect(),
+    };
+    axum::Json(body).into_response()
 }
 
 /// Curves as an Arrow IPC stream: a row per point kept (`sys/id`, `step`, `value`, in the

@@ -544,14 +544,14 @@ fn series_files_with_different_columns_keep_every_points_columns() {
 /// paths checked before the other columns are decoded, runs of a series joined without a
 /// sort) equal the files' points selected and sorted by hand, for random requests, on a
 /// project of two files with small row groups: one written a series at a time by step (the
-/// shortcut), one with its points shuffled (a full sort).
+/// shortcut), with a page index, one with its points shuffled (a full sort), without.
 #[test]
 fn points_read_from_files_equal_a_selection_by_hand_for_random_requests() {
     use std::sync::Arc;
 
     use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
     use datafusion::parquet::arrow::ArrowWriter;
-    use datafusion::parquet::file::properties::WriterProperties;
+    use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 
     use crate::differential::Rng;
 
@@ -586,8 +586,14 @@ fn points_read_from_files_equal_a_selection_by_hand_for_random_requests() {
             ),
         ])
         .unwrap();
-        // Small row groups and pages, so that both are skipped by their statistics.
+        // Small row groups and pages, so that both are skipped by their statistics; the
+        // second file without page statistics (its ids and paths are checked as it is read).
+        let statistics = match file {
+            "a.parquet" => EnabledStatistics::Page,
+            _ => EnabledStatistics::Chunk,
+        };
         let properties = WriterProperties::builder()
+            .set_statistics_enabled(statistics)
             .set_max_row_group_row_count(Some(700))
             .set_data_page_row_count_limit(50)
             .set_write_batch_size(50)
