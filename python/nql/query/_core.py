@@ -456,7 +456,7 @@ def fetch_table(
         duplicated = frame.columns.duplicated(keep=False)
         if duplicated.any():
             raise ConflictingAttributeTypes(list(dict.fromkeys(frame.columns[duplicated])))
-    frame.set_index(container.index, drop=True, inplace=True)
+    frame = frame.set_index(container.index, drop=True)
     frame.columns.name = "attribute"
     return frame[sorted(frame.columns)]
 
