@@ -7,6 +7,7 @@ import enum
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 
 from .exceptions import MetadataInconsistency, NeptuneException
 
@@ -130,7 +131,30 @@ class Table:
         per attribute path (no type suffix) holding its value (a series' last value, a set's
         elements joined with `,`, a state as `Active`/`Inactive`, a datetime naive in UTC);
         files and file series left out; a missing value is NaN and an attribute no row has is
-        no column; columns ordered `sys/*`, then the rest, then `monitoring/*`, each sorted."""
+        no column; columns ordered `sys/*`, then the rest, then `monitoring/*`, each sorted.
+
+        The frame equals Neptune's `DataFrame.from_dict(rows, orient="index")` (dtypes
+        included); it is built column by column from the Arrow answer, which is as fast as
+        `pyarrow.Table.to_pandas()`, and falls back to Neptune's row dictionaries where a path
+        has columns of two types."""
+        paths = [path for _, path, t in self._columns if t not in _NO_VALUE]
+        if self._arrow.num_rows == 0 or len(paths) != len(set(paths)):
+            return self._to_pandas_by_rows()
+        import pandas as pd
+
+        columns = {}
+        for name, path, t in self._columns:
+            if t in _NO_VALUE:
+                continue
+            column = self._arrow.column(name)
+            if column.null_count == len(column):
+                continue
+            columns[path] = _pandas_values(column, t)
+        frame = pd.DataFrame(columns, index=pd.Index(range(self._arrow.num_rows), dtype="int64"))
+        return frame.reindex(sorted(frame.columns, key=_column_order), axis="columns")
+
+    def _to_pandas_by_rows(self) -> "pandas.DataFrame":
+        """Neptune's own construction: a dict per row, `DataFrame.from_dict(orient="index")`."""
         import pandas as pd
 
         rows = {}
@@ -143,6 +167,27 @@ class Table:
             rows[n] = out
         frame = pd.DataFrame.from_dict(data=rows, orient="index")
         return frame.reindex(sorted(frame.columns, key=_column_order), axis="columns")
+
+
+def _pandas_values(column: pa.ChunkedArray, nql_type: str):
+    """One result column as the values pandas infers from Neptune's Python values (missing as
+    NaN): int64 (float64 with NaN when some are missing), float64, bool (object with NaN when
+    some are missing), pandas strings, naive datetime64[us] (UTC)."""
+    import numpy as np
+
+    if nql_type == "datetime":
+        return column.cast(pa.timestamp("us", "UTC")).cast(pa.timestamp("us")).to_pandas()
+    if nql_type in ("stringSet", "experimentState"):
+        values = python_values(column, nql_type)
+        if nql_type == "stringSet":
+            values = [None if v is None else ",".join(v) for v in values]
+        column = pa.chunked_array([pa.array(values, pa.string())])
+    if pa.types.is_string_view(column.type):
+        column = column.cast(pa.string())
+    if pa.types.is_boolean(column.type) and column.null_count:
+        values = column.to_numpy(zero_copy_only=False)
+        return np.where(pa.compute.is_null(column).to_numpy(zero_copy_only=False), np.nan, values).astype(object)
+    return column.to_pandas()
 
 
 def _column_order(path: str) -> Tuple[int, str]:
