@@ -140,18 +140,19 @@ class Table:
         paths = [path for _, path, t in self._columns if t not in _NO_VALUE]
         if self._arrow.num_rows == 0 or len(paths) != len(set(paths)):
             return self._to_pandas_by_rows()
+        import numpy as np
         import pandas as pd
 
         columns = {}
-        for name, path, t in self._columns:
+        for name, path, t in sorted(self._columns, key=lambda c: _column_order(c[1])):
             if t in _NO_VALUE:
                 continue
             column = self._arrow.column(name)
             if column.null_count == len(column):
                 continue
             columns[path] = _pandas_values(column, t)
-        frame = pd.DataFrame(columns, index=pd.Index(range(self._arrow.num_rows), dtype="int64"))
-        return frame.reindex(sorted(frame.columns, key=_column_order), axis="columns")
+        index = pd.Index(np.arange(self._arrow.num_rows, dtype=np.int64))
+        return pd.DataFrame(columns, index=index, copy=False)
 
     def _to_pandas_by_rows(self) -> "pandas.DataFrame":
         """Neptune's own construction: a dict per row, `DataFrame.from_dict(orient="index")`."""
@@ -176,7 +177,7 @@ def _pandas_values(column: pa.ChunkedArray, nql_type: str):
     import numpy as np
 
     if nql_type == "datetime":
-        return column.cast(pa.timestamp("us", "UTC")).cast(pa.timestamp("us")).to_pandas()
+        return column.cast(pa.timestamp("us", "UTC")).cast(pa.timestamp("us")).to_pandas().array
     if nql_type in ("stringSet", "experimentState"):
         values = python_values(column, nql_type)
         if nql_type == "stringSet":
@@ -187,7 +188,7 @@ def _pandas_values(column: pa.ChunkedArray, nql_type: str):
     if pa.types.is_boolean(column.type) and column.null_count:
         values = column.to_numpy(zero_copy_only=False)
         return np.where(pa.compute.is_null(column).to_numpy(zero_copy_only=False), np.nan, values).astype(object)
-    return column.to_pandas()
+    return column.to_pandas().array
 
 
 def _column_order(path: str) -> Tuple[int, str]:
