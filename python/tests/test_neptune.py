@@ -502,3 +502,16 @@ def test_to_pandas_by_columns_equals_neptunes_from_dict_construction(monkeypatch
     pd.testing.assert_frame_equal(fast, slow)
     if len(fast):
         assert {str(t) for t in fast.dtypes} >= {"float64", "str", "datetime64[us]"}
+
+
+@pytest.mark.parametrize("query", [None, "`sys/failed`:bool = true", "`sys/tags`:stringSet CONTAINS \"x\""])
+@pytest.mark.parametrize("trashed", [False, None])
+def test_to_pandas_of_paths_with_several_types_equals_neptunes_construction(query, trashed):
+    """The conformance project has paths with columns of several types (int and float, float and
+    string, ...): to_pandas() takes each row's first value as Neptune's rows do."""
+    table = neptune.init_project(project=str(CONFORMANCE / "data"), mode="read-only").fetch_runs_table(
+        query=query, trashed=trashed
+    )
+    paths = [p for _, p, _ in table._columns]
+    assert len(paths) > len(set(paths))
+    pd.testing.assert_frame_equal(table.to_pandas(), table._to_pandas_by_rows())
