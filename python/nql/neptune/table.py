@@ -143,7 +143,7 @@ class Table:
         import pandas as pd
 
         n = self._arrow.num_rows
-        index = pd.Index(np.arange(n, dtype=np.int64))
+        index = pd.Index(np.arange(n, dtype=np.int64), copy=False)
         by_path: dict = {}
         for name, path, t in self._columns:
             by_path.setdefault(path, []).append((name, t))
@@ -223,8 +223,14 @@ def _pandas_values(column: pa.ChunkedArray, nql_type: str):
     import numpy as np
 
     if nql_type == "datetime":
-        # Naive UTC in microseconds: one cast (a zone-aware timestamp's values are UTC).
-        return column.cast(pa.timestamp("us")).to_pandas().array
+        # Naive UTC in microseconds (a zone-aware timestamp's values are UTC): microseconds
+        # are only relabelled, without a copy.
+        naive = pa.timestamp("us")
+        if column.type.unit == "us":
+            column = pa.chunked_array([c.view(naive) for c in column.chunks], naive)
+        else:
+            column = column.cast(naive)
+        return column.to_pandas().array
     if nql_type in ("stringSet", "experimentState"):
         values = python_values(column, nql_type)
         if nql_type == "stringSet":
