@@ -62,6 +62,15 @@ def _compare():
     return compare
 
 
+def floor() -> dict:
+    """What any Python answer that ends in a pandas DataFrame pays before it starts: importing
+    pyarrow and pandas, timed from the process's first line."""
+    import pyarrow  # noqa: F401
+    import pandas  # noqa: F401
+
+    return {"ms": (time.perf_counter() - _T0) * 1e3}
+
+
 def worker(tool: str, name: str, data: Path) -> dict:
     """Answers query `name` with `tool` in this (fresh) process; times from the process's first
     line. Returns the timings and the ids."""
@@ -75,6 +84,10 @@ def worker(tool: str, name: str, data: Path) -> dict:
         project = neptune.init_project(project=str(data), mode="read-only")
         opened = time.perf_counter()
         table = project.fetch_runs_table(query=query, columns=["sys/id"])
+        fetched = time.perf_counter()
+        import pandas  # noqa: F401 - what to_pandas() imports first, timed apart
+
+        pandas_imported = time.perf_counter()
         frame = table.to_pandas()
         ids = frame["sys/id"].tolist() if len(frame) else []
         done = time.perf_counter()
@@ -91,6 +104,9 @@ def worker(tool: str, name: str, data: Path) -> dict:
             "ms": (done - _T0) * 1e3,
             "import_ms": (imported - _T0) * 1e3,
             "open_ms": (opened - imported) * 1e3,
+            "fetch_ms": (fetched - opened) * 1e3,
+            "pandas_import_ms": (pandas_imported - fetched) * 1e3,
+            "frame_ms": (done - pandas_imported) * 1e3,
             "ids": ids,
             "to_pandas_ms": statistics.median(ours) * 1e3,
             "pyarrow_to_pandas_ms": statistics.median(theirs) * 1e3,
@@ -148,13 +164,20 @@ def main():
     parser.add_argument("--worker", nargs=2, metavar=("TOOL", "NAME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], args.worker[1], args.data)))
+        if args.worker[0] == "floor":
+            print(json.dumps(floor()))
+        else:
+            print(json.dumps(worker(args.worker[0], args.worker[1], args.data)))
         return
     compare = _compare()
     names = [n for n, _ in compare.read_queries() if n not in SKIPPED]
     if args.queries:
         names = [n for n in args.queries.split(",")]
     series = {n: compare.is_series(q) for n, q in compare.read_queries()}
+    floors = [spawn("floor", "-", args.data) for _ in range(args.reps + 1)][1:]
+    floor_ms = statistics.median(f["ms"] for f in floors)
+    floor_wall_ms = statistics.median(f["wall_ms"] for f in floors)
+    print(f"floor: import pyarrow and pandas {floor_ms:.0f} ms in-process, {floor_wall_ms:.0f} ms the whole process")
     results = {}
     for name in names:
         runs = {tool: [] for tool in TOOLS}
@@ -171,7 +194,7 @@ def main():
         for tool in TOOLS:
             for key in ["ms", "wall_ms", "import_ms"]:
                 row[f"{tool}_{key}"] = statistics.median(s[key] for s in samples[tool])
-        for key in ["open_ms", "to_pandas_ms", "pyarrow_to_pandas_ms"]:
+        for key in ["open_ms", "fetch_ms", "pandas_import_ms", "frame_ms", "to_pandas_ms", "pyarrow_to_pandas_ms"]:
             row[f"nql_{key}"] = statistics.median(s[key] for s in samples["nql"])
         results[name] = row
         print(
@@ -197,6 +220,10 @@ def main():
             "nql/polars wall": geomean([r["nql_wall_ms"] / r["polars_wall_ms"] for r in chosen]),
             "to_pandas/pyarrow": geomean([r["nql_to_pandas_ms"] / r["nql_pyarrow_to_pandas_ms"] for r in chosen]),
             "nql import_ms": statistics.median(r["nql_import_ms"] for r in chosen),
+            "nql open_ms": statistics.median(r["nql_open_ms"] for r in chosen),
+            "nql fetch_ms": statistics.median(r["nql_fetch_ms"] for r in chosen),
+            "nql pandas_import_ms": statistics.median(r["nql_pandas_import_ms"] for r in chosen),
+            "nql frame_ms": statistics.median(r["nql_frame_ms"] for r in chosen),
             "duckdb import_ms": statistics.median(r["duckdb_import_ms"] for r in chosen),
             "max nql/duckdb": max(r["nql_ms"] / r["duckdb_ms"] for r in chosen),
             "polars import_ms": statistics.median(r["polars_import_ms"] for r in chosen),
@@ -205,7 +232,9 @@ def main():
     for label, s in summary.items():
         print(f"  {label:6} ({s['queries']:2}): " + ", ".join(f"{k} {v:.2f}" for k, v in s.items() if k != "queries"))
     if args.json:
-        args.json.write_text(json.dumps({"queries": results, "summary": summary}, indent=1))
+        args.json.write_text(
+            json.dumps({"queries": results, "summary": summary, "floor_ms": floor_ms, "floor_wall_ms": floor_wall_ms}, indent=1)
+        )
 
 
 if __name__ == "__main__":
