@@ -81,3 +81,16 @@ def test_the_unchanged_script_runs_after_compat_install(tmp_path):
         f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
     )
     check(run(["-c", runner], tmp_path, data=V3 / "data"), plot)
+
+
+def test_the_readme_shows_the_script():
+    readme = (REPO / "README.md").read_text()
+    text = SCRIPT.read_text().replace("\nimport neptune_query as nq\n", "\nimport nql.query as nq\n")
+    text = text.replace("\nfrom neptune_query.filters import Filter\n", "\nfrom nql.query.filters import Filter\n")
+    start = text.index("\nimport nql.query as nq\n") + 1
+    end = text.index("loss = metrics.loc[") + len(text[text.index("loss = metrics.loc[") :].split("\n")[0])
+    at = 0
+    for line in [line for line in text[start:end].splitlines() if line.strip()]:
+        found = readme.find(line, at)
+        assert found >= 0, f"the README lacks, in order: {line!r}"
+        at = found + len(line)
