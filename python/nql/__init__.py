@@ -8,8 +8,9 @@ stores, from Python.
 
 Answers are `pyarrow.Table`s that share the engine's buffers (no copy is made); queries run
 with the GIL released and stop on Ctrl-C. `Project.series` gives raw series points.
-`nql.neptune` mirrors the read API of Neptune 1.x (docs/python.md); `nql.compat.install()`
-makes `import neptune` give it.
+`nql.neptune` mirrors the read API of Neptune 1.x and `nql.query` that of neptune-query 1.x
+(Neptune 3.x) (docs/python.md); `nql.compat.install()` makes `import neptune` and
+`import neptune_query` give them.
 """
 
 from __future__ import annotations
