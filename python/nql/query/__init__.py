@@ -34,6 +34,7 @@ __all__ = [
     "runs",
     "types",
     "exceptions",
+    "warnings",
 ]
 
 _EXPERIMENT = _core.EXPERIMENT
