@@ -54,7 +54,7 @@ pub use error::{LoadError, QueryError};
 pub use index::IndexReport;
 pub use load::{IndexLocation, LoadOptions, LoadProgress, ProgressFn, WarnFn};
 pub use query::{FetchOptions, QueryResult, Trashed};
-pub use series::{SeriesRequest, series_schema};
+pub use series::{Curve, SeriesRequest, series_schema};
 pub use source::SourceOptions;
 pub use table::OutputColumn;
 
@@ -71,6 +71,8 @@ pub struct Engine {
     kind: String,
     /// A foreign source's way to its raw points (a native project's are in `ctx`).
     foreign: Option<Arc<series::ForeignSeries>>,
+    /// A native project's series files, by kind, read directly by [`Engine::series`].
+    series_files: Vec<(SeriesKind, Vec<std::path::PathBuf>)>,
     /// Each of `tables`' ids with their stored rows, once a series fetch needed them.
     id_rows: Vec<OnceLock<Arc<HashMap<String, u32>>>>,
 }
@@ -185,7 +187,11 @@ impl Engine {
             ctx.register_table(TableReference::bare(t.kind.table_name()), provider.clone())?;
             sources.push(provider_as_source(provider));
         }
+        let mut series_files = Vec::new();
         for (kind, raw) in project.series {
+            if let RawSeries::Files { files } = &raw {
+                series_files.push((kind, files.clone()));
+            }
             register_series(&ctx, kind, raw)?;
         }
         let id_rows = tables.iter().map(|_| OnceLock::new()).collect();
@@ -195,6 +201,7 @@ impl Engine {
             ctx,
             kind: project.kind,
             foreign: project.foreign.map(Arc::new),
+            series_files,
             id_rows,
         })
     }
@@ -384,6 +391,54 @@ impl Engine {
     /// # let _ = points; Ok(()) }
     /// ```
     pub async fn series(&self, request: &SeriesRequest) -> Result<QueryResult, QueryError> {
+        let kind = request.kind;
+        let tail = request.tail;
+        let batches = self
+            .read_series(request, move |batches, wanted| {
+                series::finish(&batches, kind, wanted, tail)
+            })
+            .await?;
+        Ok(QueryResult {
+            schema: series_schema(request.kind),
+            batches,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The float series of [`Engine::series`] downsampled for drawing, at most `width`
+    /// points each: a series of more points has its steps cut into `width / 2` equal ranges,
+    /// of which each keeps its lowest and its highest point, so that the shape and every
+    /// extreme survive. Points whose step or value is NaN or infinite are left out (a chart
+    /// cannot draw them). The curves come in the order of [`Engine::series`]; a series
+    /// without finite points has none.
+    pub async fn curves(&self, request: &SeriesRequest, width: usize) -> Result<Vec<Curve>, QueryError> {
+        if request.kind != SeriesKind::Float {
+            return Err(QueryError::BadOption(
+                "only float series are drawn as curves".into(),
+            ));
+        }
+        let tail = request.tail;
+        let width = width.max(2);
+        let curves = self
+            .read_series(request, move |batches, wanted| {
+                series::curves(&batches, wanted, tail, width)
+            })
+            .await?;
+        Ok(curves.into_iter().filter(|c| c.points > 0).collect())
+    }
+
+    /// Reads the points of `request` and hands them, unordered, to `finish` (off the async
+    /// threads); stops on the request's cancel token and timeout.
+    async fn read_series<T: Send + 'static>(
+        &self,
+        request: &SeriesRequest,
+        finish: impl FnOnce(
+            Vec<datafusion::arrow::array::RecordBatch>,
+            &series::Wanted,
+        ) -> Result<T, DataFusionError>
+        + Send
+        + 'static,
+    ) -> Result<T, QueryError> {
         let position = self
             .tables
             .iter()
@@ -394,28 +449,46 @@ impl Engine {
         let interrupt = Interrupt::new(request.cancel.as_ref(), request.timeout).with(dropped);
         let members = self.id_rows(position)?;
         interrupt.check().map_err(query_error)?;
+        let wanted = Arc::new(series::Wanted::new(request, Arc::clone(&members)));
+        let files = self
+            .series_files
+            .iter()
+            .find(|(kind, _)| *kind == request.kind)
+            .map(|(_, files)| files.clone());
+        let blocking_failed =
+            |e: tokio::task::JoinError| QueryError::Source(format!("reading the points failed: {e}"));
         let work = async {
-            let batches = match &self.foreign {
-                Some(foreign) => {
-                    let (foreign, request, members, interrupt) = (
-                        Arc::clone(foreign),
-                        request.clone(),
-                        Arc::clone(&members),
-                        interrupt.clone(),
-                    );
-                    tokio::task::spawn_blocking(move || {
-                        foreign.points(&request, &members, &|| interrupt.check().map_err(query_error))
-                    })
-                    .await
-                    .map_err(|e| QueryError::Source(format!("reading the points failed: {e}")))??
+            let read = {
+                let (foreign, request, members, wanted, interrupt) = (
+                    self.foreign.clone(),
+                    request.clone(),
+                    Arc::clone(&members),
+                    Arc::clone(&wanted),
+                    interrupt.clone(),
+                );
+                let stop = move || interrupt.check().map_err(query_error);
+                move || match (foreign, files) {
+                    (Some(foreign), _) => foreign.points(&request, &members, &stop).map(Some),
+                    (None, Some(files)) => series::file_points(&files, &wanted, &stop).map(Some),
+                    (None, None) => Ok(None),
                 }
+            };
+            let batches = match tokio::task::spawn_blocking(read)
+                .await
+                .map_err(blocking_failed)??
+            {
+                Some(batches) => batches,
+                // Points held in memory (a project made of batches).
                 None => series::native_points(&self.ctx, request)
                     .await
                     .map_err(query_error)?,
             };
             interrupt.check().map_err(query_error)?;
-            let wanted = series::Wanted::new(request, &members);
-            series::finish(&batches, request.kind, &wanted, request.tail).map_err(query_error)
+            let wanted = Arc::clone(&wanted);
+            tokio::task::spawn_blocking(move || finish(batches, &wanted))
+                .await
+                .map_err(blocking_failed)?
+                .map_err(query_error)
         };
         let cancelled = async {
             match &request.cancel {
@@ -429,16 +502,11 @@ impl Engine {
                 None => std::future::pending().await,
             }
         };
-        let batches = tokio::select! {
-            batches = work => batches?,
-            () = cancelled => return Err(QueryError::Cancelled),
-            () = deadline => return Err(QueryError::TimedOut { timeout: request.timeout.unwrap_or_default() }),
-        };
-        Ok(QueryResult {
-            schema: series_schema(request.kind),
-            batches,
-            warnings: Vec::new(),
-        })
+        tokio::select! {
+            done = work => done,
+            () = cancelled => Err(QueryError::Cancelled),
+            () = deadline => Err(QueryError::TimedOut { timeout: request.timeout.unwrap_or_default() }),
+        }
     }
 
     /// The ids of the table at `position` with their stored rows (read once).

@@ -9,21 +9,35 @@
 //! the source that hold the requested objects (an export's run, a store), as the index
 //! build read them; the index does not keep raw points.
 
+use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, new_null_array,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, RecordBatch, StringArray, new_null_array,
 };
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::{
-    SortColumn, SortOptions, cast, concat_batches, filter_record_batch, lexsort_to_indices, take,
+    SortColumn, SortOptions, cast, concat, concat_batches, filter_record_batch, lexsort_to_indices, take,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Float64Type, Int32Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
+use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast as cast_expr, ident, lit};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::RowSelection;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter,
+};
+use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, RowGroupMetaData};
+use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
+use datafusion::parquet::file::statistics::Statistics;
 use datasets::layout::{
     ID_COLUMN, ObjectKind, PATH_COLUMN, STEP_COLUMN, SeriesKind, TIMESTAMP_COLUMN, VALUE_COLUMN,
 };
@@ -76,23 +90,37 @@ impl SeriesRequest {
 /// (Float64), `timestamp` (Timestamp(µs, "UTC"), null where a point has none), `value`
 /// (Float64 or Utf8).
 pub fn series_schema(kind: SeriesKind) -> SchemaRef {
-    schema(kind, false)
+    Arc::new(Schema::new(vec![
+        Field::new(ID_COLUMN, DataType::Utf8, false),
+        Field::new(PATH_COLUMN, DataType::Utf8, false),
+        Field::new(STEP_COLUMN, DataType::Float64, false),
+        Field::new(TIMESTAMP_COLUMN, timestamp_type(), true),
+        Field::new(VALUE_COLUMN, value_type(kind), false),
+    ]))
 }
 
-/// The result schema, or (`loose`) the same with every column nullable, for points not yet
-/// filtered.
-fn schema(kind: SeriesKind, loose: bool) -> SchemaRef {
-    let value = match kind {
+/// The schema of points not yet filtered and ordered: `sys/id` and `path` dictionary-encoded
+/// (a batch's distinct ids and paths are checked once each, not once per point), every
+/// column nullable.
+fn points_schema(kind: SeriesKind) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(ID_COLUMN, key_type(), true),
+        Field::new(PATH_COLUMN, key_type(), true),
+        Field::new(STEP_COLUMN, DataType::Float64, true),
+        Field::new(TIMESTAMP_COLUMN, timestamp_type(), true),
+        Field::new(VALUE_COLUMN, value_type(kind), true),
+    ]))
+}
+
+fn key_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+fn value_type(kind: SeriesKind) -> DataType {
+    match kind {
         SeriesKind::Float => DataType::Float64,
         SeriesKind::String => DataType::Utf8,
-    };
-    Arc::new(Schema::new(vec![
-        Field::new(ID_COLUMN, DataType::Utf8, loose),
-        Field::new(PATH_COLUMN, DataType::Utf8, loose),
-        Field::new(STEP_COLUMN, DataType::Float64, loose),
-        Field::new(TIMESTAMP_COLUMN, timestamp_type(), true),
-        Field::new(VALUE_COLUMN, value, loose),
-    ]))
+    }
 }
 
 fn timestamp_type() -> DataType {
@@ -100,10 +128,10 @@ fn timestamp_type() -> DataType {
 }
 
 /// The points of a batch in any of the shapes series come in (the native layout's files,
-/// a source's unit), in the columns and types of [`schema`] (loose). A timestamp without a
+/// a source's unit), in the columns and types of [`points_schema`]. A timestamp without a
 /// time zone is UTC; a batch without timestamps gets nulls.
 fn normalize(batch: &RecordBatch, kind: SeriesKind) -> Result<RecordBatch, DataFusionError> {
-    let target = schema(kind, true);
+    let target = points_schema(kind);
     let columns = target
         .fields()
         .iter()
@@ -122,135 +150,721 @@ fn normalize(batch: &RecordBatch, kind: SeriesKind) -> Result<RecordBatch, DataF
     Ok(RecordBatch::try_new(target, columns)?)
 }
 
-/// The conditions of a request, checked on normalized points.
-pub(crate) struct Wanted<'a> {
-    /// The table's objects (id → stored row).
-    pub members: &'a HashMap<String, u32>,
-    pub ids: Option<HashSet<&'a str>>,
-    pub paths: Option<HashSet<&'a str>>,
-    pub from: Option<f64>,
-    pub to: Option<f64>,
+/// A string column as `Dictionary(Int32, Utf8)` (no work when it already is one).
+fn as_keys(column: &ArrayRef) -> Result<DictionaryArray<Int32Type>, ArrowError> {
+    Ok(cast(column, &key_type())?.as_dictionary::<Int32Type>().clone())
 }
 
-impl<'a> Wanted<'a> {
-    pub fn new(request: &'a SeriesRequest, members: &'a HashMap<String, u32>) -> Wanted<'a> {
+/// The conditions of a request, checked on the points as they are read.
+#[derive(Debug)]
+pub(crate) struct Wanted {
+    /// The table's objects (id → stored row): points of anything else are not the table's.
+    members: Arc<HashMap<String, u32>>,
+    ids: Option<HashSet<String>>,
+    paths: Option<HashSet<String>>,
+    from: Option<f64>,
+    to: Option<f64>,
+}
+
+impl Wanted {
+    pub fn new(request: &SeriesRequest, members: Arc<HashMap<String, u32>>) -> Wanted {
         Wanted {
             members,
-            ids: request
-                .ids
-                .as_ref()
-                .map(|ids| ids.iter().map(String::as_str).collect()),
+            ids: request.ids.as_ref().map(|ids| ids.iter().cloned().collect()),
             paths: request
                 .paths
                 .as_ref()
-                .map(|paths| paths.iter().map(String::as_str).collect()),
+                .map(|paths| paths.iter().cloned().collect()),
             from: request.step_range.0,
             to: request.step_range.1,
         }
+    }
+
+    fn wants_id(&self, id: &str) -> bool {
+        self.members.contains_key(id) && self.ids.as_ref().is_none_or(|w| w.contains(id))
+    }
+
+    fn wants_path(&self, path: &str) -> bool {
+        self.paths.as_ref().is_none_or(|w| w.contains(path))
+    }
+
+    fn wants_step(&self, step: f64) -> bool {
+        self.from.is_none_or(|f| step >= f) && self.to.is_none_or(|t| step <= t)
+    }
+
+    /// Which rows have a wanted `sys/id` and path (each distinct value checked once).
+    fn key_mask(
+        &self,
+        ids: &DictionaryArray<Int32Type>,
+        paths: &DictionaryArray<Int32Type>,
+    ) -> BooleanBuffer {
+        let wanted_values = |keys: &DictionaryArray<Int32Type>, wants: &dyn Fn(&str) -> bool| {
+            let values = keys.values().as_string::<i32>();
+            (0..values.len())
+                .map(|v| values.is_valid(v) && wants(values.value(v)))
+                .collect::<Vec<bool>>()
+        };
+        let id_ok = wanted_values(ids, &|id| self.wants_id(id));
+        let path_ok = wanted_values(paths, &|path| self.wants_path(path));
+        let (id_keys, path_keys) = (ids.keys(), paths.keys());
+        if id_keys.null_count() == 0 && path_keys.null_count() == 0 {
+            let (id_keys, path_keys) = (id_keys.values(), path_keys.values());
+            return BooleanBuffer::collect_bool(ids.len(), |r| {
+                id_ok[id_keys[r] as usize] & path_ok[path_keys[r] as usize]
+            });
+        }
+        BooleanBuffer::collect_bool(ids.len(), |r| {
+            id_keys.is_valid(r)
+                && path_keys.is_valid(r)
+                && id_ok[id_keys.value(r) as usize]
+                && path_ok[path_keys.value(r) as usize]
+        })
+    }
+
+    /// Which rows of a batch holding `sys/id` and `path` (any string encoding) are wanted:
+    /// the predicate a series file's reader evaluates before decoding the other columns.
+    fn key_mask_of(&self, batch: &RecordBatch) -> Result<BooleanArray, ArrowError> {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| ArrowError::SchemaError(format!("no `{name}` column")))
+        };
+        let ids = as_keys(column(ID_COLUMN)?)?;
+        let paths = as_keys(column(PATH_COLUMN)?)?;
+        Ok(BooleanArray::new(self.key_mask(&ids, &paths), None))
     }
 
     /// The points of `batch` (any shape) that the request wants, normalized. Points with a
     /// null value are not points (docs/dataset.md).
     fn keep(&self, batch: &RecordBatch, kind: SeriesKind) -> Result<RecordBatch, DataFusionError> {
         let batch = normalize(batch, kind)?;
-        let ids = batch.column(0).as_string::<i32>();
-        let paths = batch.column(1).as_string::<i32>();
-        let steps = batch
-            .column(2)
-            .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
-        let values = batch.column(4);
-        let mask: BooleanArray = (0..batch.num_rows())
-            .map(|r| {
-                let keep = !ids.is_null(r)
-                    && !paths.is_null(r)
-                    && !steps.is_null(r)
-                    && !values.is_null(r)
-                    && self.members.contains_key(ids.value(r))
-                    && self.ids.as_ref().is_none_or(|w| w.contains(ids.value(r)))
-                    && self.paths.as_ref().is_none_or(|w| w.contains(paths.value(r)))
-                    && self.from.is_none_or(|f| steps.value(r) >= f)
-                    && self.to.is_none_or(|t| steps.value(r) <= t);
-                Some(keep)
-            })
-            .collect();
-        Ok(filter_record_batch(&batch, &mask)?)
+        let keys = self.key_mask(
+            batch.column(0).as_dictionary::<Int32Type>(),
+            batch.column(1).as_dictionary::<Int32Type>(),
+        );
+        let steps = batch.column(2).as_primitive::<Float64Type>();
+        let values = batch.column(4).logical_nulls();
+        let mask = BooleanBuffer::collect_bool(batch.num_rows(), |r| {
+            keys.value(r)
+                && steps.is_valid(r)
+                && self.wants_step(steps.value(r))
+                && values.as_ref().is_none_or(|n| n.is_valid(r))
+        });
+        if mask.count_set_bits() == batch.num_rows() {
+            return Ok(batch);
+        }
+        Ok(filter_record_batch(&batch, &BooleanArray::new(mask, None))?)
+    }
+
+    /// Whether a row group of a series file may hold wanted points, from its statistics
+    /// (`sys/id`, `path` and `step` minimums and maximums; no statistics: it may).
+    fn may_match(&self, row_group: &RowGroupMetaData) -> bool {
+        let stats = |name: &str| {
+            row_group
+                .columns()
+                .iter()
+                .find(|c| c.column_path().parts() == [name])
+                .and_then(|c| c.statistics())
+        };
+        let strings_within = |name: &str, wanted: &HashSet<String>| match stats(name) {
+            Some(Statistics::ByteArray(s)) => match (s.min_bytes_opt(), s.max_bytes_opt()) {
+                (Some(min), Some(max)) => wanted.iter().any(|w| min <= w.as_bytes() && w.as_bytes() <= max),
+                _ => true,
+            },
+            _ => true,
+        };
+        let ids_fit = self.ids.as_ref().is_none_or(|ids| strings_within(ID_COLUMN, ids));
+        let paths_fit = self
+            .paths
+            .as_ref()
+            .is_none_or(|paths| strings_within(PATH_COLUMN, paths));
+        let steps = match stats(STEP_COLUMN) {
+            Some(Statistics::Double(s)) => s.min_opt().copied().zip(s.max_opt().copied()),
+            Some(Statistics::Int64(s)) => s.min_opt().map(|&v| v as f64).zip(s.max_opt().map(|&v| v as f64)),
+            Some(Statistics::Int32(s)) => s.min_opt().map(|&v| v as f64).zip(s.max_opt().map(|&v| v as f64)),
+            _ => None,
+        };
+        let steps_fit = steps
+            .is_none_or(|(min, max)| self.from.is_none_or(|f| max >= f) && self.to.is_none_or(|t| min <= t));
+        ids_fit && paths_fit && steps_fit
     }
 }
 
-/// The order that sorts `all` as `sort` says, found in linear time when its rows come as
-/// runs of one series each, every run in order (as series files and sources give them: a
-/// series at a time, by step): the runs sorted by (`sys/id`, path), each kept as it is.
-/// `None` when they do not (a run out of order, two runs of a series that overlap): then a
-/// full sort.
-fn runs_in_order(all: &RecordBatch, sort: &[SortColumn]) -> Result<Option<UInt32Array>, DataFusionError> {
-    use datafusion::arrow::array::make_comparator;
-    let (ids, paths) = (all.column(0).as_string::<i32>(), all.column(1).as_string::<i32>());
-    let within = sort[2..]
-        .iter()
-        .map(|c| {
-            make_comparator(
-                c.values.as_ref(),
-                c.values.as_ref(),
-                c.options.unwrap_or_default(),
-            )
+/// The points of `request` in a native project's series `files`, read straight from them:
+/// row groups whose statistics exclude the request are skipped, `sys/id` and `path` are read
+/// dictionary-encoded and checked first, and the other columns are decoded only for the rows
+/// they keep. `stop` is asked before each row group. In any order, for [`finish`].
+pub(crate) fn file_points(
+    files: &[PathBuf],
+    wanted: &Arc<Wanted>,
+    stop: &(dyn Fn() -> Result<(), QueryError> + Sync),
+) -> Result<Vec<RecordBatch>, QueryError> {
+    let source_error = |e: LoadError| QueryError::Source(e.to_string());
+    let threads = crate::load::cores();
+    let metadata = crate::load::parallel_map(files, threads, |file| {
+        crate::load::guarded(file, || {
+            crate::load::series_metadata_with(file, PageIndexPolicy::Optional)
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let key = |r: usize| {
-        (
-            ids.is_valid(r).then(|| ids.value(r)),
-            paths.is_valid(r).then(|| paths.value(r)),
-        )
-    };
-    let compare_rows = |a: usize, b: usize| {
-        within
-            .iter()
-            .map(|compare| compare(a, b))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    };
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    let mut start = 0;
-    for r in 1..=all.num_rows() {
-        if r < all.num_rows() && key(r) == key(r - 1) {
-            if compare_rows(r - 1, r).is_gt() {
-                return Ok(None);
-            }
-            continue;
+    })
+    .map_err(source_error)?;
+    let units: Vec<(usize, usize)> = metadata
+        .iter()
+        .enumerate()
+        .flat_map(|(f, md)| {
+            let groups = md.metadata().row_groups();
+            (0..groups.len())
+                .filter(|&g| wanted.may_match(&groups[g]))
+                .map(move |g| (f, g))
+        })
+        .collect();
+    let failed = std::sync::Mutex::new(None);
+    let read = crate::load::parallel_map(&units, threads, |&(f, group)| {
+        if let Err(e) = stop() {
+            *failed.lock().expect("not poisoned") = Some(e);
+            return Ok(Vec::new());
         }
-        runs.push((start, r));
-        start = r;
+        let file = &files[f];
+        crate::load::guarded(file, || read_row_group(file, &metadata[f], group, wanted))
+    })
+    .map_err(source_error)?;
+    if let Some(e) = failed.into_inner().expect("not poisoned") {
+        return Err(e);
     }
-    // A series may come in several runs (batches of parallel scans interleave): runs of one
-    // series must then follow each other in order.
-    runs.sort_by(|a, b| key(a.0).cmp(&key(b.0)).then_with(|| compare_rows(a.0, b.0)));
-    if runs
-        .windows(2)
-        .any(|w| key(w[0].0) == key(w[1].0) && compare_rows(w[0].1 - 1, w[1].0).is_gt())
-    {
-        return Ok(None);
+    Ok(read.into_iter().flatten().collect())
+}
+
+/// The rows of row group `group` that may hold wanted points by the page index (each
+/// page's minimum and maximum `sys/id` and path): the pages of other series are skipped
+/// without being read. `None` when the file has no page index or nothing is excluded.
+fn page_selection(metadata: &ParquetMetaData, group: usize, wanted: &Wanted) -> Option<RowSelection> {
+    let (column_index, offset_index) = (metadata.column_index()?, metadata.offset_index()?);
+    let row_group = metadata.row_group(group);
+    let rows = usize::try_from(row_group.num_rows()).ok()?;
+    let mut kept: Vec<std::ops::Range<usize>> = std::iter::once(0..rows).collect();
+    for (name, values) in [(ID_COLUMN, &wanted.ids), (PATH_COLUMN, &wanted.paths)] {
+        let Some(values) = values else { continue };
+        let Some(column) = row_group
+            .columns()
+            .iter()
+            .position(|c| c.column_path().parts() == [name])
+        else {
+            continue;
+        };
+        let (Some(ColumnIndexMetaData::BYTE_ARRAY(index)), Some(offsets)) = (
+            column_index.get(group).and_then(|c| c.get(column)),
+            offset_index.get(group).and_then(|c| c.get(column)),
+        ) else {
+            continue;
+        };
+        let pages = offsets.page_locations();
+        let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+        for (page, location) in pages.iter().enumerate() {
+            let may = match (index.min_value(page), index.max_value(page)) {
+                (Some(min), Some(max)) => values.iter().any(|v| min <= v.as_bytes() && v.as_bytes() <= max),
+                // A page of nulls holds no point; one without statistics may.
+                _ => !index.is_null_page(page),
+            };
+            if !may {
+                continue;
+            }
+            let start = usize::try_from(location.first_row_index).ok()?;
+            let end = match pages.get(page + 1) {
+                Some(next) => usize::try_from(next.first_row_index).ok()?,
+                None => rows,
+            };
+            match ranges.last_mut() {
+                Some(last) if last.end == start => last.end = end,
+                _ => ranges.push(start..end),
+            }
+        }
+        kept = intersect(&kept, &ranges);
     }
-    Ok(Some(UInt32Array::from_iter_values(
-        runs.into_iter().flat_map(|(a, b)| (a as u32)..(b as u32)),
-    )))
+    if kept.len() == 1 && kept[0] == (0..rows) {
+        return None;
+    }
+    Some(RowSelection::from_consecutive_ranges(kept.into_iter(), rows))
+}
+
+/// The rows in both of two sorted lists of disjoint row ranges.
+fn intersect(a: &[std::ops::Range<usize>], b: &[std::ops::Range<usize>]) -> Vec<std::ops::Range<usize>> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        let (start, end) = (a[i].start.max(b[j].start), a[i].end.min(b[j].end));
+        if start < end {
+            out.push(start..end);
+        }
+        if a[i].end < b[j].end {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+/// The rows of one row group of a series file whose `sys/id` and path are wanted.
+fn read_row_group(
+    file: &Path,
+    metadata: &ArrowReaderMetadata,
+    group: usize,
+    wanted: &Arc<Wanted>,
+) -> Result<Vec<RecordBatch>, LoadError> {
+    let schema = metadata.schema();
+    let root = |name: &str| schema.index_of(name).ok();
+    let columns = [
+        ID_COLUMN,
+        PATH_COLUMN,
+        STEP_COLUMN,
+        TIMESTAMP_COLUMN,
+        VALUE_COLUMN,
+    ];
+    let roots: Vec<usize> = columns.iter().filter_map(|c| root(c)).collect();
+    let keys: Vec<usize> = [ID_COLUMN, PATH_COLUMN].iter().filter_map(|c| root(c)).collect();
+    let parquet = metadata.parquet_schema();
+    let mut builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(crate::load::open(file)?, metadata.clone())
+            .with_row_groups(vec![group])
+            .with_projection(ProjectionMask::roots(parquet, roots))
+            .with_batch_size(64 * 1024);
+    match page_selection(metadata.metadata(), group, wanted) {
+        Some(selection) if !selection.selects_any() => return Ok(Vec::new()),
+        // The pages read hold the wanted series and at most a few others at their edges:
+        // checking ids and paths before decoding the rest would decode them twice.
+        Some(selection) => builder = builder.with_row_selection(selection),
+        None => {
+            let checker = Arc::clone(wanted);
+            let predicate = ArrowPredicateFn::new(ProjectionMask::roots(parquet, keys), move |batch| {
+                checker.key_mask_of(&batch)
+            });
+            builder = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
+        }
+    }
+    let reader = builder.build().map_err(|e| crate::load::parquet_error(file, e))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| crate::load::parquet_error(file, e))
+}
+
+/// A stretch of rows of one batch holding points of one series, in order.
+#[derive(Clone, Copy, Debug)]
+struct Run<'a> {
+    batch: usize,
+    start: usize,
+    end: usize,
+    id: &'a str,
+    path: &'a str,
+}
+
+impl<'a> Run<'a> {
+    fn series(&self) -> (&'a str, &'a str) {
+        (self.id, self.path)
+    }
+}
+
+/// The order of two points of normalized batches within a series: step, timestamp (missing
+/// first), value (the order in which the last point is the series' `last`).
+fn point_order(batches: &[RecordBatch], a: (usize, usize), b: (usize, usize)) -> Ordering {
+    let column = |batch: usize, c: usize| batches[batch].column(c);
+    let steps = |batch| column(batch, 2).as_primitive::<Float64Type>();
+    let times = |batch| column(batch, 3).as_primitive::<TimestampMicrosecondType>();
+    let time = |batch: usize, row: usize| {
+        let t = times(batch);
+        t.is_valid(row).then(|| t.value(row))
+    };
+    let value_order = || {
+        let (left, right) = (column(a.0, 4), column(b.0, 4));
+        match left.data_type() {
+            DataType::Float64 => left
+                .as_primitive::<Float64Type>()
+                .value(a.1)
+                .total_cmp(&right.as_primitive::<Float64Type>().value(b.1)),
+            _ => left
+                .as_string::<i32>()
+                .value(a.1)
+                .cmp(right.as_string::<i32>().value(b.1)),
+        }
+    };
+    steps(a.0)
+        .value(a.1)
+        .total_cmp(&steps(b.0).value(b.1))
+        .then_with(|| time(a.0, a.1).cmp(&time(b.0, b.1)))
+        .then_with(value_order)
+}
+
+/// The runs of series in `batches` (wanted points, normalized), ordered by (`sys/id`, path)
+/// and within a series by [`point_order`], found in linear time when the points come as
+/// runs of one series each, every run in order (as series files and sources give them: a
+/// series at a time, by step). `None` when they do not (a run out of order, two runs of a
+/// series that overlap): then a full sort.
+fn ordered_runs(batches: &[RecordBatch]) -> Option<Vec<Run<'_>>> {
+    let mut runs = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let (ids, paths) = (
+            batch.column(0).as_dictionary::<Int32Type>(),
+            batch.column(1).as_dictionary::<Int32Type>(),
+        );
+        let (id_values, path_values) = (ids.values().as_string::<i32>(), paths.values().as_string::<i32>());
+        let (id_keys, path_keys) = (ids.keys().values(), paths.keys().values());
+        let steps = batch.column(2).as_primitive::<Float64Type>().values();
+        let mut start = 0;
+        for r in 1..=batch.num_rows() {
+            if r < batch.num_rows() && id_keys[r] == id_keys[r - 1] && path_keys[r] == path_keys[r - 1] {
+                if steps[r - 1].partial_cmp(&steps[r]) != Some(Ordering::Less)
+                    && point_order(batches, (b, r - 1), (b, r)).is_gt()
+                {
+                    return None;
+                }
+                continue;
+            }
+            runs.push(Run {
+                batch: b,
+                start,
+                end: r,
+                id: id_values.value(id_keys[start] as usize),
+                path: path_values.value(path_keys[start] as usize),
+            });
+            start = r;
+        }
+    }
+    runs.sort_by(|a, b| {
+        a.series()
+            .cmp(&b.series())
+            .then_with(|| point_order(batches, (a.batch, a.start), (b.batch, b.start)))
+    });
+    // A series may come in several runs (row groups, batches): they must follow each other.
+    let overlap = runs.windows(2).any(|w| {
+        w[0].series() == w[1].series()
+            && point_order(batches, (w[0].batch, w[0].end - 1), (w[1].batch, w[1].start)).is_gt()
+    });
+    (!overlap).then_some(runs)
+}
+
+/// The wanted points of `batches` (any shape), normalized, in batches that are not empty.
+fn kept(
+    batches: &[RecordBatch],
+    kind: SeriesKind,
+    wanted: &Wanted,
+) -> Result<Vec<RecordBatch>, DataFusionError> {
+    let mut kept = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let batch = wanted.keep(batch, kind)?;
+        if batch.num_rows() > 0 {
+            kept.push(batch);
+        }
+    }
+    Ok(kept)
+}
+
+/// Calls `then` with the points of `kept` as ordered runs, each series cut to its last
+/// `tail` points: the runs the points came in when they are in order ([`ordered_runs`]), or
+/// those of one batch sorted from them.
+fn in_order<R>(
+    kept: &[RecordBatch],
+    kind: SeriesKind,
+    tail: Option<usize>,
+    then: impl FnOnce(&[RecordBatch], &[Run<'_>]) -> Result<R, DataFusionError>,
+) -> Result<R, DataFusionError> {
+    if let Some(runs) = ordered_runs(kept) {
+        return then(kept, &cut_tails(&runs, tail));
+    }
+    let sorted = [sort_points(kept, kind)?];
+    let runs = sorted_runs(&sorted[0]);
+    then(&sorted, &cut_tails(&runs, tail))
+}
+
+/// `runs` (ordered) with each series cut to its last `tail` points.
+fn cut_tails<'a>(runs: &[Run<'a>], tail: Option<usize>) -> Vec<Run<'a>> {
+    let mut pieces: Vec<Run<'a>> = Vec::with_capacity(runs.len());
+    for series in runs.chunk_by(|a, b| a.series() == b.series()) {
+        let total: usize = series.iter().map(|r| r.end - r.start).sum();
+        let mut skip = tail.map_or(0, |t| total.saturating_sub(t));
+        for run in series {
+            let len = run.end - run.start;
+            if skip >= len {
+                skip -= len;
+                continue;
+            }
+            pieces.push(Run {
+                start: run.start + skip,
+                ..*run
+            });
+            skip = 0;
+        }
+    }
+    pieces
 }
 
 /// The wanted points of `batches`, sorted by `sys/id`, path, step, timestamp (missing
 /// first) and value (the order in which the last point is the series' `last`), each series
-/// cut to its last `tail` points; one batch, or none when no point is left.
+/// cut to its last `tail` points; none when no point is left.
 pub(crate) fn finish(
     batches: &[RecordBatch],
     kind: SeriesKind,
-    wanted: &Wanted<'_>,
+    wanted: &Wanted,
     tail: Option<usize>,
 ) -> Result<Vec<RecordBatch>, DataFusionError> {
-    let kept = batches
-        .iter()
-        .map(|b| wanted.keep(b, kind))
-        .collect::<Result<Vec<_>, _>>()?;
-    let all = concat_batches(&schema(kind, true), &kept)?;
-    if all.num_rows() == 0 {
+    let kept = kept(batches, kind, wanted)?;
+    if kept.is_empty() {
         return Ok(Vec::new());
     }
+    in_order(&kept, kind, tail, |batches, runs| join_runs(batches, runs, kind))
+}
+
+/// The float series of `batches` (as [`finish`] orders and cuts them) downsampled to at
+/// most `width` points each ([`Curve`]).
+pub(crate) fn curves(
+    batches: &[RecordBatch],
+    wanted: &Wanted,
+    tail: Option<usize>,
+    width: usize,
+) -> Result<Vec<Curve>, DataFusionError> {
+    let kept = kept(batches, SeriesKind::Float, wanted)?;
+    in_order(&kept, SeriesKind::Float, tail, |batches, runs| {
+        Ok(runs
+            .chunk_by(|a, b| a.series() == b.series())
+            .map(|series| downsample(batches, series, width))
+            .collect())
+    })
+}
+
+/// A float series downsampled for drawing ([`crate::Engine::curves`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Curve {
+    /// The object's `sys/id`.
+    pub id: String,
+    /// The series' path.
+    pub path: String,
+    /// How many points with a finite value the series has (after the request's step range
+    /// and tail), before downsampling.
+    pub points: usize,
+    /// The points kept, `(step, value)`, in step order: every point when there are at most
+    /// `width`, else each bucket's lowest and highest (see [`crate::Engine::curves`]).
+    pub kept: Vec<(f64, f64)>,
+}
+
+/// One series (its ordered runs over `batches`) downsampled to at most `width` points: its
+/// finite points' steps are cut into `width / 2` equal ranges, and each range keeps its lowest
+/// and its highest point, in step order, so that every extreme survives.
+fn downsample(batches: &[RecordBatch], series: &[Run<'_>], width: usize) -> Curve {
+    // Each run's steps and values.
+    let slices: Vec<(&[f64], &[f64])> = series
+        .iter()
+        .map(|run| {
+            let batch = &batches[run.batch];
+            let steps = batch.column(2).as_primitive::<Float64Type>().values();
+            let values = batch.column(4).as_primitive::<Float64Type>().values();
+            (&steps[run.start..run.end], &values[run.start..run.end])
+        })
+        .collect();
+    let drawable = |step: f64, value: f64| step.is_finite() && value.is_finite();
+    let points = || {
+        slices.iter().flat_map(move |(steps, values)| {
+            steps
+                .iter()
+                .zip(values.iter())
+                .map(|(&s, &v)| (s, v))
+                .filter(move |&(s, v)| drawable(s, v))
+        })
+    };
+    let count: usize = slices
+        .iter()
+        .map(|(steps, values)| {
+            steps
+                .iter()
+                .zip(values.iter())
+                .filter(|&(&s, &v)| drawable(s, v))
+                .count()
+        })
+        .sum();
+    let kept = if count <= width {
+        points().collect()
+    } else {
+        let first = points().next().map_or(0.0, |p| p.0);
+        let last = slices
+            .iter()
+            .rev()
+            .find_map(|(steps, values)| {
+                steps
+                    .iter()
+                    .zip(values.iter())
+                    .rev()
+                    .find(|&(&s, &v)| drawable(s, v))
+                    .map(|(&s, _)| s)
+            })
+            .unwrap_or(first);
+        extremes(points(), first, last, width)
+    };
+    Curve {
+        id: series[0].id.to_string(),
+        path: series[0].path.to_string(),
+        points: count,
+        kept,
+    }
+}
+
+/// At most `width` of `points` (in step order, from step `first` to `last`), keeping the
+/// shape: the steps are cut into `width / 2` equal buckets and each keeps its lowest and its
+/// highest point, in step order.
+fn extremes(
+    points: impl Iterator<Item = (f64, f64)>,
+    first: f64,
+    last: f64,
+    width: usize,
+) -> Vec<(f64, f64)> {
+    let buckets = (width / 2).max(1);
+    let end_of = |b: usize| first + (last - first) * (b + 1) as f64 / buckets as f64;
+    let mut out = Vec::with_capacity(buckets * 2);
+    // The bucket being filled: its lowest and highest points, each with its place.
+    type Placed = (usize, (f64, f64));
+    let mut bucket: Option<(Placed, Placed)> = None;
+    let flush = |bucket: &mut Option<(Placed, Placed)>, out: &mut Vec<(f64, f64)>| {
+        if let Some((lowest, highest)) = bucket.take() {
+            let (a, b) = if lowest.0 <= highest.0 {
+                (lowest, highest)
+            } else {
+                (highest, lowest)
+            };
+            out.push(a.1);
+            if b.0 != a.0 {
+                out.push(b.1);
+            }
+        }
+    };
+    let (mut b, mut end) = (0, end_of(0));
+    for (place, point) in points.enumerate() {
+        while point.0 > end && b + 1 < buckets {
+            flush(&mut bucket, &mut out);
+            b += 1;
+            end = end_of(b);
+        }
+        match &mut bucket {
+            None => bucket = Some(((place, point), (place, point))),
+            Some((lowest, highest)) => {
+                if point.1 < lowest.1.1 {
+                    *lowest = (place, point);
+                }
+                if point.1 > highest.1.1 {
+                    *highest = (place, point);
+                }
+            }
+        }
+    }
+    flush(&mut bucket, &mut out);
+    out
+}
+
+/// The most rows a result batch has: a batch's strings stay far below `i32` offsets.
+const RESULT_BATCH_ROWS: usize = 1 << 20;
+
+/// The points of ordered `runs` as batches of at most [`RESULT_BATCH_ROWS`] rows.
+fn join_runs(
+    batches: &[RecordBatch],
+    runs: &[Run<'_>],
+    kind: SeriesKind,
+) -> Result<Vec<RecordBatch>, DataFusionError> {
+    // The runs, cut where a batch fills.
+    let mut chunks: Vec<Vec<Run<'_>>> = vec![Vec::new()];
+    let mut rows = 0;
+    for run in runs {
+        let mut run = *run;
+        while run.start < run.end {
+            if rows == RESULT_BATCH_ROWS {
+                chunks.push(Vec::new());
+                rows = 0;
+            }
+            let take = (run.end - run.start).min(RESULT_BATCH_ROWS - rows);
+            chunks.last_mut().expect("one chunk at least").push(Run {
+                end: run.start + take,
+                ..run
+            });
+            rows += take;
+            run.start += take;
+        }
+    }
+    chunks
+        .iter()
+        .filter(|pieces| !pieces.is_empty())
+        .map(|pieces| join_pieces(batches, pieces, kind))
+        .collect()
+}
+
+/// The points of `pieces` as one batch.
+fn join_pieces(
+    batches: &[RecordBatch],
+    pieces: &[Run<'_>],
+    kind: SeriesKind,
+) -> Result<RecordBatch, DataFusionError> {
+    let repeated = |id: bool| -> Result<ArrayRef, DataFusionError> {
+        let mut offsets: Vec<i32> =
+            Vec::with_capacity(pieces.iter().map(|p| p.end - p.start).sum::<usize>() + 1);
+        let mut values: Vec<u8> = Vec::new();
+        offsets.push(0);
+        for piece in pieces {
+            let value = if id { piece.id } else { piece.path }.as_bytes();
+            for _ in piece.start..piece.end {
+                values.extend_from_slice(value);
+                let end = i32::try_from(values.len()).map_err(|_| {
+                    DataFusionError::Execution("too many bytes of ids or paths in one batch".into())
+                })?;
+                offsets.push(end);
+            }
+        }
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        Ok(Arc::new(StringArray::try_new(
+            offsets,
+            Buffer::from_vec(values),
+            None,
+        )?))
+    };
+    let mut columns = vec![repeated(true)?, repeated(false)?];
+    for c in 2..5 {
+        let slices: Vec<ArrayRef> = pieces
+            .iter()
+            .map(|p| batches[p.batch].column(c).slice(p.start, p.end - p.start))
+            .collect();
+        let slices: Vec<&dyn Array> = slices.iter().map(|a| a.as_ref()).collect();
+        columns.push(concat(&slices)?);
+    }
+    Ok(RecordBatch::try_new(series_schema(kind), columns)?)
+}
+
+/// The runs of series of a batch sorted by (`sys/id`, path) (ids and paths as strings).
+fn sorted_runs(batch: &RecordBatch) -> Vec<Run<'_>> {
+    let (ids, paths) = (
+        batch.column(0).as_string::<i32>(),
+        batch.column(1).as_string::<i32>(),
+    );
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for r in 1..=batch.num_rows() {
+        if r < batch.num_rows() && ids.value(r) == ids.value(start) && paths.value(r) == paths.value(start) {
+            continue;
+        }
+        runs.push(Run {
+            batch: 0,
+            start,
+            end: r,
+            id: ids.value(start),
+            path: paths.value(start),
+        });
+        start = r;
+    }
+    runs
+}
+
+/// The points of `batches` in one batch put in order by a full sort (for points that do not
+/// come as ordered runs), ids and paths as strings.
+fn sort_points(batches: &[RecordBatch], kind: SeriesKind) -> Result<RecordBatch, DataFusionError> {
+    let plain: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| {
+            let mut columns = b.columns().to_vec();
+            columns[0] = cast(&columns[0], &DataType::Utf8)?;
+            columns[1] = cast(&columns[1], &DataType::Utf8)?;
+            Ok(RecordBatch::try_new(series_schema(kind), columns)?)
+        })
+        .collect::<Result<_, DataFusionError>>()?;
+    let all = concat_batches(&series_schema(kind), &plain)?;
     let sort: Vec<SortColumn> = all
         .columns()
         .iter()
@@ -262,36 +876,13 @@ pub(crate) fn finish(
             }),
         })
         .collect();
-    let mut order = match runs_in_order(&all, &sort)? {
-        Some(order) => order,
-        None => lexsort_to_indices(&sort, None)?,
-    };
-    if let Some(tail) = tail {
-        let ids = all.column(0).as_string::<i32>();
-        let paths = all.column(1).as_string::<i32>();
-        let rows: Vec<u32> = order.values().to_vec();
-        let mut keep = Vec::with_capacity(rows.len());
-        let mut start = 0;
-        while start < rows.len() {
-            let (id, path) = (ids.value(rows[start] as usize), paths.value(rows[start] as usize));
-            let mut end = start + 1;
-            while end < rows.len()
-                && ids.value(rows[end] as usize) == id
-                && paths.value(rows[end] as usize) == path
-            {
-                end += 1;
-            }
-            keep.extend_from_slice(&rows[end.saturating_sub(tail).max(start)..end]);
-            start = end;
-        }
-        order = UInt32Array::from(keep);
-    }
+    let order = lexsort_to_indices(&sort, None)?;
     let columns = all
         .columns()
         .iter()
         .map(|c| take(c.as_ref(), &order, None))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(vec![RecordBatch::try_new(series_schema(kind), columns)?])
+    Ok(RecordBatch::try_new(series_schema(kind), columns)?)
 }
 
 /// The `sys/id` of every object of `table`, with its row in stored order.
@@ -469,10 +1060,11 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{Float64Array, StringArray, TimestampMicrosecondArray};
 
+    /// Normalized points, each batch with its own dictionaries.
     fn points(ids: &[&str], paths: &[&str], steps: &[f64]) -> RecordBatch {
         let n = ids.len();
-        RecordBatch::try_new(
-            schema(SeriesKind::Float, true),
+        let plain = RecordBatch::try_new(
+            series_schema(SeriesKind::Float),
             vec![
                 Arc::new(StringArray::from(ids.to_vec())),
                 Arc::new(StringArray::from(paths.to_vec())),
@@ -481,49 +1073,150 @@ mod tests {
                 Arc::new(Float64Array::from((0..n).map(|i| i as f64).collect::<Vec<_>>())),
             ],
         )
+        .unwrap();
+        normalize(&plain, SeriesKind::Float).unwrap()
+    }
+
+    fn everything(ids: &[&str]) -> Wanted {
+        let members = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.to_string(), i as u32))
+            .collect();
+        Wanted::new(
+            &SeriesRequest::new(ObjectKind::Runs, SeriesKind::Float),
+            Arc::new(members),
+        )
+    }
+
+    /// What a full sort gives, each series cut to its last `tail` points.
+    fn sorted(batches: &[RecordBatch], tail: Option<usize>) -> Vec<RecordBatch> {
+        let sorted = [sort_points(batches, SeriesKind::Float).unwrap()];
+        join_runs(
+            &sorted,
+            &cut_tails(&sorted_runs(&sorted[0]), tail),
+            SeriesKind::Float,
+        )
         .unwrap()
     }
 
-    fn sort_of(all: &RecordBatch) -> Vec<SortColumn> {
-        all.columns()
-            .iter()
-            .map(|c| SortColumn {
-                values: c.clone(),
-                options: Some(SortOptions {
-                    descending: false,
-                    nulls_first: true,
-                }),
-            })
-            .collect()
+    fn joined(batches: &[RecordBatch], runs: &[Run<'_>], tail: Option<usize>) -> Vec<RecordBatch> {
+        join_runs(batches, &cut_tails(runs, tail), SeriesKind::Float).unwrap()
     }
 
     #[test]
     fn runs_of_series_in_order_are_ordered_without_a_sort_and_others_are_left_to_it() {
         // Runs by run number, not by id: "R-10" sorts before "R-2".
-        let runs = points(
+        let runs = [points(
             &["R-2", "R-2", "R-2", "R-10", "R-10", "R-1"],
             &["b", "b", "a", "a", "a", "a"],
             &[0.0, 1.0, 5.0, 0.0, 2.0, 3.0],
-        );
-        let sort = sort_of(&runs);
-        let full = lexsort_to_indices(&sort, None).unwrap();
-        assert_eq!(runs_in_order(&runs, &sort).unwrap(), Some(full));
-        // A series in two runs that follow each other: still no sort.
-        let split = points(
-            &["R-1", "R-2", "R-1", "R-1"],
-            &["a", "a", "a", "a"],
-            &[2.0, 0.0, 0.0, 1.0],
-        );
-        let full = lexsort_to_indices(&sort_of(&split), None).unwrap();
-        assert_eq!(runs_in_order(&split, &sort_of(&split)).unwrap(), Some(full));
+        )];
+        let ordered = ordered_runs(&runs).expect("runs in order");
+        assert_eq!(joined(&runs, &ordered, None), sorted(&runs, None));
+        // A series in runs of several batches that follow each other: still no sort, and
+        // a tail cuts across them.
+        let split = [
+            points(&["R-1", "R-2"], &["a", "a"], &[2.0, 0.0]),
+            points(&["R-1", "R-1", "R-2"], &["a", "a", "a"], &[0.0, 1.0, 1.0]),
+        ];
+        let ordered = ordered_runs(&split).expect("runs that follow each other");
+        for tail in [None, Some(1), Some(2), Some(5)] {
+            assert_eq!(
+                joined(&split, &ordered, tail),
+                sorted(&split, tail),
+                "tail {tail:?}"
+            );
+        }
         // A run out of step order, or two runs of a series that overlap: no shortcut.
-        let unordered = points(&["R-1", "R-1"], &["a", "a"], &[2.0, 1.0]);
-        assert_eq!(runs_in_order(&unordered, &sort_of(&unordered)).unwrap(), None);
-        let overlap = points(
+        assert!(ordered_runs(&[points(&["R-1", "R-1"], &["a", "a"], &[2.0, 1.0])]).is_none());
+        let overlap = [points(
             &["R-1", "R-1", "R-2", "R-1"],
             &["a", "a", "a", "a"],
             &[0.0, 2.0, 0.0, 1.0],
+        )];
+        assert!(ordered_runs(&overlap).is_none());
+        // Equal steps with values in order are still one run.
+        let ties = [points(&["R-1", "R-1"], &["a", "a"], &[1.0, 1.0])];
+        assert!(ordered_runs(&ties).is_some());
+    }
+
+    #[test]
+    fn downsampling_keeps_every_extreme_and_at_most_width_points() {
+        let points: Vec<(f64, f64)> = (0..10_000)
+            .map(|i| (i as f64, ((i as f64) / 37.0).sin() * (i % 101) as f64))
+            .collect();
+        let kept = extremes(points.iter().copied(), 0.0, 9_999.0, 200);
+        assert!(kept.len() <= 200 && kept.len() > 150, "{}", kept.len());
+        assert!(kept.windows(2).all(|w| w[0].0 < w[1].0), "in step order");
+        let max = points.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+        let min = points.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+        assert!(kept.iter().any(|p| p.1 == max) && kept.iter().any(|p| p.1 == min));
+        assert!(kept.iter().all(|p| points.contains(p)), "only real points");
+    }
+
+    #[test]
+    fn results_are_cut_into_batches_of_bounded_rows() {
+        let n = RESULT_BATCH_ROWS + 10;
+        let ids = vec!["R-1"; n];
+        let batch = [points(
+            &ids,
+            &vec!["a"; n],
+            &(0..n).map(|i| i as f64).collect::<Vec<_>>(),
+        )];
+        let runs = ordered_runs(&batch).unwrap();
+        let out = join_runs(&batch, &runs, SeriesKind::Float).unwrap();
+        assert_eq!(
+            out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(),
+            [RESULT_BATCH_ROWS, 10]
         );
-        assert_eq!(runs_in_order(&overlap, &sort_of(&overlap)).unwrap(), None);
+        let steps = out[1].column(2).as_primitive::<Float64Type>();
+        assert_eq!(steps.value(0), RESULT_BATCH_ROWS as f64);
+    }
+
+    #[test]
+    fn row_ranges_intersect() {
+        let whole = |r: std::ops::Range<usize>| vec![r];
+        assert_eq!(intersect(&whole(0..10), &[2..4, 6..12]), vec![2..4, 6..10]);
+        assert_eq!(intersect(&[0..3, 5..9], &[2..6, 8..20]), vec![2..3, 5..6, 8..9]);
+        assert!(intersect(&whole(0..3), &whole(3..5)).is_empty());
+        assert!(intersect(&[], &whole(0..5)).is_empty());
+    }
+
+    #[test]
+    fn finish_keeps_the_wanted_points_of_members_in_order_whatever_the_shortcut() {
+        let batches = [
+            points(&["R-1", "R-9", "R-2"], &["a", "a", "b"], &[1.0, 0.0, 4.0]),
+            points(&["R-1", "R-2", "R-2"], &["a", "a", "b"], &[0.0, 7.0, 2.0]),
+        ];
+        let mut wanted = everything(&["R-1", "R-2"]);
+        // R-9 is no member; R-1's `a` comes in two runs out of order (1 then 0): a full sort.
+        let out = finish(&batches, SeriesKind::Float, &wanted, None).unwrap();
+        let ids = out[0].column(0).as_string::<i32>();
+        let steps = out[0].column(2).as_primitive::<Float64Type>();
+        let got: Vec<(&str, f64)> = (0..out[0].num_rows())
+            .map(|r| (ids.value(r), steps.value(r)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("R-1", 0.0),
+                ("R-1", 1.0),
+                ("R-2", 7.0),
+                ("R-2", 2.0),
+                ("R-2", 4.0)
+            ]
+        );
+        wanted.paths = Some(["b".to_string()].into());
+        wanted.from = Some(3.0);
+        let out = finish(&batches, SeriesKind::Float, &wanted, None).unwrap();
+        let steps = out[0].column(2).as_primitive::<Float64Type>();
+        assert_eq!(steps.values().to_vec(), [4.0]);
+        wanted.to = Some(3.5);
+        assert!(
+            finish(&batches, SeriesKind::Float, &wanted, None)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

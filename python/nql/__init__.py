@@ -8,8 +8,9 @@ stores, from Python.
 
 Answers are `pyarrow.Table`s that share the engine's buffers (no copy is made); queries run
 with the GIL released and stop on Ctrl-C. `Project.series` gives raw series points.
-`nql.neptune` mirrors the read API of Neptune 1.x (docs/python.md); `nql.compat.install()`
-makes `import neptune` give it.
+`nql.neptune` mirrors the read API of Neptune 1.x and `nql.query` that of neptune-query 1.x
+(Neptune 3.x) (docs/python.md); `nql.compat.install()` makes `import neptune` and
+`import neptune_query` give them.
 """
 
 from __future__ import annotations
@@ -126,6 +127,12 @@ def _step_range(step_range) -> tuple[float | None, float | None]:
     return start, end
 
 
+def _table(batches) -> _pa.Table:
+    """The engine's answer (an Arrow C stream) as a `pyarrow.Table`, without a copy. (Not
+    `pa.table(...)`: that checks for a pandas DataFrame first, importing pandas.)"""
+    return _pa.RecordBatchReader.from_stream(batches).read_all()
+
+
 def _check_table(table: str) -> str:
     if table not in _TABLES:
         raise ValueError(f"table must be one of {', '.join(_TABLES)}, not {table!r}")
@@ -207,7 +214,7 @@ class Project:
         )
         for w in warnings:
             _warnings.warn(w, NqlWarning, stacklevel=2)
-        return _pa.table(batches)
+        return _table(batches)
 
     def series(
         self,
@@ -247,7 +254,7 @@ class Project:
             tail=tail,
             timeout=None if timeout is None else float(timeout),
         )
-        return _pa.table(batches)
+        return _table(batches)
 
     def check(self, query: str, *, table: str = "runs") -> str:
         """The canonical form of `query` against `table` (`""` for the empty query), or

@@ -1,14 +1,14 @@
 """Makes unchanged Neptune scripts read through nql: after `nql.compat.install()`,
 `import neptune` gives `nql.neptune` (and `neptune.exceptions`, `neptune.typing`,
-`neptune.table` its modules), so a script written for Neptune 1.x runs on an export as it is:
+`neptune.table` its modules) and `import neptune_query` gives `nql.query` (and
+`neptune_query.filters`, `.runs`, `.exceptions`, `.types`, `.warnings`), so a script written
+for Neptune 1.x or for neptune-query runs on an export as it is:
 
     import nql.compat
     nql.compat.install()
-    runpy.run_path("their_script.py")        # does `import neptune` and `neptune.init_project(...)`
+    runpy.run_path("their_script.py")        # does `import neptune_query as nq`, `nq.fetch_...`
 
-`import neptune_query` is not mirrored yet: after `install()` it imports a placeholder whose
-every attribute raises NotImplementedError, rather than the real client (which would try
-Neptune's servers). `uninstall()` puts back whatever the modules were before.
+`uninstall()` puts back whatever the modules were before.
 """
 
 from __future__ import annotations
@@ -17,19 +17,9 @@ import sys
 import types
 from typing import Dict, Optional
 
-__all__ = ["install", "uninstall", "installed"]
+__all__ = ["install", "uninstall", "installed", "installed_query"]
 
 _SAVED: Dict[str, Optional[types.ModuleType]] = {}
-
-
-class _NotYet(types.ModuleType):
-    def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise NotImplementedError(
-            f"neptune_query.{name}: nql does not mirror neptune-query yet (only the Neptune 1.x API, "
-            "nql.neptune); use nql.open(...).query(...) and .series(...) meanwhile"
-        )
 
 
 def _modules(neptune: bool, neptune_query: bool) -> Dict[str, types.ModuleType]:
@@ -45,7 +35,16 @@ def _modules(neptune: bool, neptune_query: bool) -> Dict[str, types.ModuleType]:
         out["neptune.table"] = nql.neptune.table
         out["neptune.typing"] = nql.neptune.typing
     if neptune_query:
-        out["neptune_query"] = _NotYet("neptune_query", "placeholder: nql does not mirror neptune-query yet")
+        import nql.query
+        import nql.query.exceptions
+        import nql.query.filters
+        import nql.query.runs
+        import nql.query.types
+        import nql.query.warnings
+
+        out["neptune_query"] = nql.query
+        for name in ["exceptions", "filters", "runs", "types", "warnings"]:
+            out[f"neptune_query.{name}"] = getattr(nql.query, name)
     return out
 
 
@@ -72,3 +71,9 @@ def installed() -> bool:
     """Whether `import neptune` gives nql.neptune now."""
     module = sys.modules.get("neptune")
     return module is not None and module.__name__ == "nql.neptune"
+
+
+def installed_query() -> bool:
+    """Whether `import neptune_query` gives nql.query now."""
+    module = sys.modules.get("neptune_query")
+    return module is not None and module.__name__ == "nql.query"

@@ -487,3 +487,31 @@ def test_every_conformance_case_answers_as_the_engine(cases):
             failures.append((case["id"], case["query"], got, case["expect"]))
     assert not failures, failures[:5]
     assert checked > 300
+
+
+@pytest.mark.parametrize("query", [None, "`sys/failed`:bool = true", '`parameters/optimizer`:string MATCHES "^adam"'])
+@pytest.mark.parametrize("trashed", [False, None, True])
+def test_to_pandas_by_columns_equals_neptunes_from_dict_construction(monkeypatch, query, trashed):
+    """to_pandas() builds the frame column by column from Arrow; it must equal, dtypes
+    included, what Neptune's own row-dict construction gives."""
+    monkeypatch.setenv("NQL_DATA", str(NEPTUNE / "v2-vision" / "data"))
+    table = neptune.init_project(project="acme/vision", mode="read-only").fetch_runs_table(query=query, trashed=trashed)
+    paths = [p for _, p, t in table._columns if t not in ("fileRef", "fileRefSeries", "histogramSeries")]
+    assert len(paths) == len(set(paths))  # the column-by-column path is the one taken
+    fast, slow = table.to_pandas(), table._to_pandas_by_rows()
+    pd.testing.assert_frame_equal(fast, slow)
+    if len(fast):
+        assert {str(t) for t in fast.dtypes} >= {"float64", "str", "datetime64[us]"}
+
+
+@pytest.mark.parametrize("query", [None, "`sys/failed`:bool = true", "`sys/tags`:stringSet CONTAINS \"x\""])
+@pytest.mark.parametrize("trashed", [False, None])
+def test_to_pandas_of_paths_with_several_types_equals_neptunes_construction(query, trashed):
+    """The conformance project has paths with columns of several types (int and float, float and
+    string, ...): to_pandas() takes each row's first value as Neptune's rows do."""
+    table = neptune.init_project(project=str(CONFORMANCE / "data"), mode="read-only").fetch_runs_table(
+        query=query, trashed=trashed
+    )
+    paths = [p for _, p, _ in table._columns]
+    assert len(paths) > len(set(paths))
+    pd.testing.assert_frame_equal(table.to_pandas(), table._to_pandas_by_rows())

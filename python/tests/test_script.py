@@ -40,10 +40,12 @@ def expected() -> dict:
     }
 
 
-def run(args: list[str], tmp_path: Path) -> dict:
+def run(args: list[str], tmp_path: Path, data: Path = V2 / "data") -> dict:
+    """Runs Python with `args` in a fresh process, `NQL_DATA` naming `data`; the last line of
+    its output, as JSON."""
     env = dict(os.environ)
     env.update(
-        NQL_DATA=str(V2 / "data"),
+        NQL_DATA=str(data),
         NQL_INDEX_DIR=str(tmp_path / "index"),
         XDG_CACHE_HOME=str(tmp_path / "cache"),
         MPLCONFIGDIR=str(tmp_path / "mpl"),
@@ -117,10 +119,18 @@ def test_compat_install_and_uninstall():
         assert NeptuneException is nql.neptune.exceptions.NeptuneException
         assert ProgressBarCallback is nql.neptune.typing.ProgressBarCallback
         import neptune_query
+        import neptune_query.filters
+        import neptune_query.runs
+        from neptune_query.exceptions import NeptuneProjectNotProvided
+        from neptune_query.filters import Filter
 
-        with pytest.raises(NotImplementedError, match="does not mirror neptune-query yet"):
-            neptune_query.fetch_experiments_table
+        import nql.query
+
+        assert neptune_query is nql.query and nql.compat.installed_query()
+        assert neptune_query.runs is nql.query.runs and neptune_query.filters is nql.query.filters
+        assert Filter is nql.query.filters.Filter
+        assert NeptuneProjectNotProvided is nql.query.exceptions.NeptuneProjectNotProvided
     finally:
         nql.compat.uninstall()
     assert sys.modules.get("neptune") is before
-    assert not nql.compat.installed()
+    assert not nql.compat.installed() and not nql.compat.installed_query()

@@ -51,7 +51,12 @@ impl Server {
         )
     }
 
-    fn get_text(&self, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+    /// GET `path` with `params`: the status, the content type and the body.
+    fn get_bytes(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> (u16, String, Vec<u8>, ureq::http::HeaderMap) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -62,7 +67,18 @@ impl Server {
         }
         let mut response = request.call().unwrap();
         let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
+        let headers = response.headers().clone();
+        let kind = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (status, kind, response.body_mut().read_to_vec().unwrap(), headers)
+    }
+
+    fn get_text(&self, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let (status, _, body, _) = self.get_bytes(path, params);
+        (status, String::from_utf8(body).expect("a UTF-8 body"))
     }
 }
 
@@ -256,6 +272,48 @@ fn series_come_downsampled_with_their_extremes() {
     }
 }
 
+/// A step range (a zoomed chart) gets the points of those steps, downsampled among them only.
+#[test]
+fn a_step_range_downsamples_only_the_steps_in_it() {
+    let server = Server::start(&[]);
+    let (_, top) = server.get(
+        "/api/query",
+        &[("q", "`metrics/acc`:floatSeries EXISTS"), ("limit", "1")],
+    );
+    let id = ids(&top).remove(0);
+    let points = |params: &[(&str, &str)]| -> Vec<(f64, f64)> {
+        let (status, body) = server.get(
+            "/api/series",
+            &[&[("ids", id.as_str()), ("path", "metrics/acc")][..], params].concat(),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["series"][0]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+            .collect()
+    };
+    let all = points(&[("width", "10000")]);
+    assert!(all.len() > 12, "{}", all.len());
+    let (from, to) = (all[2].0, all[all.len() - 3].0);
+    let (f, t) = (from.to_string(), to.to_string());
+    let inside: Vec<(f64, f64)> = all.iter().copied().filter(|p| p.0 >= from && p.0 <= to).collect();
+    assert_eq!(points(&[("width", "10000"), ("from", &f), ("to", &t)]), inside);
+    let few = points(&[("width", "4"), ("from", &f), ("to", &t)]);
+    assert!(
+        few.len() <= 4 && few.iter().all(|p| inside.contains(p)),
+        "{few:?}"
+    );
+    let highest = inside.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+    assert!(few.iter().any(|p| p.1 == highest));
+    let (status, _) = server.get_text(
+        "/api/series",
+        &[("ids", &id), ("path", "metrics/acc"), ("from", "x")],
+    );
+    assert_eq!(status, 400);
+}
+
 #[test]
 fn many_requests_at_once_get_their_own_answers() {
     let server = Server::start(&[]);
@@ -316,4 +374,94 @@ fn the_curves_of_a_neptune_export_come_from_its_files() {
     let points = body["series"][0]["points"].as_array().unwrap().len() as u64;
     // NaN points are not drawn: at most the series' count, and some.
     assert!(points > 0 && points <= count, "{points} of {count}");
+}
+
+/// The batches of an Arrow IPC stream.
+fn arrow_batches(body: &[u8]) -> Vec<datafusion::arrow::array::RecordBatch> {
+    datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn results_come_as_arrow_ipc_when_asked() {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Float64Type;
+    let server = Server::start(&[]);
+    let query = [
+        ("q", "`params/lr`:float > 0.001"),
+        ("columns", "params/lr"),
+        ("offset", "3"),
+    ];
+    let (_, json) = server.get("/api/query", &[&query[..], &[("limit", "1000")]].concat());
+    let (status, kind, body, headers) = server.get_bytes(
+        "/api/query",
+        &[&query[..], &[("limit", "2000"), ("format", "arrow")]].concat(),
+    );
+    assert_eq!(
+        (status, kind.as_str()),
+        (200, "application/vnd.apache.arrow.stream")
+    );
+    assert_eq!(
+        headers["x-nql-count"].to_str().unwrap(),
+        json["count"].to_string()
+    );
+    assert_eq!(headers["x-nql-offset"].to_str().unwrap(), "3");
+    let batches = arrow_batches(&body);
+    let arrow_ids: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let ids = datafusion::arrow::compute::cast(
+                b.column_by_name("sys/id").unwrap(),
+                &datafusion::arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let ids = ids.as_string::<i32>().clone();
+            (0..ids.len()).map(move |r| ids.value(r).to_string())
+        })
+        .collect();
+    // An Arrow page may be longer than a JSON one (1,000 rows at most).
+    let count = json["count"].as_u64().unwrap() as usize;
+    assert_eq!(arrow_ids.len(), (count - 3).min(2000));
+    assert_eq!(arrow_ids[..ids(&json).len()], ids(&json)[..]);
+
+    let (_, top) = server.get(
+        "/api/query",
+        &[("q", "`metrics/acc`:floatSeries EXISTS"), ("limit", "2")],
+    );
+    let joined = ids(&top).join(",");
+    let series = [("ids", joined.as_str()), ("path", "metrics/acc"), ("width", "10")];
+    let (_, json) = server.get("/api/series", &series);
+    let (status, _, body, _) =
+        server.get_bytes("/api/series", &[&series[..], &[("format", "arrow")]].concat());
+    assert_eq!(status, 200);
+    let batch = &arrow_batches(&body)[0];
+    let (steps, values) = (
+        batch.column(1).as_primitive::<Float64Type>(),
+        batch.column(2).as_primitive::<Float64Type>(),
+    );
+    let mut row = 0;
+    for s in json["series"].as_array().unwrap() {
+        let id = s["id"].as_str().unwrap();
+        assert_eq!(
+            batch.schema().metadata()[&format!("count:{id}")],
+            s["count"].to_string()
+        );
+        for p in s["points"].as_array().unwrap() {
+            assert_eq!(batch.column(0).as_string::<i32>().value(row), id);
+            // (serde_json reads floats to within an ulp.)
+            let close = |a: f64, b: f64| (a - b).abs() <= 4.0 * f64::EPSILON * a.abs().max(1.0);
+            assert_eq!(steps.value(row), p[0].as_f64().unwrap());
+            assert!(
+                close(values.value(row), p[1].as_f64().unwrap()),
+                "{p} at row {row}"
+            );
+            row += 1;
+        }
+    }
+    assert_eq!(row, batch.num_rows());
+    let (status, bad) = server.get("/api/query", &[("q", ""), ("format", "xml")]);
+    assert_eq!(status, 400);
+    assert!(bad["error"].as_str().unwrap().contains("xml"), "{bad}");
 }

@@ -20,6 +20,7 @@ use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
+use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datasets::ProjectBatches;
 use datasets::layout::{
     self, ID_COLUMN, ObjectKind, PATH_COLUMN, STEP_COLUMN, SeriesKind, TIMESTAMP_COLUMN, VALUE_COLUMN,
@@ -602,9 +603,18 @@ pub(crate) fn read_whole(file: &Path) -> Result<RecordBatch, LoadError> {
 /// The reader metadata of a series file, with `sys/id` and `path` read dictionary-encoded
 /// and only the columns the summaries need. Checks that the required columns are there.
 pub(crate) fn series_metadata(file: &Path) -> Result<ArrowReaderMetadata, LoadError> {
+    series_metadata_with(file, PageIndexPolicy::Skip)
+}
+
+/// [`series_metadata`], with the file's page index (read if `policy` says so and the file
+/// has one): the minimum and maximum of each page, by which a reader skips pages.
+pub(crate) fn series_metadata_with(
+    file: &Path,
+    policy: PageIndexPolicy,
+) -> Result<ArrowReaderMetadata, LoadError> {
     let f = open(file)?;
-    let plain =
-        ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()).map_err(|e| parquet_error(file, e))?;
+    let plain = ArrowReaderMetadata::load(&f, ArrowReaderOptions::new().with_page_index_policy(policy))
+        .map_err(|e| parquet_error(file, e))?;
     let schema = plain.schema();
     for required in [ID_COLUMN, PATH_COLUMN, STEP_COLUMN, VALUE_COLUMN] {
         if schema.column_with_name(required).is_none() {

@@ -26,16 +26,16 @@ use crate::common::{block_on, now};
 use crate::reference::Reference;
 
 /// A tiny deterministic generator, so that a failing project is reproduced by its seed.
-struct Rng(u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
     fn pick<T: Clone>(&mut self, items: &[T]) -> T {
@@ -193,9 +193,18 @@ pub(crate) fn project(seed: u64) -> ProjectBatches {
             sval.push(r.pick(&["done", "ERROR x", "a", "b"]));
         }
     }
-    // Runs in three batches of unequal sizes, as three files would hold them: the second
-    // with its columns in reverse order, the third without `mid` and `labels` (so those are
-    // missing there). The float points in two batches.
+    in_files(
+        runs,
+        series_batch(fid, fstep, fts, Arc::new(Float64Array::from(fval))),
+        series_batch(sid, sstep, sts, Arc::new(StringArray::from(sval))),
+    )
+}
+
+/// A project's runs in three batches of unequal sizes, as three files would hold them: the
+/// second with its columns in reverse order, the third without `mid` and `labels` (so those
+/// are missing there); the float points in two batches.
+fn in_files(runs: RecordBatch, float_series: RecordBatch, string_series: RecordBatch) -> ProjectBatches {
+    let n = runs.num_rows();
     let (a, b) = (n / 3, n * 7 / 10);
     let columns = runs.num_columns();
     let reversed: Vec<usize> = (0..columns).rev().collect();
@@ -203,7 +212,6 @@ pub(crate) fn project(seed: u64) -> ProjectBatches {
     let fewer: Vec<usize> = (0..columns)
         .filter(|&i| !["mid", "labels"].contains(&schema.field(i).name().as_str()))
         .collect();
-    let float_series = series_batch(fid, fstep, fts, Arc::new(Float64Array::from(fval)));
     let half = float_series.num_rows() / 2;
     ProjectBatches {
         runs: vec![
@@ -215,7 +223,7 @@ pub(crate) fn project(seed: u64) -> ProjectBatches {
             float_series.slice(0, half),
             float_series.slice(half, float_series.num_rows() - half),
         ],
-        string_series: vec![series_batch(sid, sstep, sts, Arc::new(StringArray::from(sval)))],
+        string_series: vec![string_series],
         ..ProjectBatches::default()
     }
 }
@@ -933,31 +941,11 @@ fn large_project(seed: u64, n: usize) -> ProjectBatches {
             }
         }
     }
-    // Runs in three batches of unequal sizes, as three files would hold them: the second
-    // with its columns in reverse order, the third without `mid` and `labels` (so those are
-    // missing there). The float points in two batches.
-    let (a, b) = (n / 3, n * 7 / 10);
-    let columns = runs.num_columns();
-    let reversed: Vec<usize> = (0..columns).rev().collect();
-    let schema = runs.schema();
-    let fewer: Vec<usize> = (0..columns)
-        .filter(|&i| !["mid", "labels"].contains(&schema.field(i).name().as_str()))
-        .collect();
-    let float_series = series_batch(fid, fstep, fts, Arc::new(Float64Array::from(fval)));
-    let half = float_series.num_rows() / 2;
-    ProjectBatches {
-        runs: vec![
-            runs.slice(0, a),
-            runs.slice(a, b - a).project(&reversed).unwrap(),
-            runs.slice(b, n - b).project(&fewer).unwrap(),
-        ],
-        float_series: vec![
-            float_series.slice(0, half),
-            float_series.slice(half, float_series.num_rows() - half),
-        ],
-        string_series: vec![series_batch(sid, sstep, sts, Arc::new(StringArray::from(sval)))],
-        ..ProjectBatches::default()
-    }
+    in_files(
+        runs,
+        series_batch(fid, fstep, fts, Arc::new(Float64Array::from(fval))),
+        series_batch(sid, sstep, sts, Arc::new(StringArray::from(sval))),
+    )
 }
 
 /// The large project's battery: every clause kind on low- and high-cardinality columns,

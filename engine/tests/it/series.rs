@@ -539,3 +539,226 @@ fn series_files_with_different_columns_keep_every_points_columns() {
     let table = group(&rows);
     assert_eq!(table, got, "the session's float_series holds the same points");
 }
+
+/// Points read straight from series files (row groups and pages skipped by their statistics, ids and
+/// paths checked before the other columns are decoded, runs of a series joined without a
+/// sort) equal the files' points selected and sorted by hand, for random requests, on a
+/// project of two files with small row groups: one written a series at a time by step (the
+/// shortcut), with a page index, one with its points shuffled (a full sort), without.
+#[test]
+fn points_read_from_files_equal_a_selection_by_hand_for_random_requests() {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+    use crate::differential::Rng;
+
+    let dir = scratch_dir("series-random-requests");
+    std::fs::create_dir_all(dir.join("float_series")).unwrap();
+    let mut rng = Rng(0x5eed_0f5e_41e5);
+    let ids: Vec<String> = (0..60).map(|i| format!("R-{i}")).collect();
+    let paths = ["loss", "m/a", "m/b", "m/c"];
+    /// sys/id, path, step, timestamp, value.
+    type Row<'a> = (String, &'a str, f64, Option<i64>, Option<f64>);
+    let write = |file: &str, rows: &[Row<'_>]| {
+        let batch = RecordBatch::try_from_iter([
+            (
+                "sys/id",
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0.as_str()))) as ArrayRef,
+            ),
+            (
+                "path",
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+            ),
+            (
+                "step",
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+            ),
+            (
+                "timestamp",
+                Arc::new(TimestampMicrosecondArray::from_iter(rows.iter().map(|r| r.3)).with_timezone("UTC")),
+            ),
+            (
+                "value",
+                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.4))),
+            ),
+        ])
+        .unwrap();
+        // Small row groups and pages, so that both are skipped by their statistics; the
+        // second file without page statistics (its ids and paths are checked as it is read).
+        let statistics = match file {
+            "a.parquet" => EnabledStatistics::Page,
+            _ => EnabledStatistics::Chunk,
+        };
+        let properties = WriterProperties::builder()
+            .set_statistics_enabled(statistics)
+            .set_max_row_group_row_count(Some(700))
+            .set_data_page_row_count_limit(50)
+            .set_write_batch_size(50)
+            .build();
+        let out = std::fs::File::create(dir.join("float_series").join(file)).unwrap();
+        let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    };
+    let series_of = |runs: &[String], rng: &mut Rng| {
+        let mut rows = Vec::new();
+        for id in runs {
+            for path in paths {
+                let (mut step, mut again) = (0.0, 0);
+                for _ in 0..rng.below(120) {
+                    // Now and then more points at the same step, later.
+                    again = if rng.below(10) == 0 { again + 1 } else { 0 };
+                    if again == 0 {
+                        step += 1.0 + rng.below(3) as f64;
+                    }
+                    // (Points of a step have times: `sorted` orders values as text.)
+                    let time = (again > 0 || rng.below(5) != 0).then(|| (step as i64) * 1_000 + again);
+                    let value = match rng.below(40) {
+                        0 => None,
+                        1 => Some(f64::NAN),
+                        2 => Some(f64::NEG_INFINITY),
+                        _ => Some(rng.below(1000) as f64 / 7.0 - 50.0),
+                    };
+                    rows.push((id.clone(), path, step, time, value));
+                }
+            }
+        }
+        rows
+    };
+    write("a.parquet", &series_of(&ids[..30], &mut rng));
+    let mut shuffled = series_of(&ids[30..], &mut rng);
+    for i in (1..shuffled.len()).rev() {
+        shuffled.swap(i, rng.below(i + 1));
+    }
+    write("b.parquet", &shuffled);
+    write_parquet(
+        &dir.join("runs.parquet"),
+        &RecordBatch::try_from_iter([(
+            "sys/id",
+            Arc::new(StringArray::from_iter_values(ids.iter())) as ArrayRef,
+        )])
+        .unwrap(),
+    );
+    let options = LoadOptions {
+        index: IndexLocation::Dir(dir.join("index")),
+        ..LoadOptions::default()
+    };
+    let engine = Engine::open_with(&dir, &options).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("float_series"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let every = sorted(group(&read_files(&files)));
+    assert!(every.len() > 150, "{} series", every.len());
+    for case in 0..60 {
+        let mut r = request(ObjectKind::Runs, SeriesKind::Float);
+        if rng.below(4) != 0 {
+            let mut chosen: Vec<String> = (0..1 + rng.below(6))
+                .map(|_| ids[rng.below(ids.len())].clone())
+                .collect();
+            if rng.below(3) == 0 {
+                chosen.push("R-999".into());
+            }
+            r.ids = Some(chosen);
+        }
+        if rng.below(2) == 0 {
+            r.paths = Some(
+                (0..1 + rng.below(2))
+                    .map(|_| paths[rng.below(4)].to_string())
+                    .collect(),
+            );
+        }
+        let bound = |rng: &mut Rng| (rng.below(3) == 0).then(|| rng.below(250) as f64);
+        r.step_range = (bound(&mut rng), bound(&mut rng));
+        r.tail = (rng.below(3) == 0).then(|| rng.below(20));
+        let want: Points = every
+            .iter()
+            .filter(|((id, path), _)| {
+                r.ids.as_ref().is_none_or(|w| w.contains(id))
+                    && r.paths.as_ref().is_none_or(|w| w.contains(path))
+            })
+            .map(|(key, points)| {
+                let kept: Vec<Point> = points
+                    .iter()
+                    .filter(|p| {
+                        r.step_range.0.is_none_or(|f| p.0 >= f) && r.step_range.1.is_none_or(|t| p.0 <= t)
+                    })
+                    .cloned()
+                    .collect();
+                let from = r.tail.map_or(0, |t| kept.len().saturating_sub(t));
+                (key.clone(), kept[from..].to_vec())
+            })
+            .filter(|(_, points)| !points.is_empty())
+            .collect();
+        let got = series(&engine, &r);
+        assert!(got.len() <= 1, "one batch");
+        check_curves(&engine, &r, &got, 1 + rng.below(40));
+        let got = group(&got);
+        let differs = want
+            .keys()
+            .chain(got.keys())
+            .find(|k| got.get(*k) != want.get(*k));
+        assert!(
+            differs.is_none(),
+            "case {case}: {r:?}: {differs:?} got {:?}, want {:?}",
+            differs.and_then(|k| got.get(k)),
+            differs.and_then(|k| want.get(k))
+        );
+    }
+}
+
+/// `Engine::curves` of a request against its `Engine::series` points: a curve per series with
+/// finite points, in the same order; all of them when they fit `width`, else at most `width`
+/// of them in step order, the lowest and the highest among them.
+fn check_curves(engine: &Engine, request: &SeriesRequest, points: &[RecordBatch], width: usize) {
+    let curves = block_on(engine.curves(request, width)).unwrap();
+    // Each series, in order, with its finite (step, value) points.
+    type Finite = ((String, String), Vec<(f64, f64)>);
+    let mut finite: Vec<Finite> = Vec::new();
+    for b in points {
+        let (ids, paths) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+        let (steps, values) = (
+            b.column(2).as_primitive::<Float64Type>(),
+            b.column(4).as_primitive::<Float64Type>(),
+        );
+        for r in 0..b.num_rows() {
+            let key = (ids.value(r).to_string(), paths.value(r).to_string());
+            if finite.last().is_none_or(|(k, _)| *k != key) {
+                finite.push((key, Vec::new()));
+            }
+            let (step, value) = (steps.value(r), values.value(r));
+            if step.is_finite() && value.is_finite() {
+                finite.last_mut().unwrap().1.push((step, value));
+            }
+        }
+    }
+    finite.retain(|(_, p)| !p.is_empty());
+    assert_eq!(curves.len(), finite.len(), "a curve per series with points");
+    let width = width.max(2);
+    for (curve, ((id, path), all)) in curves.iter().zip(&finite) {
+        assert_eq!((&curve.id, &curve.path, curve.points), (id, path, all.len()));
+        if all.len() <= width {
+            assert_eq!(&curve.kept, all, "{id} {path}: every point");
+            continue;
+        }
+        assert!(
+            curve.kept.len() <= width,
+            "{id} {path}: {} > {width}",
+            curve.kept.len()
+        );
+        let mut at = 0;
+        for point in &curve.kept {
+            at += all[at..]
+                .iter()
+                .position(|p| p == point)
+                .expect("a real point, in order");
+        }
+        let lowest = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let highest = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        assert!(curve.kept.iter().any(|p| p.1 == lowest) && curve.kept.iter().any(|p| p.1 == highest));
+    }
+}

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import hashlib
 import os
-import threading
 import warnings
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
@@ -29,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import nql as _nql
+from nql import _projects
 
 from . import exceptions
 from .exceptions import (
@@ -224,59 +223,18 @@ def _trashed_mode(trashed) -> str:
 
 # --- opening projects ---------------------------------------------------------------------------
 
-_OPENED: Dict[Tuple[str, Optional[str], Optional[str]], "_nql.Project"] = {}
-_OPENING = threading.Lock()
-
-
-def _index_dir(key: str) -> Optional[str]:
-    """`NQL_INDEX_DIR/<name>-<hash>` when `NQL_INDEX_DIR` is set (an index per project there),
-    else None: the engine's default place."""
-    root = os.getenv("NQL_INDEX_DIR")
-    if not root:
-        return None
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    name = os.path.basename(key.rstrip("/\\")) or "project"
-    return os.path.join(root, f"{''.join(c if c.isalnum() else '_' for c in name)}-{digest}")
-
-
 def _open(project) -> Tuple["_nql.Project", str]:
     """The project that `project` (else `NEPTUNE_PROJECT`) names, opened once per process,
     and its name for messages."""
-    if project is None:
-        project = os.getenv("NEPTUNE_PROJECT")
-    if project is None or project == "":
-        raise NeptuneMissingProjectNameException()
-    if not isinstance(project, (str, os.PathLike)):
-        raise TypeError("project must be a str or NoneType (was {})".format(type(project)))
-    name = os.fspath(project)
-    if os.path.exists(name):
-        path, within = os.path.abspath(name), None
-    else:
-        root = os.getenv("NQL_DATA")
-        if not root:
-            raise ProjectNotFound(
-                name,
-                "nql.neptune: no such directory or store, and NQL_DATA, the data directory of a Neptune "
-                "export to look the project up in, is not set",
-            )
-        path, within = os.path.abspath(root), name
-    index_dir = _index_dir(path if within is None else f"{path}#{within}")
-    key = (path, within, index_dir)
-    with _OPENING:
-        opened = _OPENED.get(key)
-        if opened is None:
-            try:
-                opened = _nql.open(path, project=within, index_dir=index_dir)
-            except _nql.ProjectError as e:
-                raise ProjectNotFound(name, f"nql.neptune: {e}") from None
-            _OPENED[key] = opened
-    return opened, name
+    try:
+        return _projects.open_project(project, who="nql.neptune")
+    except _projects.NoProjectName:
+        raise NeptuneMissingProjectNameException() from None
+    except _projects.UnknownProject as e:
+        raise ProjectNotFound(e.name, e.reason) from None
 
 
-def _clear_cache() -> None:
-    """Forgets every project opened so far (the next init opens it again, seeing new files)."""
-    with _OPENING:
-        _OPENED.clear()
+_clear_cache = _projects.clear_cache
 
 
 # --- fetching tables ----------------------------------------------------------------------------
