@@ -126,8 +126,9 @@ impl Distributed {
 
     /// Runs `query` on a table on the cluster, with the options (columns, sort, limit,
     /// trash) and results of [`engine::Engine::fetch`]: the same objects in the same order.
-    /// On `options.cancel`, `options.timeout` or when the returned future is dropped, the
-    /// job is cancelled on the cluster (once the scheduler has accepted it).
+    /// On `options.cancel` or `options.timeout`, the job is cancelled on the cluster as soon
+    /// as the scheduler has accepted it (waiting up to 10 s for that, in the background); when
+    /// the returned future is dropped, if the scheduler has accepted it already.
     pub async fn fetch(
         &self,
         kind: ObjectKind,
@@ -146,18 +147,19 @@ impl Distributed {
         // The plan's own schema: the client's optimizer turns a limit of 0 into an empty
         // relation that has no columns.
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        let work = datafusion::physical_plan::collect(physical, state.task_ctx());
+        let mut work = Box::pin(datafusion::physical_plan::collect(physical, state.task_ctx()));
         let cancelled = wait_cancelled(options.cancel.as_ref());
         let deadline = wait_deadline(options.timeout);
-        let batches = tokio::select! {
-            batches = work => batches,
-            () = cancelled => {
-                job.cancel().await;
-                return Err(QueryError::Cancelled);
-            }
-            () = deadline => {
-                job.cancel().await;
-                return Err(QueryError::TimedOut { timeout: options.timeout.unwrap_or_default() });
+        let stopped = tokio::select! {
+            batches = &mut work => Ok(batches),
+            () = cancelled => Err(QueryError::Cancelled),
+            () = deadline => Err(QueryError::TimedOut { timeout: options.timeout.unwrap_or_default() }),
+        };
+        let batches = match stopped {
+            Ok(batches) => batches,
+            Err(stop) => {
+                job.cancel_once_accepted(work);
+                return Err(stop);
             }
         };
         job.done = true;
@@ -226,17 +228,37 @@ struct Job {
 
 impl Job {
     fn id(&self) -> Option<String> {
-        self.plan
-            .downcast_ref::<DistributedQueryExec<LogicalPlanNode>>()
-            .and_then(|q| q.job_id())
-            .map(String::from)
+        job_id(&self.plan)
     }
 
-    async fn cancel(&mut self) {
+    /// Cancels the job on the cluster, in the background: at once if the scheduler has
+    /// accepted it, else as soon as `work` (the query, still submitting) learns its id. Gives
+    /// up when `work` ends or after [`ACCEPT_WAIT`].
+    fn cancel_once_accepted<W>(&mut self, work: W)
+    where
+        W: std::future::Future + Send + Unpin + 'static,
+    {
         self.done = true;
-        if let Some(id) = self.id() {
-            cancel_job(self.scheduler.clone(), id).await;
-        }
+        let (scheduler, plan) = (self.scheduler.clone(), Arc::clone(&self.plan));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let mut work = work;
+            let give_up = tokio::time::sleep(ACCEPT_WAIT);
+            tokio::pin!(give_up);
+            loop {
+                if let Some(id) = job_id(&plan) {
+                    cancel_job(scheduler, id).await;
+                    return;
+                }
+                tokio::select! {
+                    _ = &mut work => return,
+                    () = &mut give_up => return,
+                    () = tokio::time::sleep(Duration::from_millis(10)) => {}
+                }
+            }
+        });
     }
 }
 
@@ -249,6 +271,16 @@ impl Drop for Job {
             runtime.spawn(cancel_job(self.scheduler.clone(), id));
         }
     }
+}
+
+/// How long a cancelled query waits for the scheduler to accept its job, so as to cancel it.
+const ACCEPT_WAIT: Duration = Duration::from_secs(10);
+
+/// The id the scheduler gave the job of a Ballista plan, once it has accepted it.
+fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
+    plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>()
+        .and_then(|q| q.job_id())
+        .map(String::from)
 }
 
 /// Asks the scheduler to cancel a job; a failure leaves the job to finish on its own, and
