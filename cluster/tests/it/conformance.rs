@@ -7,7 +7,7 @@ use cluster::{Distributed, LocalCluster, SessionConfigExt, ballista_config, func
 use datafusion::prelude::SessionConfig;
 use engine::{FetchOptions, QueryError, Trashed};
 
-use crate::common::{answer, bucketed, cases, differences, local_engine};
+use crate::common::{Answer, answer, bucketed, cases, differences, local_engine};
 
 async fn cluster(config: SessionConfig) -> Distributed {
     let cluster = LocalCluster::start(2, 8, function_registry).await.unwrap();
@@ -254,4 +254,30 @@ async fn a_directory_without_summaries_or_a_bad_address_is_a_clear_error() {
         .await
         .unwrap_err();
     assert!(matches!(e, cluster::ClusterError::Unreachable { .. }), "{e}");
+}
+
+/// Ballista ships plans as protobuf, which stops decoding at depth 100: the deepest queries
+/// the front end accepts (it refuses more than 40 levels of nesting) and long flat chains
+/// (lowered as balanced trees) run on the cluster as in one process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_and_very_long_queries_run_on_the_cluster() {
+    let dist = cluster(ballista_config()).await;
+    let local = local_engine();
+    let mut nested = "`sys/failed`:bool = true".to_string();
+    for i in 0..20 {
+        nested = match i % 2 {
+            0 => format!("NOT ({nested})"),
+            _ => format!("(`sys/name`:string = \"x{i}\" OR {nested})"),
+        };
+    }
+    let mut chain: Vec<String> = (0..5000)
+        .map(|i| format!("`sys/name`:string = \"x{i}\""))
+        .collect();
+    chain.push("`sys/failed`:bool = true".into());
+    for query in [nested, chain.join(" OR ")] {
+        let here = answer(local.fetch_runs_table(&query, &FetchOptions::default()).await);
+        assert!(matches!(&here, Answer::Ids(ids) if !ids.is_empty()), "{here:?}");
+        let there = answer(dist.fetch_runs_table(&query, &FetchOptions::default()).await);
+        assert_eq!(here, there, "{}", &query[..80]);
+    }
 }
