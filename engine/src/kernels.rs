@@ -13,12 +13,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, ListArray, RecordBatch,
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, ListArray, RecordBatch, UInt32Array,
 };
-use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
 use datafusion::arrow::compute::kernels::boolean::{and_kleene, is_not_null, not, or_kleene};
 use datafusion::arrow::compute::kernels::{cmp, comparison};
-use datafusion::arrow::compute::{prep_null_mask_filter, take};
+use datafusion::arrow::compute::prep_null_mask_filter;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::DFSchema;
 use datafusion::common::ScalarValue;
@@ -58,6 +58,24 @@ pub(crate) fn filter_mask(
     } else {
         mask
     })
+}
+
+/// `per_value[keys[r]]` for every row `r` (what `take` gives, null where the key or its
+/// value is null), by byte lookups rather than a bit-by-bit take.
+fn gather(per_value: &BooleanArray, keys: &UInt32Array) -> BooleanArray {
+    let values: Vec<bool> = (0..per_value.len()).map(|v| per_value.value(v)).collect();
+    let at = keys.values();
+    let truth = BooleanBuffer::collect_bool(keys.len(), |r| {
+        values.get(at[r] as usize).copied().unwrap_or(false)
+    });
+    if per_value.null_count() == 0 && keys.null_count() == 0 {
+        return BooleanArray::new(truth, None);
+    }
+    let valid: Vec<bool> = (0..per_value.len()).map(|v| per_value.is_valid(v)).collect();
+    let validity = BooleanBuffer::collect_bool(keys.len(), |r| {
+        keys.is_valid(r) && valid.get(at[r] as usize).copied().unwrap_or(false)
+    });
+    BooleanArray::new(truth, Some(NullBuffer::new(validity)))
 }
 
 /// Evaluates a lowered filter to a boolean mask over a batch, with SQL's three-valued logic
@@ -137,9 +155,7 @@ impl Masks<'_> {
             interrupt: self.interrupt,
         };
         let per_value = distinct.evaluate(expr)?;
-        Ok(Some(
-            take(&per_value, &dictionary.keys, None)?.as_boolean().clone(),
-        ))
+        Ok(Some(gather(&per_value, &dictionary.keys)))
     }
 
     /// The column `expr` names, if it is a column of the batch.
@@ -394,4 +410,27 @@ fn without_redundant_null_checks(filter: Expr, schema: &Schema) -> Result<Expr> 
             })
         })
         .map(|t| t.data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::compute::take;
+
+    #[test]
+    fn gathering_by_key_is_a_take() {
+        let per_value = BooleanArray::from(vec![Some(true), None, Some(false), Some(true)]);
+        let plain = UInt32Array::from(vec![3, 0, 2, 2, 1, 0]);
+        let with_nulls = UInt32Array::from(vec![Some(3), None, Some(1), Some(2), None, Some(0)]);
+        for keys in [&plain, &with_nulls] {
+            let want = take(&per_value, keys, None).unwrap();
+            assert_eq!(&gather(&per_value, keys), want.as_boolean(), "{keys:?}");
+        }
+        let no_nulls = BooleanArray::from(vec![true, false]);
+        let keys = UInt32Array::from(vec![1, 1, 0]);
+        assert_eq!(
+            &gather(&no_nulls, &keys),
+            take(&no_nulls, &keys, None).unwrap().as_boolean()
+        );
+    }
 }
