@@ -21,7 +21,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::LogicalPlanNode;
 use datasets::layout::ObjectKind;
 use engine::bucketed::SummaryTable;
-use engine::{CancelToken, FetchOptions, QueryError, QueryResult};
+use engine::{FetchOptions, QueryError, QueryResult};
 use nql::{AttributeInfo, CheckedQuery, Diagnostic};
 
 use crate::error::ClusterError;
@@ -148,12 +148,9 @@ impl Distributed {
         // relation that has no columns.
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let mut work = Box::pin(datafusion::physical_plan::collect(physical, state.task_ctx()));
-        let cancelled = wait_cancelled(options.cancel.as_ref());
-        let deadline = wait_deadline(options.timeout);
         let stopped = tokio::select! {
             batches = &mut work => Ok(batches),
-            () = cancelled => Err(QueryError::Cancelled),
-            () = deadline => Err(QueryError::TimedOut { timeout: options.timeout.unwrap_or_default() }),
+            stop = engine::cancel::stopped(options.cancel.as_ref(), options.timeout) => Err(stop),
         };
         let batches = match stopped {
             Ok(batches) => batches,
@@ -288,20 +285,6 @@ fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
 async fn cancel_job(scheduler: String, job_id: String) {
     if let Ok(mut client) = SchedulerGrpcClient::connect(scheduler).await {
         let _ = client.cancel_job(CancelJobParams { job_id }).await;
-    }
-}
-
-async fn wait_cancelled(token: Option<&CancelToken>) {
-    match token {
-        Some(token) => token.cancelled().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn wait_deadline(timeout: Option<Duration>) {
-    match timeout {
-        Some(timeout) => tokio::time::sleep(timeout).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -13,6 +13,27 @@ use std::time::{Duration, Instant};
 use datafusion::error::DataFusionError;
 use tokio::sync::Notify;
 
+/// Completes once `token` is cancelled or `timeout` has passed (never, without either), with
+/// the error a query stopped that way returns: what a query's work is raced against.
+pub async fn stopped(token: Option<&CancelToken>, timeout: Option<Duration>) -> crate::QueryError {
+    let cancelled = async {
+        match token {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let deadline = async {
+        match timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = cancelled => crate::QueryError::Cancelled,
+        () = deadline => crate::QueryError::TimedOut { timeout: timeout.unwrap_or_default() },
+    }
+}
+
 /// Cancels the queries it is given to (through [`crate::FetchOptions::cancel`]). Clones share
 /// one flag: cancel any clone, from any thread, and every query holding one stops. A token
 /// stays cancelled; use a new one for the next query.

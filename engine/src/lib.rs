@@ -312,24 +312,11 @@ impl Engine {
         let physical = scan::with_interrupt(physical, &interrupt).map_err(query_error)?;
         let schema = physical.schema();
         let work = datafusion::physical_plan::collect(physical, state.task_ctx());
-        let cancelled = async {
-            match &options.cancel {
-                Some(token) => token.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
-        let deadline = async {
-            match options.timeout {
-                Some(timeout) => tokio::time::sleep(timeout).await,
-                None => std::future::pending().await,
-            }
-        };
-        // The scans check the interrupt themselves; these stop the wait for work that is
+        // The scans check the interrupt themselves; this stops the wait for work that is
         // not in a scan.
         let batches = tokio::select! {
             batches = work => batches.map_err(query_error)?,
-            () = cancelled => return Err(QueryError::Cancelled),
-            () = deadline => return Err(QueryError::TimedOut { timeout: options.timeout.unwrap_or_default() }),
+            stop = cancel::stopped(options.cancel.as_ref(), options.timeout) => return Err(stop),
         };
         Ok(QueryResult {
             schema,
@@ -490,22 +477,9 @@ impl Engine {
                 .map_err(blocking_failed)?
                 .map_err(query_error)
         };
-        let cancelled = async {
-            match &request.cancel {
-                Some(token) => token.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
-        let deadline = async {
-            match request.timeout {
-                Some(timeout) => tokio::time::sleep(timeout).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             done = work => done,
-            () = cancelled => Err(QueryError::Cancelled),
-            () = deadline => Err(QueryError::TimedOut { timeout: request.timeout.unwrap_or_default() }),
+            stop = cancel::stopped(request.cancel.as_ref(), request.timeout) => Err(stop),
         }
     }
 
