@@ -133,11 +133,13 @@ def _mode(mode: Optional[str]) -> Mode:
 
 
 def _verify_fetch_arguments(query, limit, sort_by, ascending, progress_bar) -> None:
+    """The checks of fetch_models_table and fetch_model_versions_table, in Neptune's order."""
     verify_type("query", query, (str, type(None)))
     verify_type("limit", limit, (int, type(None)))
     verify_type("sort_by", sort_by, str)
     verify_type("ascending", ascending, bool)
     verify_type("progress_bar", progress_bar, (type(None), bool, type(ProgressBarCallback)))
+    _verify_limit(limit)
 
 
 def _verify_limit(limit) -> None:
@@ -554,7 +556,6 @@ class Project(_Container):
     ) -> Table:
         """Models matching `query`, as Neptune 1.x's `fetch_models_table`."""
         _verify_fetch_arguments(query, limit, sort_by, ascending, progress_bar)
-        _verify_limit(limit)
         query = query if query is not None else ""
         sent = _raw_with_trash(query, trashed)
         if trashed is not None and not isinstance(trashed, bool):
@@ -708,7 +709,6 @@ class Model(_Container):
     ) -> Table:
         """This model's versions matching `query` (trashed ones left out), as Neptune 1.x's."""
         _verify_fetch_arguments(query, limit, sort_by, ascending, progress_bar)
-        _verify_limit(limit)
         query = query if query is not None else ""
         sent = _nql_aggregate(
             [
