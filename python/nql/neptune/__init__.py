@@ -248,15 +248,16 @@ def _fetch_table(
     *,
     query: str,
     sent: str,
-    trashed: str,
+    trashed: Optional[bool],
     columns,
     limit: Optional[int],
     sort_by: str,
     ascending: bool,
     model: Optional[str] = None,
 ) -> Table:
-    """A table of the engine's answer to `query` with Neptune's options; `sent` is the NQL that
-    Neptune would have sent (for the message of an invalid query)."""
+    """A table of the engine's answer to `query` with Neptune's options (`trashed`: True only
+    trashed objects, False none, None all); `sent` is the NQL that Neptune would have sent (for
+    the message of an invalid query)."""
     if table not in project.tables:
         return Table(None, [])
     described = project._inner.columns(table)  # (result name, path, NQL type)
@@ -306,7 +307,7 @@ def _fetch_table(
             sort_by=engine_sort,
             ascending=ascending,
             limit=None if python_sort else limit,
-            trashed=trashed,
+            trashed=_trashed_mode(trashed),
             model=model,
             now=_NOW,
         )
@@ -536,7 +537,7 @@ class Project(_Container):
             "runs",
             query=engine_query,
             sent=sent,
-            trashed=_trashed_mode(trashed),
+            trashed=trashed,
             columns=columns,
             limit=limit,
             sort_by=sort_by,
@@ -567,7 +568,7 @@ class Project(_Container):
             "models",
             query=query,
             sent=sent,
-            trashed=_trashed_mode(trashed),
+            trashed=trashed,
             columns=columns,
             limit=limit,
             sort_by=sort_by,
@@ -722,7 +723,7 @@ class Model(_Container):
             "model_versions",
             query=query,
             sent=sent,
-            trashed="exclude",
+            trashed=False,
             columns=columns,
             limit=limit,
             sort_by=sort_by,
