@@ -133,11 +133,13 @@ def _mode(mode: Optional[str]) -> Mode:
 
 
 def _verify_fetch_arguments(query, limit, sort_by, ascending, progress_bar) -> None:
+    """The checks of fetch_models_table and fetch_model_versions_table, in Neptune's order."""
     verify_type("query", query, (str, type(None)))
     verify_type("limit", limit, (int, type(None)))
     verify_type("sort_by", sort_by, str)
     verify_type("ascending", ascending, bool)
     verify_type("progress_bar", progress_bar, (type(None), bool, type(ProgressBarCallback)))
+    _verify_limit(limit)
 
 
 def _verify_limit(limit) -> None:
@@ -246,15 +248,16 @@ def _fetch_table(
     *,
     query: str,
     sent: str,
-    trashed: str,
+    trashed: Optional[bool],
     columns,
     limit: Optional[int],
     sort_by: str,
     ascending: bool,
     model: Optional[str] = None,
 ) -> Table:
-    """A table of the engine's answer to `query` with Neptune's options; `sent` is the NQL that
-    Neptune would have sent (for the message of an invalid query)."""
+    """A table of the engine's answer to `query` with Neptune's options (`trashed`: True only
+    trashed objects, False none, None all); `sent` is the NQL that Neptune would have sent (for
+    the message of an invalid query)."""
     if table not in project.tables:
         return Table(None, [])
     described = project._inner.columns(table)  # (result name, path, NQL type)
@@ -304,7 +307,7 @@ def _fetch_table(
             sort_by=engine_sort,
             ascending=ascending,
             limit=None if python_sort else limit,
-            trashed=trashed,
+            trashed=_trashed_mode(trashed),
             model=model,
             now=_NOW,
         )
@@ -534,7 +537,7 @@ class Project(_Container):
             "runs",
             query=engine_query,
             sent=sent,
-            trashed=_trashed_mode(trashed),
+            trashed=trashed,
             columns=columns,
             limit=limit,
             sort_by=sort_by,
@@ -554,7 +557,6 @@ class Project(_Container):
     ) -> Table:
         """Models matching `query`, as Neptune 1.x's `fetch_models_table`."""
         _verify_fetch_arguments(query, limit, sort_by, ascending, progress_bar)
-        _verify_limit(limit)
         query = query if query is not None else ""
         sent = _raw_with_trash(query, trashed)
         if trashed is not None and not isinstance(trashed, bool):
@@ -566,7 +568,7 @@ class Project(_Container):
             "models",
             query=query,
             sent=sent,
-            trashed=_trashed_mode(trashed),
+            trashed=trashed,
             columns=columns,
             limit=limit,
             sort_by=sort_by,
@@ -708,7 +710,6 @@ class Model(_Container):
     ) -> Table:
         """This model's versions matching `query` (trashed ones left out), as Neptune 1.x's."""
         _verify_fetch_arguments(query, limit, sort_by, ascending, progress_bar)
-        _verify_limit(limit)
         query = query if query is not None else ""
         sent = _nql_aggregate(
             [
@@ -722,7 +723,7 @@ class Model(_Container):
             "model_versions",
             query=query,
             sent=sent,
-            trashed="exclude",
+            trashed=False,
             columns=columns,
             limit=limit,
             sort_by=sort_by,

@@ -419,32 +419,32 @@ class Filter:
     @staticmethod
     def eq(attribute: Union[str, Attribute], value) -> "Filter":
         """The attribute's value equals `value`."""
-        return Filter(_AttributeValuePredicate("==", _attribute(attribute)._to_internal(), value))
+        return Filter._compare("==", attribute, value)
 
     @staticmethod
     def ne(attribute: Union[str, Attribute], value) -> "Filter":
         """The attribute's value is not `value`."""
-        return Filter(_AttributeValuePredicate("!=", _attribute(attribute)._to_internal(), value))
+        return Filter._compare("!=", attribute, value)
 
     @staticmethod
     def gt(attribute: Union[str, Attribute], value) -> "Filter":
         """The attribute's value is greater than `value`."""
-        return Filter(_AttributeValuePredicate(">", _attribute(attribute)._to_internal(), value))
+        return Filter._compare(">", attribute, value)
 
     @staticmethod
     def ge(attribute: Union[str, Attribute], value) -> "Filter":
         """The attribute's value is at least `value`."""
-        return Filter(_AttributeValuePredicate(">=", _attribute(attribute)._to_internal(), value))
+        return Filter._compare(">=", attribute, value)
 
     @staticmethod
     def lt(attribute: Union[str, Attribute], value) -> "Filter":
         """The attribute's value is less than `value`."""
-        return Filter(_AttributeValuePredicate("<", _attribute(attribute)._to_internal(), value))
+        return Filter._compare("<", attribute, value)
 
     @staticmethod
     def le(attribute: Union[str, Attribute], value) -> "Filter":
         """The attribute's value is at most `value`."""
-        return Filter(_AttributeValuePredicate("<=", _attribute(attribute)._to_internal(), value))
+        return Filter._compare("<=", attribute, value)
 
     @staticmethod
     def matches(attribute: Union[str, Attribute], pattern: str) -> "Filter":
@@ -454,35 +454,34 @@ class Filter:
     @staticmethod
     def contains_all(attribute: Union[str, Attribute], values: Union[str, List[str]]) -> "Filter":
         """The set (or string) contains every one of `values`."""
-        attribute = _attribute(attribute)
-        if isinstance(values, str):
-            values = [values]
-        if values == []:
-            raise ValueError(
-                "Invalid value for `contains_all` filter. Expected str, or non-empty list of str, but got "
-                "an empty list"
-            )
-        return Filter(_Filter.all([_AttributeValuePredicate("CONTAINS", attribute._to_internal(), v) for v in values]))
+        return Filter._contains_each("contains_all", "CONTAINS", attribute, values)
 
     @staticmethod
     def contains_none(attribute: Union[str, Attribute], values: Union[str, List[str]]) -> "Filter":
         """The set (or string) contains none of `values`."""
-        attribute = _attribute(attribute)
-        if values == []:
-            raise ValueError(
-                "Invalid value for `contains_none` filter. Expected str, or non-empty list of str, but got "
-                "an empty list"
-            )
-        if isinstance(values, str):
-            values = [values]
-        return Filter(
-            _Filter.all([_AttributeValuePredicate("NOT CONTAINS", attribute._to_internal(), v) for v in values])
-        )
+        return Filter._contains_each("contains_none", "NOT CONTAINS", attribute, values)
 
     @staticmethod
     def exists(attribute: Union[str, Attribute]) -> "Filter":
         """The object has the attribute."""
         return Filter(_AttributePredicate("EXISTS", _attribute(attribute)._to_internal()))
+
+    @staticmethod
+    def _compare(operator: str, attribute: Union[str, Attribute], value) -> "Filter":
+        return Filter(_AttributeValuePredicate(operator, _attribute(attribute)._to_internal(), value))
+
+    @staticmethod
+    def _contains_each(method: str, operator: str, attribute: Union[str, Attribute], values) -> "Filter":
+        """The AND of `operator` over `values` (one string, or a non-empty list of them)."""
+        attribute = _attribute(attribute)
+        if values == []:
+            raise ValueError(
+                f"Invalid value for `{method}` filter. Expected str, or non-empty list of str, but got "
+                "an empty list"
+            )
+        if isinstance(values, str):
+            values = [values]
+        return Filter(_Filter.all([_AttributeValuePredicate(operator, attribute._to_internal(), v) for v in values]))
 
     def __and__(self, other: "Filter") -> "Filter":
         return Filter(_Filter.all([self._to_internal(), other._to_internal()]))
