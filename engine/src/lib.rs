@@ -71,8 +71,9 @@ pub struct Engine {
     kind: String,
     /// A foreign source's way to its raw points (a native project's are in `ctx`).
     foreign: Option<Arc<series::ForeignSeries>>,
-    /// A native project's series files, by kind, read directly by [`Engine::series`].
-    series_files: Vec<(SeriesKind, Vec<std::path::PathBuf>)>,
+    /// A native project's raw points by kind (its series files, or batches in memory), read
+    /// directly by [`Engine::series`].
+    raw_series: Vec<(SeriesKind, RawSeries)>,
     /// Each of `tables`' ids with their stored rows, once a series fetch needed them.
     id_rows: Vec<OnceLock<Arc<HashMap<String, u32>>>>,
 }
@@ -187,11 +188,8 @@ impl Engine {
             ctx.register_table(TableReference::bare(t.kind.table_name()), provider.clone())?;
             sources.push(provider_as_source(provider));
         }
-        let mut series_files = Vec::new();
+        let raw_series = project.series.clone();
         for (kind, raw) in project.series {
-            if let RawSeries::Files { files } = &raw {
-                series_files.push((kind, files.clone()));
-            }
             register_series(&ctx, kind, raw)?;
         }
         let id_rows = tables.iter().map(|_| OnceLock::new()).collect();
@@ -201,7 +199,7 @@ impl Engine {
             ctx,
             kind: project.kind,
             foreign: project.foreign.map(Arc::new),
-            series_files,
+            raw_series,
             id_rows,
         })
     }
@@ -359,8 +357,8 @@ impl Engine {
     /// row is the point its `last` summary is; with `tail`, each series cut to its last
     /// points. The result has no batch when no point matches.
     ///
-    /// A native project's points are scanned from its series files with the request's
-    /// conditions pushed into the Parquet reader. A foreign source's are read again from the
+    /// A native project's points are read from its series files, skipping the row groups and
+    /// pages whose statistics exclude the request. A foreign source's are read again from the
     /// units holding the requested objects (an export's run files, a store), as the index
     /// build read them. Stops on `request.cancel` and `request.timeout` as [`Engine::fetch`]
     /// does.
@@ -437,45 +435,27 @@ impl Engine {
         let members = self.id_rows(position)?;
         interrupt.check().map_err(query_error)?;
         let wanted = Arc::new(series::Wanted::new(request, Arc::clone(&members)));
-        let files = self
-            .series_files
+        let raw = self
+            .raw_series
             .iter()
             .find(|(kind, _)| *kind == request.kind)
-            .map(|(_, files)| files.clone());
-        let blocking_failed =
-            |e: tokio::task::JoinError| QueryError::Source(format!("reading the points failed: {e}"));
+            .map(|(_, raw)| raw.clone());
+        let (foreign, request_owned) = (self.foreign.clone(), request.clone());
+        // Reading and ordering both run on the blocking pool.
+        let work = tokio::task::spawn_blocking(move || {
+            let stop = || interrupt.check().map_err(query_error);
+            let batches = match (foreign, raw) {
+                (Some(foreign), _) => foreign.points(&request_owned, &members, &stop)?,
+                (None, Some(RawSeries::Files { files })) => series::file_points(&files, &wanted, &stop)?,
+                (None, Some(RawSeries::Memory { batches })) => batches,
+                (None, None) => Vec::new(),
+            };
+            stop()?;
+            finish(batches, &wanted).map_err(query_error)
+        });
         let work = async {
-            let read = {
-                let (foreign, request, members, wanted, interrupt) = (
-                    self.foreign.clone(),
-                    request.clone(),
-                    Arc::clone(&members),
-                    Arc::clone(&wanted),
-                    interrupt.clone(),
-                );
-                let stop = move || interrupt.check().map_err(query_error);
-                move || match (foreign, files) {
-                    (Some(foreign), _) => foreign.points(&request, &members, &stop).map(Some),
-                    (None, Some(files)) => series::file_points(&files, &wanted, &stop).map(Some),
-                    (None, None) => Ok(None),
-                }
-            };
-            let batches = match tokio::task::spawn_blocking(read)
-                .await
-                .map_err(blocking_failed)??
-            {
-                Some(batches) => batches,
-                // Points held in memory (a project made of batches).
-                None => series::native_points(&self.ctx, request)
-                    .await
-                    .map_err(query_error)?,
-            };
-            interrupt.check().map_err(query_error)?;
-            let wanted = Arc::clone(&wanted);
-            tokio::task::spawn_blocking(move || finish(batches, &wanted))
-                .await
-                .map_err(blocking_failed)?
-                .map_err(query_error)
+            work.await
+                .map_err(|e| QueryError::Source(format!("reading the points failed: {e}")))?
         };
         tokio::select! {
             done = work => done,

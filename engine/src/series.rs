@@ -2,9 +2,9 @@
 //! long Arrow table, for plotting and for clients that pivot them themselves (Neptune's
 //! `fetch_values`, neptune-query's `fetch_metrics`).
 //!
-//! A native project's points are read from its series files through the session's
-//! `float_series` / `string_series` tables, the request's conditions pushed into the Parquet
-//! scan (row groups whose statistics exclude them are skipped). A foreign source (a Neptune
+//! A native project's points are read straight from its series files ([`file_points`]:
+//! row groups and pages whose statistics exclude the request are skipped), or taken from the
+//! batches it was made of. A foreign source (a Neptune
 //! export, an MLflow store) has no such files: its points are read again from the units of
 //! the source that hold the requested objects (an export's run, a store), as the index
 //! build read them; the index does not keep raw points.
@@ -27,9 +27,6 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
-use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast as cast_expr, ident, lit};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::RowSelection;
 use datafusion::parquet::arrow::arrow_reader::{
@@ -899,54 +896,6 @@ pub(crate) fn id_rows(table: &ObjectTable) -> Result<HashMap<String, u32>, DataF
         }
     }
     Ok(rows)
-}
-
-/// The points a native project's series table holds for `request`: a scan of the
-/// session's table with the conditions pushed into it (none when the project has no such
-/// table). The points come in any order, unnormalized.
-pub(crate) async fn native_points(
-    ctx: &SessionContext,
-    request: &SeriesRequest,
-) -> Result<Vec<RecordBatch>, DataFusionError> {
-    let name = request.kind.table_name();
-    if !ctx.table_exist(name)? {
-        return Ok(Vec::new());
-    }
-    let provider = ctx.table_provider(name).await?;
-    let columns = provider.schema();
-    let has = |c: &str| columns.column_with_name(c).is_some();
-    let mut filters: Vec<Expr> = Vec::new();
-    if let Some(ids) = &request.ids {
-        filters.push(
-            cast_expr(ident(ID_COLUMN), DataType::Utf8)
-                .in_list(ids.iter().map(|i| lit(i.as_str())).collect(), false),
-        );
-    }
-    if let Some(paths) = &request.paths {
-        filters.push(
-            cast_expr(ident(PATH_COLUMN), DataType::Utf8)
-                .in_list(paths.iter().map(|p| lit(p.as_str())).collect(), false),
-        );
-    }
-    let step = || cast_expr(ident(STEP_COLUMN), DataType::Float64);
-    if let Some(from) = request.step_range.0 {
-        filters.push(step().gt_eq(lit(from)));
-    }
-    if let Some(to) = request.step_range.1 {
-        filters.push(step().lt_eq(lit(to)));
-    }
-    if has(VALUE_COLUMN) {
-        filters.push(ident(VALUE_COLUMN).is_not_null());
-    }
-    let source = datafusion::datasource::provider_as_source(provider);
-    let mut plan = LogicalPlanBuilder::scan_with_filters(name, source, None, filters.clone())?;
-    if let Some(all) = conjunction(filters) {
-        plan = plan.filter(all)?;
-    }
-    let plan = plan.build()?;
-    let state = ctx.state();
-    let physical = state.create_physical_plan(&plan).await?;
-    datafusion::physical_plan::collect(physical, state.task_ctx()).await
 }
 
 /// What a foreign source needs to read its points again: the source, and which of its
