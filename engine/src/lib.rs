@@ -73,7 +73,7 @@ pub struct Engine {
     foreign: Option<Arc<series::ForeignSeries>>,
     /// A native project's raw points by kind (its series files, or batches in memory), read
     /// directly by [`Engine::series`].
-    raw_series: Vec<(SeriesKind, RawSeries)>,
+    raw_series: Vec<(SeriesKind, Arc<series::NativePoints>)>,
     /// Each of `tables`' ids with their stored rows, once a series fetch needed them.
     id_rows: Vec<OnceLock<Arc<HashMap<String, u32>>>>,
 }
@@ -188,8 +188,15 @@ impl Engine {
             ctx.register_table(TableReference::bare(t.kind.table_name()), provider.clone())?;
             sources.push(provider_as_source(provider));
         }
-        let raw_series = project.series.clone();
+        let mut raw_series = Vec::new();
         for (kind, raw) in project.series {
+            let points = match &raw {
+                RawSeries::Files { files } => {
+                    series::NativePoints::Files(series::SeriesFiles::new(files.clone()))
+                }
+                RawSeries::Memory { batches } => series::NativePoints::Memory(batches.clone()),
+            };
+            raw_series.push((kind, Arc::new(points)));
             register_series(&ctx, kind, raw)?;
         }
         let id_rows = tables.iter().map(|_| OnceLock::new()).collect();
@@ -439,15 +446,17 @@ impl Engine {
             .raw_series
             .iter()
             .find(|(kind, _)| *kind == request.kind)
-            .map(|(_, raw)| raw.clone());
+            .map(|(_, raw)| Arc::clone(raw));
         let (foreign, request_owned) = (self.foreign.clone(), request.clone());
         // Reading and ordering both run on the blocking pool.
         let work = tokio::task::spawn_blocking(move || {
             let stop = || interrupt.check().map_err(query_error);
-            let batches = match (foreign, raw) {
+            let batches = match (foreign, raw.as_deref()) {
                 (Some(foreign), _) => foreign.points(&request_owned, &members, &stop)?,
-                (None, Some(RawSeries::Files { files })) => series::file_points(&files, &wanted, &stop)?,
-                (None, Some(RawSeries::Memory { batches })) => batches,
+                (None, Some(series::NativePoints::Files(files))) => {
+                    series::file_points(files, &wanted, &stop)?
+                }
+                (None, Some(series::NativePoints::Memory(batches))) => batches.clone(),
                 (None, None) => Vec::new(),
             };
             stop()?;

@@ -189,33 +189,14 @@ impl Wanted {
         self.from.is_none_or(|f| step >= f) && self.to.is_none_or(|t| step <= t)
     }
 
-    /// Which rows have a wanted `sys/id` and path (each distinct value checked once).
+    /// Which rows have a wanted `sys/id` and path. Each distinct value is checked once, when
+    /// a row first uses it: a batch may share a dictionary of a whole file's ids and use few.
     fn key_mask(
         &self,
         ids: &DictionaryArray<Int32Type>,
         paths: &DictionaryArray<Int32Type>,
     ) -> BooleanBuffer {
-        let wanted_values = |keys: &DictionaryArray<Int32Type>, wants: &dyn Fn(&str) -> bool| {
-            let values = keys.values().as_string::<i32>();
-            (0..values.len())
-                .map(|v| values.is_valid(v) && wants(values.value(v)))
-                .collect::<Vec<bool>>()
-        };
-        let id_ok = wanted_values(ids, &|id| self.wants_id(id));
-        let path_ok = wanted_values(paths, &|path| self.wants_path(path));
-        let (id_keys, path_keys) = (ids.keys(), paths.keys());
-        if id_keys.null_count() == 0 && path_keys.null_count() == 0 {
-            let (id_keys, path_keys) = (id_keys.values(), path_keys.values());
-            return BooleanBuffer::collect_bool(ids.len(), |r| {
-                id_ok[id_keys[r] as usize] & path_ok[path_keys[r] as usize]
-            });
-        }
-        BooleanBuffer::collect_bool(ids.len(), |r| {
-            id_keys.is_valid(r)
-                && path_keys.is_valid(r)
-                && id_ok[id_keys.value(r) as usize]
-                && path_ok[path_keys.value(r) as usize]
-        })
+        &wanted_rows(ids, &|id| self.wants_id(id)) & &wanted_rows(paths, &|path| self.wants_path(path))
     }
 
     /// Which rows of a batch holding `sys/id` and `path` (any string encoding) are wanted:
@@ -287,23 +268,81 @@ impl Wanted {
     }
 }
 
-/// The points of `request` in a native project's series `files`, read straight from them:
-/// row groups whose statistics exclude the request are skipped, `sys/id` and `path` are read
-/// dictionary-encoded and checked first, and the other columns are decoded only for the rows
-/// they keep. `stop` is asked before each row group. In any order, for [`finish`].
+/// Which rows of a dictionary-encoded string column hold a value that `wants`, each value
+/// asked about once, when a row first uses it (a null is never wanted).
+fn wanted_rows(column: &DictionaryArray<Int32Type>, wants: &dyn Fn(&str) -> bool) -> BooleanBuffer {
+    let values = column.values().as_string::<i32>();
+    let keys = column.keys();
+    // Per value: 0 not asked yet, 1 wanted, 2 not.
+    let mut answers = vec![0u8; values.len()];
+    BooleanBuffer::collect_bool(column.len(), |r| {
+        if keys.is_null(r) {
+            return false;
+        }
+        let v = keys.value(r) as usize;
+        if answers[v] == 0 {
+            answers[v] = if values.is_valid(v) && wants(values.value(v)) {
+                1
+            } else {
+                2
+            };
+        }
+        answers[v] == 1
+    })
+}
+
+/// Where a native project's raw points of one kind are read from.
+#[derive(Debug)]
+pub(crate) enum NativePoints {
+    Files(SeriesFiles),
+    /// The batches a project held in memory was made of.
+    Memory(Vec<RecordBatch>),
+}
+
+/// A native project's series files of one kind, with their footers and page indexes once
+/// read (the engine is a snapshot of the files it opened).
+#[derive(Debug)]
+pub(crate) struct SeriesFiles {
+    files: Vec<PathBuf>,
+    footers: OnceLock<Result<Vec<ArrowReaderMetadata>, String>>,
+}
+
+impl SeriesFiles {
+    pub fn new(files: Vec<PathBuf>) -> SeriesFiles {
+        SeriesFiles {
+            files,
+            footers: OnceLock::new(),
+        }
+    }
+
+    /// Every file's reader metadata, page index included, read on first use.
+    fn footers(&self) -> Result<&[ArrowReaderMetadata], QueryError> {
+        self.footers
+            .get_or_init(|| {
+                crate::load::parallel_map(&self.files, crate::load::cores(), |file| {
+                    crate::load::guarded(file, || {
+                        crate::load::series_metadata_with(file, PageIndexPolicy::Optional)
+                    })
+                })
+                .map_err(|e| e.to_string())
+            })
+            .as_deref()
+            .map_err(|e| QueryError::Source(e.clone()))
+    }
+}
+
+/// The points of `request` in a native project's series files, read straight from them:
+/// row groups and pages whose statistics exclude the request are skipped, `sys/id` and `path`
+/// are read dictionary-encoded and, in a file without a page index, checked before the other
+/// columns are decoded. `stop` is asked before each row group. In any order, for [`finish`].
 pub(crate) fn file_points(
-    files: &[PathBuf],
+    series: &SeriesFiles,
     wanted: &Arc<Wanted>,
     stop: &(dyn Fn() -> Result<(), QueryError> + Sync),
 ) -> Result<Vec<RecordBatch>, QueryError> {
     let source_error = |e: LoadError| QueryError::Source(e.to_string());
     let threads = crate::load::cores();
-    let metadata = crate::load::parallel_map(files, threads, |file| {
-        crate::load::guarded(file, || {
-            crate::load::series_metadata_with(file, PageIndexPolicy::Optional)
-        })
-    })
-    .map_err(source_error)?;
+    let (files, metadata) = (&series.files, series.footers()?);
     let units: Vec<(usize, usize)> = metadata
         .iter()
         .enumerate()

@@ -142,7 +142,7 @@ impl Progress {
 }
 
 /// Where the raw series points live after loading, for query-time access.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) enum RawSeries {
     /// Parquet files, whose schema is read when the table is first used.
     Files {
