@@ -273,6 +273,13 @@ impl Wanted {
 fn wanted_rows(column: &DictionaryArray<Int32Type>, wants: &dyn Fn(&str) -> bool) -> BooleanBuffer {
     let values = column.values().as_string::<i32>();
     let keys = column.keys();
+    let wanted = |v: usize| values.is_valid(v) && wants(values.value(v));
+    if values.len() <= column.len() && keys.null_count() == 0 {
+        // Few values: each asked about once up front.
+        let answers: Vec<bool> = (0..values.len()).map(wanted).collect();
+        let keys = keys.values();
+        return BooleanBuffer::collect_bool(column.len(), |r| answers[keys[r] as usize]);
+    }
     // Per value: 0 not asked yet, 1 wanted, 2 not.
     let mut answers = vec![0u8; values.len()];
     BooleanBuffer::collect_bool(column.len(), |r| {
@@ -281,11 +288,7 @@ fn wanted_rows(column: &DictionaryArray<Int32Type>, wants: &dyn Fn(&str) -> bool
         }
         let v = keys.value(r) as usize;
         if answers[v] == 0 {
-            answers[v] = if values.is_valid(v) && wants(values.value(v)) {
-                1
-            } else {
-                2
-            };
+            answers[v] = if wanted(v) { 1 } else { 2 };
         }
         answers[v] == 1
     })
@@ -1160,6 +1163,32 @@ mod tests {
         );
         let steps = out[1].column(2).as_primitive::<Float64Type>();
         assert_eq!(steps.value(0), RESULT_BATCH_ROWS as f64);
+    }
+
+    #[test]
+    fn rows_are_wanted_by_their_value_whether_the_dictionary_is_small_or_large() {
+        let values = StringArray::from(vec![Some("a"), Some("b"), None, Some("c")]);
+        let wants = |v: &str| v != "b";
+        // Fewer rows than values, a null key: each value asked about as rows use it.
+        let few = DictionaryArray::<Int32Type>::try_new(
+            datafusion::arrow::array::Int32Array::from(vec![Some(1), None, Some(3)]),
+            Arc::new(values.clone()),
+        )
+        .unwrap();
+        assert_eq!(
+            wanted_rows(&few, &wants).iter().collect::<Vec<_>>(),
+            [false, false, true]
+        );
+        // More rows than values: all asked about up front.
+        let many = DictionaryArray::<Int32Type>::try_new(
+            datafusion::arrow::array::Int32Array::from(vec![0, 1, 2, 3, 3, 0]),
+            Arc::new(values),
+        )
+        .unwrap();
+        assert_eq!(
+            wanted_rows(&many, &wants).iter().collect::<Vec<_>>(),
+            [true, false, false, true, true, true]
+        );
     }
 
     #[test]
