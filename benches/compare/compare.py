@@ -25,9 +25,10 @@ Modes (all in one run by default, so that every ratio is measured side by side):
            --oneshot-reps rounds in which the three tools take turns, and each tool's median.
   index    the index: its build (`nql index --rebuild`: time, peak memory, size) against
            DuckDB's CREATE TABLE of the points plus the summary GROUP BY; the first query on
-           a fresh copy of the project (no index yet: the query builds it); the first query
-           after adding 10% more runs as new files to an indexed copy (the query refreshes
-           the index); one plain and one series-aggregate query each, ids checked.
+           a fresh copy of the project (no index yet: the query answers from the files and
+           starts the build in the background); the first query after adding 10% more runs
+           as new files to an indexed copy (stale: the same, the refresh in the background);
+           one plain and one series-aggregate query each, ids checked.
 
 Every tool returns ids only; the script checks that all of them return the same ids (the same
 list, in order, for the sorted query) and reports medians, our/their ratios and their
@@ -888,7 +889,8 @@ def add_runs(add: Path, dst: Path) -> int:
 
 
 def run_fresh(nql: Path, scale: str, data: Path, work: Path, queries) -> dict:
-    """(b) The first query on a copy of the project with no index: the query builds it."""
+    """(b) The first query on a copy of the project with no index: the query answers from the
+    files and leaves the index to an `nql index` it starts in the background."""
     text = dict(queries)
     out = {}
     for name in FRESH_QUERIES:
@@ -898,7 +900,11 @@ def run_fresh(nql: Path, scale: str, data: Path, work: Path, queries) -> dict:
         result = work / f"fresh-{name}.csv"
         r = run_child(nql_query_cmd(nql, copy, name, text[name]), result, memory=True)
         write_ids(work / "ids" / "ours_fresh", name, csv_ids(result))
+        # The query answered from the files and started `nql index` in the background:
+        # `nql index` waits for its lock (the time until the index is ready, after the answer).
+        ready = run_child([nql, "index", "--data", copy])
         out[name] = {"s": r["s"], "peak_bytes": r["peak_bytes"], "index_bytes": dir_bytes(copy / "_nql"),
+                     "index_ready_s": ready["s"], "index_after": index_message(ready["stderr"]),
                      "same_ids": same_ids(scale, name, {"ours_fresh": read_ids(work, "ours_fresh", name),
                                                         "ours_oneshot": read_ids(work, "ours_oneshot", name),
                                                         "duckdb_oneshot": read_ids(work, "duckdb_oneshot", name)},
@@ -1083,7 +1089,7 @@ def targets(results: dict[str, dict]) -> list[tuple[str, str, str, bool]]:
     if m and m.get("fresh"):
         for name, f in m["fresh"].items():
             if f.get("vs_duckdb") is not None:
-                out.append((f"first query on a fresh copy (`{name}`, index built inside it) <= 1.5x DuckDB's "
+                out.append((f"first query on a fresh copy (`{name}`, answered from the files) <= 1.5x DuckDB's "
                             "time for that query", "M", ratio(f["vs_duckdb"]), f["vs_duckdb"] <= 1.5))
     if m and m.get("append"):
         for name, a in m["append"]["queries"].items():
@@ -1324,14 +1330,19 @@ def write_docs(results: dict[str, dict]):
         "each tool reads into the OS page cache, for every tool alike, so no tool reads from the "
         "disk in the timed runs.",
         "- **First query on a fresh copy** (b): the project copied without `_nql` (its files "
-        "hard-linked, so already in the page cache), then one `nql query` that builds the index "
-        "inside it and answers; against DuckDB's one-shot time for the same query over the same "
-        "Parquet files (DuckDB has nothing to build).",
+        "hard-linked, so already in the page cache), then one `nql query`. With no index, it "
+        "answers straight from the files (the object columns it names, the summaries of the "
+        "series it names, computed from the row groups holding them) and starts `nql index` in "
+        "the background as it exits; the time is the query process's, start to exit. Against "
+        "DuckDB's one-shot time for the same query over the same Parquet files. The script then "
+        "waits for the background build (`nql index`, which takes its lock in turn) before it "
+        "goes on.",
         "- **Adding runs** (c): a project with 10% more runs (`nql generate --key ADD --seed 43`) "
         "added to a copy of the indexed project as new part files of `runs/`, `float_series/` and "
-        "`string_series/`; then one `nql query`, which refreshes the index (summarizing the new "
-        "series files only) and answers; its time over (b)'s. Its ids are checked against "
-        "DuckDB's over the grown project.",
+        "`string_series/`; then one `nql query`, which finds the index stale, answers from the "
+        "files as (b) does and starts the refresh (summarizing the new series files only) in the "
+        "background; its time over (b)'s. Its ids are checked against DuckDB's over the grown "
+        "project.",
         f"- **In-process** (d): `nql bench` opens the project once (through the index) and times "
         f"each query in-process, {warm.get('iterations_ours', 50)} timed runs after 3 warm-ups, "
         "median. DuckDB: every Parquet file loaded into in-memory tables (`CREATE TABLE t AS SELECT "

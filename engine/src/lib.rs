@@ -52,7 +52,7 @@ pub use cancel::CancelToken;
 pub use convert::ConvertReport;
 pub use error::{LoadError, QueryError};
 pub use index::IndexReport;
-pub use load::{IndexLocation, LoadOptions, LoadProgress, ProgressFn, WarnFn};
+pub use load::{IndexLocation, LoadOptions, LoadProgress, ProgressFn, Refresh, WarnFn};
 pub use query::{FetchOptions, QueryResult, Trashed};
 pub use series::{Curve, SeriesRequest, series_schema};
 pub use source::SourceOptions;
@@ -76,6 +76,8 @@ pub struct Engine {
     raw_series: Vec<(SeriesKind, Arc<series::NativePoints>)>,
     /// Each of `tables`' ids with their stored rows, once a series fetch needed them.
     id_rows: Vec<OnceLock<Arc<HashMap<String, u32>>>>,
+    /// Opened straight from the files, the index missing or stale ([`Refresh::Deferred`]).
+    index_deferred: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -110,17 +112,25 @@ impl Engine {
     /// ([`IndexLocation::None`]), every column is read and every series summarized now (a
     /// foreign source, a Neptune export or an MLflow store, into a temporary directory
     /// removed once it is open).
+    ///
+    /// With [`Refresh::Deferred`], a native project whose index is missing or stale (or
+    /// that has none, [`IndexLocation::None`]) is opened straight from its files instead:
+    /// queries read the columns and summarize the series they name, and nothing is written.
     pub fn open_with(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<Engine, LoadError> {
-        let project = match options.index {
+        let (project, deferred) = match (options.index.clone(), options.refresh) {
             // A foreign source (no native layout here) is summarized through an index that
             // lives only while it opens.
-            IndexLocation::None => match load::load_dir(dir.as_ref(), options) {
-                Err(LoadError::MissingRuns { .. }) => index::open(dir.as_ref(), options)?.0,
-                loaded => loaded?,
+            (IndexLocation::None, Refresh::First) => match load::load_dir(dir.as_ref(), options) {
+                Err(LoadError::MissingRuns { .. }) => (index::open(dir.as_ref(), options)?.0, false),
+                loaded => (loaded?, false),
             },
-            _ => index::open(dir.as_ref(), options)?.0,
+            (index, _) => {
+                let (project, report) = index::open_or_defer(dir.as_ref(), options)?;
+                (project, report.is_none() && index != IndexLocation::None)
+            }
         };
-        let engine = Engine::new(project, options)?;
+        let mut engine = Engine::new(project, options)?;
+        engine.index_deferred = deferred;
         options.report("ready", 1, 1);
         Ok(engine)
     }
@@ -208,7 +218,14 @@ impl Engine {
             foreign: project.foreign.map(Arc::new),
             raw_series,
             id_rows,
+            index_deferred: false,
         })
+    }
+
+    /// Whether the project was opened straight from its files because its index is missing
+    /// or stale ([`Refresh::Deferred`]): `nql index` would bring it up to date.
+    pub fn index_deferred(&self) -> bool {
+        self.index_deferred
     }
 
     /// What the project is: `a project in the native layout (docs/dataset.md)`, `Neptune

@@ -156,7 +156,8 @@ fn as_keys(column: &ArrayRef) -> Result<DictionaryArray<Int32Type>, ArrowError> 
 #[derive(Debug)]
 pub(crate) struct Wanted {
     /// The table's objects (id → stored row): points of anything else are not the table's.
-    members: Arc<HashMap<String, u32>>,
+    /// `None`: every object's points (a summarizer checks their ids itself).
+    members: Option<Arc<HashMap<String, u32>>>,
     ids: Option<HashSet<String>>,
     paths: Option<HashSet<String>>,
     from: Option<f64>,
@@ -166,7 +167,7 @@ pub(crate) struct Wanted {
 impl Wanted {
     pub fn new(request: &SeriesRequest, members: Arc<HashMap<String, u32>>) -> Wanted {
         Wanted {
-            members,
+            members: Some(members),
             ids: request.ids.as_ref().map(|ids| ids.iter().cloned().collect()),
             paths: request
                 .paths
@@ -177,8 +178,20 @@ impl Wanted {
         }
     }
 
+    /// Every point of the series at `paths`, whatever its object.
+    pub fn of_paths(paths: impl IntoIterator<Item = String>) -> Wanted {
+        Wanted {
+            members: None,
+            ids: None,
+            paths: Some(paths.into_iter().collect()),
+            from: None,
+            to: None,
+        }
+    }
+
     fn wants_id(&self, id: &str) -> bool {
-        self.members.contains_key(id) && self.ids.as_ref().is_none_or(|w| w.contains(id))
+        self.members.as_ref().is_none_or(|m| m.contains_key(id))
+            && self.ids.as_ref().is_none_or(|w| w.contains(id))
     }
 
     fn wants_path(&self, path: &str) -> bool {
@@ -346,16 +359,7 @@ pub(crate) fn file_points(
     let source_error = |e: LoadError| QueryError::Source(e.to_string());
     let threads = crate::load::cores();
     let (files, metadata) = (&series.files, series.footers()?);
-    let units: Vec<(usize, usize)> = metadata
-        .iter()
-        .enumerate()
-        .flat_map(|(f, md)| {
-            let groups = md.metadata().row_groups();
-            (0..groups.len())
-                .filter(|&g| wanted.may_match(&groups[g]))
-                .map(move |g| (f, g))
-        })
-        .collect();
+    let units = wanted_row_groups(metadata, wanted);
     let failed = std::sync::Mutex::new(None);
     let read = crate::load::parallel_map(&units, threads, |&(f, group)| {
         if let Err(e) = stop() {
@@ -370,6 +374,84 @@ pub(crate) fn file_points(
         return Err(e);
     }
     Ok(read.into_iter().flatten().collect())
+}
+
+/// The (file, row group) of every row group that may hold wanted points.
+fn wanted_row_groups(metadata: &[ArrowReaderMetadata], wanted: &Wanted) -> Vec<(usize, usize)> {
+    metadata
+        .iter()
+        .enumerate()
+        .flat_map(|(f, md)| {
+            let groups = md.metadata().row_groups();
+            (0..groups.len())
+                .filter(|&g| wanted.may_match(&groups[g]))
+                .map(move |g| (f, g))
+        })
+        .collect()
+}
+
+/// The summaries of the series `wanted` names (every object's), computed from a native
+/// project's series files of `kind`: the row groups and pages that may hold them are read
+/// (as [`file_points`] reads them) and summarized by a pool of workers as they are decoded.
+/// Objects are numbered by `index`; a point of an object not in it is an error naming the
+/// file. Exact, so the same as an index build's summaries bit for bit.
+pub(crate) fn summarize_files(
+    series: &SeriesFiles,
+    kind: SeriesKind,
+    wanted: &Arc<Wanted>,
+    index: &crate::load::series::IdIndex,
+) -> Result<
+    (
+        crate::load::series::FloatSummaries,
+        crate::load::series::StringSummaries,
+    ),
+    LoadError,
+> {
+    use crate::load::series::{FloatSummaries, StringSummaries};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    let metadata = series.footers().map_err(|e| LoadError::Source {
+        path: series.files.first().cloned().unwrap_or_default(),
+        problem: e.to_string(),
+    })?;
+    let units = wanted_row_groups(metadata, wanted);
+    let next = AtomicUsize::new(0);
+    let workers = crate::load::cores().min(units.len()).max(1);
+    let summarize = || -> Result<(FloatSummaries, StringSummaries), LoadError> {
+        let mut floats = FloatSummaries::new(index.len());
+        let mut strings = StringSummaries::new(index.len());
+        loop {
+            let Some(&(f, group)) = units.get(next.fetch_add(1, Relaxed)) else {
+                return Ok((floats, strings));
+            };
+            let file = &series.files[f];
+            let batches = crate::load::guarded(file, || read_row_group(file, &metadata[f], group, wanted))?;
+            for batch in batches {
+                let points = wanted
+                    .keep(&batch, kind)
+                    .map_err(|e| crate::load::parquet_error(file, e))?;
+                match kind {
+                    SeriesKind::Float => floats.add_batch(&points, index),
+                    SeriesKind::String => strings.add_batch(&points, index),
+                }
+                .map_err(|p| crate::load::series_error(file, p))?;
+            }
+        }
+    };
+    let partials: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(summarize)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("summary workers do not panic"))
+            .collect()
+    });
+    let mut floats = FloatSummaries::new(index.len());
+    let mut strings = StringSummaries::new(index.len());
+    for partial in partials {
+        let (f, s) = partial?;
+        floats.merge(f);
+        strings.merge(s);
+    }
+    Ok((floats, strings))
 }
 
 /// The rows of row group `group` that may hold wanted points by the page index (each

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use datasets::layout::ObjectKind;
 use engine::{
-    Engine, FetchOptions, IndexLocation, LoadError, LoadOptions, QueryError, SourceOptions, Trashed,
+    Engine, FetchOptions, IndexLocation, LoadError, LoadOptions, QueryError, Refresh, SourceOptions, Trashed,
 };
 
 use output::Format;
@@ -197,6 +197,13 @@ impl ProjectArgs {
     /// Opens the project (building or refreshing its index first, with a progress bar on a
     /// terminal when that takes a while), then gives what opening freed back to the system.
     fn open(&self) -> Result<Engine, Failure> {
+        self.open_with(Refresh::First)
+    }
+
+    /// [`ProjectArgs::open`]; with [`Refresh::Deferred`], a native project whose index is
+    /// missing or stale is read straight from its files instead (see
+    /// [`ProjectArgs::index_in_background`]).
+    fn open_with(&self, refresh: Refresh) -> Result<Engine, Failure> {
         let engine = match &self.data {
             None => Engine::from_batches(datasets::demo::project())?,
             Some(dir) => {
@@ -205,6 +212,7 @@ impl ProjectArgs {
                     index: self.index(),
                     source: self.source(),
                     warn: Some(std::sync::Arc::new(|w: &str| eprintln!("warning: {w}"))),
+                    refresh,
                     ..LoadOptions::default()
                 };
                 Engine::open_with(dir, &options)?
@@ -213,6 +221,44 @@ impl ProjectArgs {
         memory::release_free_memory();
         memory::keep_freed_memory();
         Ok(engine)
+    }
+}
+
+/// How `nql query` treats a missing or stale index: `NQL_BACKGROUND_INDEX=0` builds it
+/// before answering; otherwise the query answers from the files and leaves the build to
+/// an `nql index` started in the background.
+fn query_refresh() -> Refresh {
+    match std::env::var("NQL_BACKGROUND_INDEX").as_deref() {
+        Ok("0") | Ok("false") | Ok("no") => Refresh::First,
+        _ => Refresh::Deferred,
+    }
+}
+
+impl ProjectArgs {
+    /// Starts `nql index` for this project in the background, detached from this process
+    /// (its own process group, so a Ctrl-C here does not stop it; no output): the next
+    /// query finds the index fresh. Builders take the index's lock in turn, so a second one
+    /// started meanwhile finds the index fresh and does nothing.
+    fn index_in_background(&self) {
+        let (Some(data), Ok(exe)) = (&self.data, std::env::current_exe()) else {
+            return;
+        };
+        let mut command = std::process::Command::new(exe);
+        command.arg("index").arg("--data").arg(data);
+        if let Some(dir) = &self.index_dir {
+            command.arg("--index-dir").arg(dir);
+        }
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        // The build is a convenience: a query that cannot start one has still answered.
+        let _ = command.spawn();
     }
 }
 
@@ -677,13 +723,14 @@ async fn query(args: QueryArgs) -> Result<(), Failure> {
             None,
         ),
         None => {
-            let engine = args.source.project.open()?;
+            let engine = args.source.project.open_with(query_refresh())?;
             let result = engine
                 .fetch(args.source.table.into(), &text, &options, model)
                 .await?;
             (result, Some(engine))
         }
     };
+    let index_later = engine.as_ref().is_some_and(|e| e.index_deferred());
     print_warnings(&text, &result.warnings);
     let written = match &args.output {
         Some(path) => {
@@ -711,6 +758,9 @@ async fn query(args: QueryArgs) -> Result<(), Failure> {
     // only delay its exit (3% of a one-shot query at M, measured).
     std::mem::forget(result);
     std::mem::forget(engine);
+    if index_later {
+        args.source.project.index_in_background();
+    }
     written
 }
 

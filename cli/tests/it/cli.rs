@@ -1,6 +1,7 @@
 //! The `nql` binary: every subcommand, the formats, exit codes, diagnostics on stderr.
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use crate::conformance_dir;
 
@@ -715,6 +716,49 @@ fn csv_ids(extra: &[&str], query: &str) -> Vec<String> {
     stdout(&o).lines().skip(1).map(str::to_string).collect()
 }
 
+#[test]
+fn a_first_query_answers_from_the_files_and_leaves_the_index_to_the_background() {
+    let project = generated("background-index", "300", "100");
+    let d = project.to_str().unwrap();
+    let q = INDEX_QUERIES[1];
+    let expected = csv_ids(&["--data", d, "--no-index"], q);
+    // NQL_BACKGROUND_INDEX=0: the query builds the index before it answers.
+    let built_first = crate::scratch_dir("background-index-first").join("project");
+    copy_dir(&project, &built_first);
+    let o = Command::new(env!("CARGO_BIN_EXE_nql"))
+        .args([
+            "query",
+            "--data",
+            built_first.to_str().unwrap(),
+            "--columns",
+            "sys/id",
+            "--format",
+            "csv",
+        ])
+        .args(["--now", "2026-06-01T00:00:00Z", "--", q])
+        .env("NQL_BACKGROUND_INDEX", "0")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        built_first.join("_nql/manifest.json").is_file(),
+        "built before answering"
+    );
+    // By default the answer comes straight from the files, then the index appears.
+    assert_eq!(csv_ids(&["--data", d], q), expected);
+    let started = std::time::Instant::now();
+    while !project.join("_nql/manifest.json").is_file() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no index built in the background"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = nql(&["index", "--data", d]);
+    assert!(stderr(&o).contains("is up to date"), "{}", stderr(&o));
+    assert_eq!(csv_ids(&["--data", d], q), expected, "through the index");
+}
+
 const INDEX_QUERIES: [&str; 3] = [
     "",
     "last(`metrics/accuracy`) > 0.5 AND `sys/tags`:stringSet CONTAINS \"exploration\"",
@@ -730,14 +774,20 @@ fn every_command_works_on_an_indexed_an_unindexed_and_a_read_only_project() {
         .map(|q| csv_ids(&["--data", d, "--no-index"], q))
         .collect();
     assert!(!project.join("_nql").exists(), "--no-index writes nothing");
-    // Indexed (the first query builds the index in the project).
+    // Indexed: the first query answers from the files and starts `nql index` in the
+    // background; `nql index` here waits for its lock, then finds the index built (or
+    // builds it, if the background one has not started yet).
     for (q, e) in INDEX_QUERIES.iter().zip(&expected) {
         assert_eq!(&csv_ids(&["--data", d], q), e, "{q}");
     }
+    assert_eq!(nql(&["index", "--data", d]).status.code(), Some(0));
     assert!(project.join("_nql/manifest.json").is_file());
     let o = nql(&["index", "--data", d]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("is up to date"), "{}", stderr(&o));
+    for (q, e) in INDEX_QUERIES.iter().zip(&expected) {
+        assert_eq!(&csv_ids(&["--data", d], q), e, "through the index: {q}");
+    }
     // Read-only: the project directory cannot hold an index (a file named `_nql` stands
     // where it would go, which stops even root), so it goes to the user's cache.
     let read_only = crate::scratch_dir("every-command-read-only").join("project");
@@ -771,6 +821,15 @@ fn every_command_works_on_an_indexed_an_unindexed_and_a_read_only_project() {
             let got: Vec<String> = stdout(&o).lines().skip(1).map(str::to_string).collect();
             assert_eq!(&got, e, "{extra:?} {q}");
         }
+        // The index the queries started in the background, waited for.
+        let mut args = vec!["index"];
+        args.extend_from_slice(&extra);
+        let o = Command::new(env!("CARGO_BIN_EXE_nql"))
+            .args(&args)
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     }
     assert!(
         cache.join("nql/index").is_dir(),

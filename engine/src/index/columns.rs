@@ -257,7 +257,7 @@ fn spec_of(c: &ColumnEntry, pack: &Path) -> Result<ColumnSpec, LoadError> {
 
 /// The default order of a table's rows (for each place, the row there), from their ids and
 /// creation times.
-fn default_order(ids: ArrayRef, created: Option<ArrayRef>) -> Result<UInt32Array, LoadError> {
+pub(crate) fn default_order(ids: ArrayRef, created: Option<ArrayRef>) -> Result<UInt32Array, LoadError> {
     use datafusion::arrow::datatypes::{Field, Schema};
     if ids.is_empty() {
         return Ok(UInt32Array::from(Vec::<u32>::new()));

@@ -28,9 +28,10 @@ use std::path::{Path, PathBuf};
 use datasets::layout::ObjectKind;
 
 use crate::error::LoadError;
-use crate::load::{self, IndexLocation, LoadOptions, LoadedProject, Sources};
+use crate::load::{self, IndexLocation, LoadOptions, LoadedProject, Refresh, Sources};
 use crate::source::Source;
 use crate::table::ObjectTable;
+pub(crate) use columns::default_order;
 use manifest::Manifest;
 
 /// What opening or refreshing an index did.
@@ -93,10 +94,63 @@ impl Project {
     }
 }
 
+/// Opens the project at `path`: through its index when that is fresh, else as
+/// `options.refresh` says: refreshing the index first, or (a native project) straight from
+/// its files, the index left as it is (`None` then). Tables read their columns as queries
+/// need them.
+pub(crate) fn open_or_defer(
+    path: &Path,
+    options: &LoadOptions,
+) -> Result<(LoadedProject, Option<IndexReport>), LoadError> {
+    let project = Project::detect(path, options)?;
+    if let (Refresh::Deferred, Project::Native(sources)) = (options.refresh, &project) {
+        if let Some(dir) = existing(&sources.dir, &options.index)
+            && let Some(m) = Manifest::read(&dir)
+            && build::is_fresh(&m, sources)
+        {
+            let (tables, series) = tables_of(&project, &m, &dir)?;
+            let report = IndexReport {
+                dir,
+                built: false,
+                summarized: 0,
+                reused: m.series.len(),
+                removed: 0,
+            };
+            let project = LoadedProject {
+                tables,
+                series,
+                kind: load::NATIVE_KIND.to_string(),
+                foreign: None,
+            };
+            return Ok((project, Some(report)));
+        }
+        return Ok((load::lazy::open(sources, options)?, None));
+    }
+    let (project, report) = open_project(project, options)?;
+    Ok((project, Some(report)))
+}
+
+/// The directory of the index of the native project in `dir`, if it has one (nothing is
+/// made or written).
+fn existing(dir: &Path, choice: &IndexLocation) -> Option<PathBuf> {
+    let has_index = |d: &Path| d.join(manifest::MANIFEST).is_file();
+    match choice {
+        IndexLocation::Dir(d) => Some(d.clone()).filter(|d| has_index(d)),
+        IndexLocation::Project => Some(dir.join("_nql"))
+            .filter(|d| has_index(d))
+            .or_else(|| cache_dir(dir).filter(|d| has_index(d))),
+        IndexLocation::None => None,
+    }
+}
+
 /// Opens the project at `path` through its index, refreshing the index first if it is not
 /// fresh. Tables read their columns as queries need them.
 pub(crate) fn open(path: &Path, options: &LoadOptions) -> Result<(LoadedProject, IndexReport), LoadError> {
-    let project = Project::detect(path, options)?;
+    open_project(Project::detect(path, options)?, options)
+}
+
+/// [`open`], of a project detected already.
+fn open_project(project: Project, options: &LoadOptions) -> Result<(LoadedProject, IndexReport), LoadError> {
     // Without an index, a foreign source is indexed into a directory removed once open:
     // the tables hold their files open.
     let scratch = match (&project, &options.index) {

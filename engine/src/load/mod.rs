@@ -2,6 +2,7 @@
 //! from record batches in memory. Everything is validated before anything is served; an
 //! error names the file, the column and the problem, and leaves nothing half-loaded.
 
+pub(crate) mod lazy;
 pub(crate) mod objects;
 pub(crate) mod series;
 pub(crate) mod state;
@@ -61,6 +62,21 @@ pub struct LoadOptions {
     pub source: crate::source::SourceOptions,
     /// Called with each warning about the data (runs left out of an export, ...).
     pub warn: Option<WarnFn>,
+    /// What opening does when the index is missing or out of date.
+    pub refresh: Refresh,
+}
+
+/// What opening a project does when its index is missing or out of date.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Refresh {
+    /// Build or refresh the index, then answer from it: what a long-lived engine wants.
+    #[default]
+    First,
+    /// Answer straight from the project's files, reading only what each query needs, and
+    /// leave the index as it is ([`crate::Engine::index_deferred`] says so; `nql query` then
+    /// refreshes it in the background). A native project only: a foreign source (a Neptune
+    /// export, an MLflow store) is indexed first.
+    Deferred,
 }
 
 /// Receives warnings about the data being opened, one line each.
@@ -88,6 +104,7 @@ impl std::fmt::Debug for LoadOptions {
             .field("index", &self.index)
             .field("source", &self.source)
             .field("warn", &self.warn.is_some())
+            .field("refresh", &self.refresh)
             .finish()
     }
 }
@@ -479,17 +496,7 @@ fn summarize_unit(
             SeriesKind::Float => floats.add_batch(batch, index),
             SeriesKind::String => strings.add_batch(batch, index),
         };
-        result.map_err(|p| match p {
-            SeriesProblem::Column { column, problem } => LoadError::SeriesColumn {
-                file: file.to_path_buf(),
-                column: column.to_string(),
-                problem,
-            },
-            SeriesProblem::UnknownObject(id) => LoadError::UnknownObject {
-                file: file.to_path_buf(),
-                id,
-            },
-        })
+        result.map_err(|p| series_error(file, p))
     };
     match unit {
         // Each batch is summarized as soon as it is decoded, while it is still in the cache.
@@ -504,6 +511,21 @@ fn summarize_unit(
             Ok(())
         }),
         SeriesUnit::Batch { label, batch } => add(label, batch),
+    }
+}
+
+/// A problem with the points of the series file `file`, as an error naming it.
+pub(crate) fn series_error(file: &Path, problem: SeriesProblem) -> LoadError {
+    match problem {
+        SeriesProblem::Column { column, problem } => LoadError::SeriesColumn {
+            file: file.to_path_buf(),
+            column: column.to_string(),
+            problem,
+        },
+        SeriesProblem::UnknownObject(id) => LoadError::UnknownObject {
+            file: file.to_path_buf(),
+            id,
+        },
     }
 }
 

@@ -29,7 +29,7 @@ use super::summary::{Finals, FloatSummary};
 /// Maps every `sys/id` in the project to a dense object number, and back.
 #[derive(Debug, Default)]
 pub(crate) struct IdIndex {
-    ids: HashMap<Arc<str>, u32>,
+    ids: HashMap<Arc<str>, u32, ahash::RandomState>,
     names: Vec<Arc<str>>,
     /// The first object number of each file inserted, with the file.
     files: Vec<(u32, std::path::PathBuf)>,

@@ -38,6 +38,27 @@ pub fn conformance_engine() -> Arc<Engine> {
         .clone()
 }
 
+/// The conformance project opened straight from its files (its index deferred): nothing is
+/// written, not even the index directory it names.
+pub fn conformance_deferred_engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let index = scratch_dir("conformance-deferred").join("index");
+            let options = LoadOptions {
+                index: IndexLocation::Dir(index.clone()),
+                refresh: engine::Refresh::Deferred,
+                ..LoadOptions::default()
+            };
+            let engine = Engine::open_with(conformance_dir().join("data"), &options)
+                .expect("the conformance data opens");
+            assert!(engine.index_deferred());
+            assert!(!index.exists(), "opening from the files writes nothing");
+            Arc::new(engine)
+        })
+        .clone()
+}
+
 /// The conformance project read into memory, without an index.
 pub fn conformance_memory_engine() -> Arc<Engine> {
     static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();

@@ -5,7 +5,10 @@ use datasets::layout::ObjectKind;
 use engine::{Engine, FetchOptions, QueryError, Trashed};
 use serde::Deserialize;
 
-use crate::common::{block_on, conformance_dir, conformance_engine, conformance_memory_engine, now};
+use crate::common::{
+    block_on, conformance_deferred_engine, conformance_dir, conformance_engine, conformance_memory_engine,
+    now,
+};
 
 #[derive(Debug, Deserialize)]
 struct Case {
@@ -20,6 +23,11 @@ struct Case {
 #[test]
 fn every_conformance_case_passes_through_an_index() {
     run_every_case(&conformance_engine());
+}
+
+#[test]
+fn every_conformance_case_passes_straight_from_the_files() {
+    run_every_case(&conformance_deferred_engine());
 }
 
 #[test]

@@ -1461,6 +1461,16 @@ fn large_project_from_parquet_agrees_with_the_reference_twice() {
         index: engine::IndexLocation::Dir(dir.join("index")),
         ..engine::LoadOptions::default()
     };
+    // Straight from the files first (no index yet: each query reads what it names).
+    let deferred = engine::LoadOptions {
+        refresh: engine::Refresh::Deferred,
+        ..options.clone()
+    };
+    let from_files = || Engine::open_with(dir.join("data"), &deferred).unwrap();
+    check_summaries(&from_files(), &large.reference).unwrap();
+    let some: Vec<&LargeCase> = large.cases[..large.battery + 10].iter().collect();
+    assert_no_failures(&run_twice(&|_| from_files(), true, &large.reference, &some));
+    assert!(!dir.join("index").exists(), "nothing written from the files");
     let open = || Engine::open_with(dir.join("data"), &options).unwrap();
     check_summaries(&open(), &large.reference).unwrap();
     // The battery and a few random queries; each round opens the project again (reading

@@ -32,7 +32,7 @@ pub(crate) fn project(dir: &Path, key: &str, runs: u64, per_file: u64, seed: u64
     generate_to_dir(&spec, dir, |_| {}).unwrap();
 }
 
-fn with_index(dir: &Path, threads: usize) -> LoadOptions {
+pub(crate) fn with_index(dir: &Path, threads: usize) -> LoadOptions {
     LoadOptions {
         index: IndexLocation::Dir(dir.to_path_buf()),
         threads,
@@ -110,7 +110,7 @@ pub(crate) fn assert_same(a: &RecordBatch, b: &RecordBatch, what: &str) {
 
 /// Copies the runs and series parts of the project in `from` into `to`'s directories under
 /// new names (`add-` + name), as a training job or an export appends files.
-fn append(from: &Path, to: &Path) -> Vec<PathBuf> {
+pub(crate) fn append(from: &Path, to: &Path) -> Vec<PathBuf> {
     let mut added = Vec::new();
     for table in ["runs", "float_series", "string_series"] {
         for entry in std::fs::read_dir(from.join(table)).unwrap() {

@@ -6,6 +6,7 @@ mod cancellation;
 mod common;
 mod concurrency;
 mod conformance;
+mod deferred;
 mod differential;
 mod fetch;
 mod generated;

@@ -1,0 +1,345 @@
+//! A native project opened straight from its files, its index missing or stale
+//! (`Refresh::Deferred`, what `nql query` does): every answer, every column and every summary
+//! is the index's bit for bit, and nothing is written.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::parquet::arrow::ArrowWriter;
+use datasets::layout::ObjectKind;
+use engine::{Engine, FetchOptions, LoadError, LoadOptions, Refresh, Trashed};
+use nql::AttrType;
+
+use crate::common::{block_on, options, scratch_dir};
+use crate::index::{append, assert_same, project, with_index};
+
+fn deferred(index: &Path) -> LoadOptions {
+    LoadOptions {
+        refresh: Refresh::Deferred,
+        ..with_index(index, 0)
+    }
+}
+
+/// Every column of `kind` (every summary of every series), sorted by `sys/id`.
+fn everything(engine: &Engine, kind: ObjectKind) -> RecordBatch {
+    let mut columns = Vec::new();
+    let mut attributes = engine.attributes(kind).unwrap();
+    attributes.sort_by(|a, b| (&a.path, a.ty.name()).cmp(&(&b.path, b.ty.name())));
+    for a in attributes {
+        match a.ty {
+            AttrType::FloatSeries => {
+                for agg in ["last", "average", "max", "min", "variance"] {
+                    columns.push(format!("{agg}({})", a.path));
+                }
+            }
+            _ if a.path == "sys/id" => {}
+            ty => columns.push(format!("{}:{ty}", a.path)),
+        }
+    }
+    let o = FetchOptions {
+        columns: Some(columns),
+        sort_by: Some("sys/id".into()),
+        ascending: true,
+        ..options(Trashed::All)
+    };
+    let result = block_on(engine.fetch(kind, "", &o, None)).unwrap();
+    concat_batches(&result.schema, &result.batches).unwrap()
+}
+
+const QUERIES: [&str; 6] = [
+    "",
+    "last(`metrics/accuracy`) > 0.5 AND `sys/tags`:stringSet CONTAINS \"exploration\"",
+    "variance(`metrics/loss`) > 0.01 OR `logs/stdout`:stringSeries CONTAINS \"ERROR\"",
+    "`params/lr`:float > 0.001 AND NOT min(`val/loss`) < 0.2",
+    "`sys/state`:experimentState = running OR average(`metrics/loss`) < 0.4",
+    "`sys/name`:string MATCHES \"^[a-m]\" AND max(`train/lr`) >= 0",
+];
+
+/// The answers of `engine` to every query on every table: ids in result order.
+fn answers(engine: &Engine) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for kind in engine.tables() {
+        for q in QUERIES {
+            let result = block_on(engine.fetch(kind, q, &options(Trashed::All), None));
+            out.push(match result {
+                Ok(r) => r.ids(),
+                Err(e) => vec![format!("error: {e}")],
+            });
+        }
+    }
+    out
+}
+
+fn assert_same_project(from_files: &Engine, indexed: &Engine, what: &str) {
+    assert_eq!(from_files.tables(), indexed.tables(), "{what}: tables");
+    for kind in indexed.tables() {
+        let names = |e: &Engine| {
+            let mut a: Vec<(String, AttrType)> = e
+                .attributes(kind)
+                .unwrap()
+                .into_iter()
+                .map(|a| (a.path, a.ty))
+                .collect();
+            a.sort_by(|x, y| (&x.0, x.1.name()).cmp(&(&y.0, y.1.name())));
+            a
+        };
+        assert_eq!(
+            names(from_files),
+            names(indexed),
+            "{what}: attributes of {kind:?}"
+        );
+        let columns = |e: &Engine| {
+            e.columns(kind)
+                .unwrap()
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            columns(from_files),
+            columns(indexed),
+            "{what}: result columns of {kind:?}"
+        );
+        assert_same(
+            &everything(from_files, kind),
+            &everything(indexed, kind),
+            &format!("{what}: {kind:?}"),
+        );
+    }
+    assert_eq!(answers(from_files), answers(indexed), "{what}: answers");
+}
+
+#[test]
+fn a_project_without_an_index_is_answered_from_its_files_as_its_index_answers() {
+    let dir = scratch_dir("deferred-fresh");
+    let data = dir.join("project");
+    project(&data, "DEF", 700, 150, 41);
+    let index = dir.join("index");
+    let from_files = Engine::open_with(&data, &deferred(&index)).unwrap();
+    assert!(from_files.index_deferred());
+    assert!(!index.exists(), "opening from the files writes nothing");
+    assert!(!data.join("_nql").exists());
+    let indexed = Engine::open_with(&data, &with_index(&index, 0)).unwrap();
+    assert!(!indexed.index_deferred());
+    assert_same_project(&from_files, &indexed, "fresh");
+    // A fresh index is used as it is.
+    let again = Engine::open_with(&data, &deferred(&index)).unwrap();
+    assert!(!again.index_deferred());
+    assert_same_project(&again, &indexed, "through the index");
+}
+
+#[test]
+fn a_stale_index_is_passed_over_for_the_files() {
+    let dir = scratch_dir("deferred-stale");
+    let (data, more) = (dir.join("project"), dir.join("more"));
+    project(&data, "STA", 400, 100, 7);
+    project(&more, "STB", 90, 30, 8);
+    let index = dir.join("index");
+    Engine::build_index(&data, &with_index(&index, 0), false).unwrap();
+    let manifest = std::fs::read(index.join("manifest.json")).unwrap();
+    append(&more, &data);
+    let from_files = Engine::open_with(&data, &deferred(&index)).unwrap();
+    assert!(
+        from_files.index_deferred(),
+        "the appended files make the index stale"
+    );
+    assert_eq!(
+        std::fs::read(index.join("manifest.json")).unwrap(),
+        manifest,
+        "left as it was"
+    );
+    let indexed = Engine::open_with(&data, &with_index(&index, 0)).unwrap();
+    assert_same_project(&from_files, &indexed, "appended");
+}
+
+fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+fn strings(v: &[Option<&str>]) -> ArrayRef {
+    Arc::new(StringArray::from(v.to_vec()))
+}
+
+fn floats(v: &[Option<f64>]) -> ArrayRef {
+    Arc::new(Float64Array::from(v.to_vec()))
+}
+
+/// Points of float series: (id, path, step, value).
+fn points(rows: &[(&str, &str, f64, Option<f64>)]) -> Vec<(&'static str, ArrayRef)> {
+    vec![
+        (
+            "sys/id",
+            strings(&rows.iter().map(|r| Some(r.0)).collect::<Vec<_>>()),
+        ),
+        (
+            "path",
+            strings(&rows.iter().map(|r| Some(r.1)).collect::<Vec<_>>()),
+        ),
+        (
+            "step",
+            floats(&rows.iter().map(|r| Some(r.2)).collect::<Vec<_>>()),
+        ),
+        ("value", floats(&rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+    ]
+}
+
+/// Files that differ in their columns, values with nulls and NaN, a model with a series
+/// of its own, a row group holding points of runs and of a model, string series.
+fn handmade(data: &Path) {
+    write(
+        &data.join("runs/part-0.parquet"),
+        vec![
+            ("sys/id", strings(&[Some("R-1"), Some("R-2"), Some("R-3")])),
+            ("params/a", floats(&[Some(1.0), None, Some(f64::NAN)])),
+            ("params/s", strings(&[Some("x"), Some("y"), None])),
+        ],
+    );
+    write(
+        &data.join("runs/part-1.parquet"),
+        vec![
+            ("sys/id", strings(&[Some("R-4"), Some("R-5")])),
+            (
+                "params/b:int",
+                Arc::new(datafusion::arrow::array::Int64Array::from(vec![Some(3), None])),
+            ),
+            ("params/s", strings(&[Some("z"), Some("x")])),
+        ],
+    );
+    write(
+        &data.join("models.parquet"),
+        vec![
+            ("sys/id", strings(&[Some("M-1")])),
+            ("sys/name", strings(&[Some("model")])),
+        ],
+    );
+    write(
+        &data.join("float_series/part-0.parquet"),
+        points(&[
+            ("R-1", "m/acc", 0.0, Some(0.5)),
+            ("R-1", "m/acc", 1.0, Some(0.7)),
+            ("R-2", "m/acc", 0.0, None),
+            ("R-2", "m/loss", 2.0, Some(-0.0)),
+            ("M-1", "m/size", 0.0, Some(10.0)),
+            ("R-5", "m/acc", 3.0, Some(f64::NAN)),
+        ]),
+    );
+    write(
+        &data.join("float_series/part-1.parquet"),
+        points(&[
+            ("R-4", "m/acc", 0.0, Some(0.9)),
+            ("R-1", "m/acc", 2.0, Some(0.1)),
+            ("R-3", "m/loss", 1.0, Some(f64::INFINITY)),
+        ]),
+    );
+    let mut strings_file = points(&[("R-1", "logs/out", 0.0, None), ("R-3", "logs/out", 4.0, None)]);
+    strings_file[3] = ("value", strings(&[Some("started"), Some("ERROR done")]));
+    write(&data.join("string_series/part-0.parquet"), strings_file);
+}
+
+#[test]
+fn files_that_differ_in_their_columns_and_series_of_two_tables_give_the_index_answers() {
+    let dir = scratch_dir("deferred-handmade");
+    let data = dir.join("project");
+    handmade(&data);
+    let index = dir.join("index");
+    let from_files = Engine::open_with(&data, &deferred(&index)).unwrap();
+    assert!(from_files.index_deferred());
+    let indexed = Engine::open_with(&data, &with_index(&index, 0)).unwrap();
+    for kind in indexed.tables() {
+        assert_same(
+            &everything(&from_files, kind),
+            &everything(&indexed, kind),
+            &format!("{kind:?}"),
+        );
+    }
+    for q in [
+        "`params/a`:float > 0",
+        "NOT `params/a`:float EXISTS",
+        "`params/b`:int = 3 OR `params/s`:string = \"x\"",
+        "last(`m/acc`) > 0.05",
+        "max(`m/acc`) = NaN OR min(`m/loss`) >= 0",
+        "`logs/out`:stringSeries CONTAINS \"ERROR\"",
+        "average(`m/acc`) < 1 AND variance(`m/acc`) >= 0",
+    ] {
+        let ids = |e: &Engine| block_on(e.fetch_runs_table(q, &options(Trashed::All))).map(|r| r.ids());
+        assert_eq!(
+            ids(&from_files).map_err(|e| e.to_string()),
+            ids(&indexed).map_err(|e| e.to_string()),
+            "{q}"
+        );
+    }
+    let model_size = |e: &Engine| {
+        block_on(e.fetch(
+            ObjectKind::Models,
+            "last(`m/size`) = 10",
+            &options(Trashed::All),
+            None,
+        ))
+        .unwrap()
+        .ids()
+    };
+    assert_eq!(model_size(&from_files), vec!["M-1".to_string()]);
+    assert_eq!(model_size(&from_files), model_size(&indexed));
+}
+
+#[test]
+fn a_bad_value_or_an_unknown_object_is_an_error_naming_the_file() {
+    let dir = scratch_dir("deferred-bad");
+    let data = dir.join("project");
+    handmade(&data);
+    write(
+        &data.join("runs/part-2.parquet"),
+        vec![
+            ("sys/id", strings(&[Some("R-9")])),
+            ("sys/state:experimentState", strings(&[Some("sleeping")])),
+        ],
+    );
+    write(
+        &data.join("float_series/part-2.parquet"),
+        points(&[("NOBODY", "m/other", 0.0, Some(1.0))]),
+    );
+    let engine = Engine::open_with(&data, &deferred(&dir.join("index"))).unwrap();
+    // Only `sys/id` shown: a query reads the columns it names.
+    let ids_only = FetchOptions {
+        columns: Some(Vec::new()),
+        ..options(Trashed::All)
+    };
+    let error = |q: &str| {
+        block_on(engine.fetch_runs_table(q, &ids_only))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let state = error("`sys/state`:experimentState = active");
+    assert!(
+        state.contains("part-2.parquet") && state.contains("sleeping"),
+        "{state}"
+    );
+    let unknown = error("last(`m/other`) > 0");
+    assert!(
+        unknown.contains("part-2.parquet") && unknown.contains("NOBODY"),
+        "{unknown}"
+    );
+    // What a query does not read is not checked.
+    assert!(block_on(engine.fetch_runs_table("last(`m/acc`) > 0", &ids_only)).is_ok());
+    // The index build checks everything.
+    match Engine::build_index(&data, &with_index(&dir.join("index"), 0), false) {
+        Err(LoadError::Column { .. } | LoadError::UnknownObject { .. }) => {}
+        other => panic!("expected the bad data to be refused, got {other:?}"),
+    }
+}
