@@ -76,7 +76,7 @@ pub struct Engine {
     raw_series: Vec<(SeriesKind, Arc<series::NativePoints>)>,
     /// Each of `tables`' ids with their stored rows, once a series fetch needed them.
     id_rows: Vec<OnceLock<Arc<HashMap<String, u32>>>>,
-    /// Opened straight from the files, the index missing or stale ([`Refresh::Deferred`]).
+    /// Opened straight from the files, without an index ([`Refresh::Deferred`]).
     index_deferred: bool,
 }
 
@@ -113,9 +113,9 @@ impl Engine {
     /// foreign source, a Neptune export or an MLflow store, into a temporary directory
     /// removed once it is open).
     ///
-    /// With [`Refresh::Deferred`], a native project whose index is missing or stale (or
-    /// that has none, [`IndexLocation::None`]) is opened straight from its files instead:
-    /// queries read the columns and summarize the series they name, and nothing is written.
+    /// With [`Refresh::Deferred`], a native project without an index (or opened with none,
+    /// [`IndexLocation::None`]) is opened straight from its files instead: queries read the
+    /// columns and summarize the series they name, and nothing is written.
     pub fn open_with(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<Engine, LoadError> {
         let (project, deferred) = match (options.index.clone(), options.refresh) {
             // A foreign source (no native layout here) is summarized through an index that
@@ -222,8 +222,8 @@ impl Engine {
         })
     }
 
-    /// Whether the project was opened straight from its files because its index is missing
-    /// or stale ([`Refresh::Deferred`]): `nql index` would bring it up to date.
+    /// Whether the project was opened straight from its files because it has no index yet
+    /// ([`Refresh::Deferred`]): `nql index` would build it.
     pub fn index_deferred(&self) -> bool {
         self.index_deferred
     }

@@ -94,20 +94,24 @@ impl Project {
     }
 }
 
-/// Opens the project at `path`: through its index when that is fresh, else as
-/// `options.refresh` says: refreshing the index first, or (a native project) straight from
-/// its files, the index left as it is (`None` then). Tables read their columns as queries
-/// need them.
+/// Opens the project at `path` through its index, refreshing a stale one first; a native
+/// project without an index, with `options.refresh` deferred, is opened straight from its
+/// files instead, and nothing is written (`None` then). Tables read their columns as
+/// queries need them.
 pub(crate) fn open_or_defer(
     path: &Path,
     options: &LoadOptions,
 ) -> Result<(LoadedProject, Option<IndexReport>), LoadError> {
     let project = Project::detect(path, options)?;
     if let (Refresh::Deferred, Project::Native(sources)) = (options.refresh, &project) {
-        if let Some(dir) = existing(&sources.dir, &options.index)
-            && let Some(m) = Manifest::read(&dir)
-            && build::is_fresh(&m, sources)
-        {
+        let found = existing(&sources.dir, &options.index).and_then(|dir| Some((Manifest::read(&dir)?, dir)));
+        if let Some((m, dir)) = found {
+            if !build::is_fresh(&m, sources) {
+                // Stale: refreshing costs what the change costs (appended files), and is kept;
+                // reading from the files would cost the whole project at every query.
+                let (project, report) = open_project(project, options)?;
+                return Ok((project, Some(report)));
+            }
             let (tables, series) = tables_of(&project, &m, &dir)?;
             let report = IndexReport {
                 dir,

@@ -62,20 +62,21 @@ pub struct LoadOptions {
     pub source: crate::source::SourceOptions,
     /// Called with each warning about the data (runs left out of an export, ...).
     pub warn: Option<WarnFn>,
-    /// What opening does when the index is missing or out of date.
+    /// What opening does when the project has no index yet.
     pub refresh: Refresh,
 }
 
-/// What opening a project does when its index is missing or out of date.
+/// What opening a project does when it has no index yet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Refresh {
     /// Build or refresh the index, then answer from it: what a long-lived engine wants.
     #[default]
     First,
-    /// Answer straight from the project's files, reading only what each query needs, and
-    /// leave the index as it is ([`crate::Engine::index_deferred`] says so; `nql query` then
-    /// refreshes it in the background). A native project only: a foreign source (a Neptune
-    /// export, an MLflow store) is indexed first.
+    /// Without an index, answer straight from the project's files, reading only what each
+    /// query needs, and write nothing ([`crate::Engine::index_deferred`] says so; `nql query`
+    /// then builds the index in the background). A stale index is refreshed first all the
+    /// same (that costs what the change costs). A native project only: a foreign source (a
+    /// Neptune export, an MLflow store) is indexed first.
     Deferred,
 }
 
