@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringViewArray, new_null_array};
 use datafusion::arrow::compute::{concat, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Int32Type};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -516,49 +516,13 @@ fn read_keys(
     metadata: &ArrowReaderMetadata,
     group: usize,
 ) -> Result<(Vec<String>, Vec<String>), LoadError> {
-    let schema = metadata.schema();
-    let roots: Vec<usize> = [ID_COLUMN, PATH_COLUMN]
-        .iter()
-        .filter_map(|c| schema.index_of(c).ok())
-        .collect();
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open_file(file)?, metadata.clone())
-        .with_row_groups(vec![group])
-        .with_projection(ProjectionMask::roots(metadata.parquet_schema(), roots))
-        .build()
-        .map_err(|e| parquet_error(file, e))?;
-    let (mut ids, mut paths) = (HashSet::new(), HashSet::new());
-    for batch in reader {
-        let batch = batch.map_err(|e| parquet_error(file, e))?;
-        for (name, set) in [(ID_COLUMN, &mut ids), (PATH_COLUMN, &mut paths)] {
-            let Some(column) = batch.column_by_name(name) else {
-                continue;
-            };
-            let values = match column.data_type() {
-                DataType::Dictionary(_, _) => {
-                    let d = column.as_dictionary::<Int32Type>();
-                    let used: HashSet<i32> = d.keys().iter().flatten().collect();
-                    let strings = datafusion::arrow::compute::cast(d.values(), &DataType::Utf8)
-                        .map_err(|e| parquet_error(file, e))?;
-                    let strings = strings.as_string::<i32>();
-                    used.into_iter()
-                        .map(|k| strings.value(k as usize).to_string())
-                        .collect::<Vec<_>>()
-                }
-                _ => {
-                    let strings = datafusion::arrow::compute::cast(column, &DataType::Utf8)
-                        .map_err(|e| parquet_error(file, e))?;
-                    strings
-                        .as_string::<i32>()
-                        .iter()
-                        .flatten()
-                        .map(str::to_string)
-                        .collect()
-                }
-            };
-            set.extend(values);
-        }
-    }
-    Ok((ids.into_iter().collect(), paths.into_iter().collect()))
+    let pairs = read_pairs(file, metadata, group)?;
+    let ids: HashSet<&String> = pairs.iter().map(|(id, _)| id).collect();
+    let paths: HashSet<&String> = pairs.iter().map(|(_, path)| path).collect();
+    Ok((
+        ids.into_iter().cloned().collect(),
+        paths.into_iter().cloned().collect(),
+    ))
 }
 
 /// The distinct (id, path) pairs of the points of row group `group`.

@@ -12,7 +12,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use engine::{Engine, LoadError, LoadOptions};
 
 /// Writes a batch of `columns` to `path` as Parquet.
-fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+pub(crate) fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let fields: Vec<Field> = columns
         .iter()

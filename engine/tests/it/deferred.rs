@@ -5,48 +5,20 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
-use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray};
 use datasets::layout::ObjectKind;
 use engine::{Engine, FetchOptions, LoadError, LoadOptions, Refresh, Trashed};
 use nql::AttrType;
 
+use crate::bad_data::write;
 use crate::common::{block_on, options, scratch_dir};
-use crate::index::{append, assert_same, project, with_index};
+use crate::index::{append, assert_same, everything_of, project, with_index};
 
 fn deferred(index: &Path) -> LoadOptions {
     LoadOptions {
         refresh: Refresh::Deferred,
         ..with_index(index, 0)
     }
-}
-
-/// Every column of `kind` (every summary of every series), sorted by `sys/id`.
-fn everything(engine: &Engine, kind: ObjectKind) -> RecordBatch {
-    let mut columns = Vec::new();
-    let mut attributes = engine.attributes(kind).unwrap();
-    attributes.sort_by(|a, b| (&a.path, a.ty.name()).cmp(&(&b.path, b.ty.name())));
-    for a in attributes {
-        match a.ty {
-            AttrType::FloatSeries => {
-                for agg in ["last", "average", "max", "min", "variance"] {
-                    columns.push(format!("{agg}({})", a.path));
-                }
-            }
-            _ if a.path == "sys/id" => {}
-            ty => columns.push(format!("{}:{ty}", a.path)),
-        }
-    }
-    let o = FetchOptions {
-        columns: Some(columns),
-        sort_by: Some("sys/id".into()),
-        ascending: true,
-        ..options(Trashed::All)
-    };
-    let result = block_on(engine.fetch(kind, "", &o, None)).unwrap();
-    concat_batches(&result.schema, &result.batches).unwrap()
 }
 
 const QUERIES: [&str; 6] = [
@@ -104,8 +76,8 @@ fn assert_same_project(from_files: &Engine, indexed: &Engine, what: &str) {
             "{what}: result columns of {kind:?}"
         );
         assert_same(
-            &everything(from_files, kind),
-            &everything(indexed, kind),
+            &everything_of(from_files, kind),
+            &everything_of(indexed, kind),
             &format!("{what}: {kind:?}"),
         );
     }
@@ -153,22 +125,6 @@ fn a_stale_index_is_refreshed_first_all_the_same() {
     let from_files = Engine::open_with(&data, &deferred(&dir.join("none"))).unwrap();
     assert!(from_files.index_deferred());
     assert_same_project(&from_files, &refreshed, "appended");
-}
-
-fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    let batch = RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap();
-    let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
 }
 
 fn strings(v: &[Option<&str>]) -> ArrayRef {
@@ -262,8 +218,8 @@ fn files_that_differ_in_their_columns_and_series_of_two_tables_give_the_index_an
     let indexed = Engine::open_with(&data, &with_index(&index, 0)).unwrap();
     for kind in indexed.tables() {
         assert_same(
-            &everything(&from_files, kind),
-            &everything(&indexed, kind),
+            &everything_of(&from_files, kind),
+            &everything_of(&indexed, kind),
             &format!("{kind:?}"),
         );
     }

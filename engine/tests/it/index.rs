@@ -54,8 +54,13 @@ fn refresh(project: &Path, index: &Path) -> IndexReport {
 
 /// Every column of the runs table (every summary of every series), sorted by `sys/id`.
 fn everything(engine: &Engine) -> RecordBatch {
+    everything_of(engine, ObjectKind::Runs)
+}
+
+/// Every column of the table `kind` (every summary of every series), sorted by `sys/id`.
+pub(crate) fn everything_of(engine: &Engine, kind: ObjectKind) -> RecordBatch {
     let mut columns = Vec::new();
-    for a in engine.attributes(ObjectKind::Runs).unwrap() {
+    for a in engine.attributes(kind).unwrap() {
         match a.ty {
             AttrType::FloatSeries => {
                 for agg in ["last", "average", "max", "min", "variance"] {
@@ -72,7 +77,7 @@ fn everything(engine: &Engine) -> RecordBatch {
         ascending: true,
         ..options(Trashed::All)
     };
-    let result = block_on(engine.fetch_runs_table("", &o)).unwrap();
+    let result = block_on(engine.fetch(kind, "", &o, None)).unwrap();
     concat_batches(&result.schema, &result.batches).unwrap()
 }
 
