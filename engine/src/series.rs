@@ -251,11 +251,7 @@ impl Wanted {
     /// (`sys/id`, `path` and `step` minimums and maximums; no statistics: it may).
     fn may_match(&self, row_group: &RowGroupMetaData) -> bool {
         let stats = |name: &str| {
-            row_group
-                .columns()
-                .iter()
-                .find(|c| c.column_path().parts() == [name])
-                .and_then(|c| c.statistics())
+            crate::load::leaf_column(row_group, name).and_then(|c| row_group.column(c).statistics())
         };
         let strings_within = |name: &str, wanted: &HashSet<String>| match stats(name) {
             Some(Statistics::ByteArray(s)) => match (s.min_bytes_opt(), s.max_bytes_opt()) {
@@ -320,7 +316,7 @@ pub(crate) enum NativePoints {
 #[derive(Debug)]
 pub(crate) struct SeriesFiles {
     files: Vec<PathBuf>,
-    footers: OnceLock<Result<Vec<ArrowReaderMetadata>, String>>,
+    footers: OnceLock<Vec<ArrowReaderMetadata>>,
 }
 
 impl SeriesFiles {
@@ -331,19 +327,27 @@ impl SeriesFiles {
         }
     }
 
-    /// Every file's reader metadata, page index included, read on first use.
-    fn footers(&self) -> Result<&[ArrowReaderMetadata], QueryError> {
-        self.footers
-            .get_or_init(|| {
-                crate::load::parallel_map(&self.files, crate::load::cores(), |file| {
-                    crate::load::guarded(file, || {
-                        crate::load::series_metadata_with(file, PageIndexPolicy::Optional)
-                    })
-                })
-                .map_err(|e| e.to_string())
+    /// The files, in order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// Every file's reader metadata (`sys/id` and `path` read dictionary-encoded), page
+    /// index included, read on first use (a failure is not kept: the next use reads again).
+    pub fn metadata(&self) -> Result<&[ArrowReaderMetadata], LoadError> {
+        if let Some(footers) = self.footers.get() {
+            return Ok(footers);
+        }
+        let read = crate::load::parallel_map(&self.files, crate::load::cores(), |file| {
+            crate::load::guarded(file, || {
+                crate::load::series_metadata_with(file, PageIndexPolicy::Optional)
             })
-            .as_deref()
-            .map_err(|e| QueryError::Source(e.clone()))
+        })?;
+        Ok(self.footers.get_or_init(|| read))
+    }
+
+    fn footers(&self) -> Result<&[ArrowReaderMetadata], QueryError> {
+        self.metadata().map_err(|e| QueryError::Source(e.to_string()))
     }
 }
 
@@ -409,10 +413,7 @@ pub(crate) fn summarize_files(
 > {
     use crate::load::series::{FloatSummaries, StringSummaries};
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-    let metadata = series.footers().map_err(|e| LoadError::Source {
-        path: series.files.first().cloned().unwrap_or_default(),
-        problem: e.to_string(),
-    })?;
+    let metadata = series.metadata()?;
     let units = wanted_row_groups(metadata, wanted);
     let next = AtomicUsize::new(0);
     let workers = crate::load::cores().min(units.len()).max(1);
@@ -464,11 +465,7 @@ fn page_selection(metadata: &ParquetMetaData, group: usize, wanted: &Wanted) -> 
     let mut kept: Vec<std::ops::Range<usize>> = std::iter::once(0..rows).collect();
     for (name, values) in [(ID_COLUMN, &wanted.ids), (PATH_COLUMN, &wanted.paths)] {
         let Some(values) = values else { continue };
-        let Some(column) = row_group
-            .columns()
-            .iter()
-            .position(|c| c.column_path().parts() == [name])
-        else {
+        let Some(column) = crate::load::leaf_column(row_group, name) else {
             continue;
         };
         let (Some(ColumnIndexMetaData::BYTE_ARRAY(index)), Some(offsets)) = (

@@ -103,45 +103,25 @@ pub(crate) fn open_or_defer(
     options: &LoadOptions,
 ) -> Result<(LoadedProject, Option<IndexReport>), LoadError> {
     let project = Project::detect(path, options)?;
-    if let (Refresh::Deferred, Project::Native(sources)) = (options.refresh, &project) {
-        let found = existing(&sources.dir, &options.index).and_then(|dir| Some((Manifest::read(&dir)?, dir)));
-        if let Some((m, dir)) = found {
-            if !build::is_fresh(&m, sources) {
-                // Stale: refreshing costs what the change costs (appended files), and is kept;
-                // reading from the files would cost the whole project at every query.
-                let (project, report) = open_project(project, options)?;
-                return Ok((project, Some(report)));
-            }
-            let (tables, series) = tables_of(&project, &m, &dir)?;
-            let report = IndexReport {
-                dir,
-                built: false,
-                summarized: 0,
-                reused: m.series.len(),
-                removed: 0,
-            };
-            let project = LoadedProject {
-                tables,
-                series,
-                kind: load::NATIVE_KIND.to_string(),
-                foreign: None,
-            };
-            return Ok((project, Some(report)));
-        }
+    // A stale index is refreshed all the same: that costs what the change costs (appended
+    // files), where reading from the files would cost the whole project at every query.
+    if let (Refresh::Deferred, Project::Native(sources)) = (options.refresh, &project)
+        && existing(&sources.dir, &options.index, true).is_none()
+    {
         return Ok((load::lazy::open(sources, options)?, None));
     }
     let (project, report) = open_project(project, options)?;
     Ok((project, Some(report)))
 }
 
-/// The directory of the index of the native project in `dir`, if it has one (nothing is
-/// made or written).
-fn existing(dir: &Path, choice: &IndexLocation) -> Option<PathBuf> {
+/// The directory of the index of the project in `dir`, if it has one (nothing is made or
+/// written). `own`: the project may hold it (`_nql/`); else only the cache is looked at.
+fn existing(dir: &Path, choice: &IndexLocation, own: bool) -> Option<PathBuf> {
     let has_index = |d: &Path| d.join(manifest::MANIFEST).is_file();
     match choice {
         IndexLocation::Dir(d) => Some(d.clone()).filter(|d| has_index(d)),
         IndexLocation::Project => Some(dir.join("_nql"))
-            .filter(|d| has_index(d))
+            .filter(|d| own && has_index(d))
             .or_else(|| cache_dir(dir).filter(|d| has_index(d))),
         IndexLocation::None => None,
     }
@@ -356,16 +336,11 @@ fn location(dir: &Path, choice: &IndexLocation, own: bool, write: bool) -> Resul
             Ok(d.clone())
         }
         IndexLocation::Project | IndexLocation::None => {
+            if !write && let Some(found) = existing(dir, &IndexLocation::Project, own) {
+                return Ok(found);
+            }
             let beside = dir.join("_nql");
             let cache = cache_dir(dir);
-            if !write {
-                if own && has_index(&beside) {
-                    return Ok(beside);
-                }
-                if let Some(cache) = cache.as_ref().filter(|c| has_index(c)) {
-                    return Ok(cache.clone());
-                }
-            }
             if own && make_writable(&beside).is_ok() {
                 return Ok(beside);
             }

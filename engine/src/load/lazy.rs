@@ -1,9 +1,9 @@
 //! A native project opened straight from its files, without its index: what a query asks
 //! for is read then, and only that.
 //!
-//! Opening reads the object files' footers (their columns, types and null counts), the
-//! objects' ids, and the dictionary pages of the series files' `sys/id` and `path` columns
-//! (which series each table has). A query then reads the object columns it names from the
+//! Opening reads the object files' footers (their columns, types and null counts), the ids
+//! of every table but the largest, and the series files' footers and the dictionary pages of
+//! their `sys/id` and `path` columns (which series each table has). A query then reads the object columns it names from the
 //! files holding them (a projection, converted and checked as a load converts them), and
 //! the summaries of the series it names from the row groups and pages holding those series
 //! ([`crate::series::summarize_files`]), all five aggregates of a path at once. Summaries are
@@ -18,7 +18,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringViewArray, new_null_array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatchReader, StringViewArray, new_null_array,
+};
 use datafusion::arrow::compute::{concat, concat_batches};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ProjectionMask;
@@ -61,8 +63,6 @@ pub(crate) fn open(sources: &Sources, options: &LoadOptions) -> Result<LoadedPro
             None => tables.push((file.kind, vec![file])),
         }
     }
-    let series = Arc::new(Series::new(sources));
-    let members = series_members(&series, &tables, threads)?;
     let project = Arc::new(Project {
         ranges: {
             let mut start = 0;
@@ -75,23 +75,24 @@ pub(crate) fn open(sources: &Sources, options: &LoadOptions) -> Result<LoadedPro
                 })
                 .collect()
         },
-        series,
+        series: Series::new(sources),
         index: OnceLock::new(),
         ids: Mutex::new(HashMap::new()),
-        files: tables.iter().map(|(k, f)| (*k, f.clone())).collect(),
+        files: tables,
     });
+    let members = series_members(&project, threads)?;
     let mut out = Vec::new();
-    for (kind, files) in tables {
-        let columns = table_columns(&files, members.get(&kind))?;
+    for (kind, files) in &project.files {
+        let columns = table_columns(files, members.get(kind))?;
         let rows = files.iter().map(|f| f.rows).sum();
         let specs = columns.iter().map(|c| c.spec.clone()).collect();
         let source = LazyColumns {
-            kind,
+            kind: *kind,
             project: Arc::clone(&project),
             columns,
             rows,
         };
-        out.push(ObjectTable::lazy(kind, rows, specs, Box::new(source)));
+        out.push(ObjectTable::lazy(*kind, rows, specs, Box::new(source)));
     }
     Ok(LoadedProject {
         tables: out,
@@ -102,7 +103,7 @@ pub(crate) fn open(sources: &Sources, options: &LoadOptions) -> Result<LoadedPro
 }
 
 /// An object file: its footer and its columns, checked against the layout.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct ObjectFile {
     kind: ObjectKind,
     path: PathBuf,
@@ -121,20 +122,17 @@ impl ObjectFile {
         let columns = objects::file_columns(path, metadata.schema())?;
         let md = metadata.metadata();
         let rows = usize::try_from(md.file_metadata().num_rows()).unwrap_or(0);
-        let parquet = md.file_metadata().schema_descr();
+        // A list's nulls are its elements' in the statistics: only top-level leaves count.
         let nulls = columns
             .attributes
             .iter()
             .map(|c| {
-                let name = metadata.schema().field(c.index).name();
-                // A list's nulls are its elements' in the statistics: only plain columns.
-                let leaf = (0..parquet.num_columns()).find(|&l| {
-                    let p = parquet.column(l).path().parts().to_vec();
-                    p.len() == 1 && p[0] == *name
-                })?;
                 md.row_groups()
                     .iter()
-                    .map(|g| g.column(leaf).statistics()?.null_count_opt())
+                    .map(|g| {
+                        let leaf = super::leaf_column(g, &c.name)?;
+                        g.column(leaf).statistics()?.null_count_opt()
+                    })
                     .sum::<Option<u64>>()
                     .map(|n| n as usize)
             })
@@ -152,8 +150,7 @@ impl ObjectFile {
     /// The columns `names` of the file (by their names in it), read in one go.
     fn read(&self, names: &[&str]) -> Result<Vec<ArrayRef>, LoadError> {
         let schema = self.metadata.schema();
-        let mut roots: Vec<usize> = names.iter().filter_map(|n| schema.index_of(n).ok()).collect();
-        roots.sort_unstable();
+        let roots: Vec<usize> = names.iter().filter_map(|n| schema.index_of(n).ok()).collect();
         let mask = ProjectionMask::roots(self.metadata.parquet_schema(), roots);
         let reader =
             ParquetRecordBatchReaderBuilder::new_with_metadata(open_file(&self.path)?, self.metadata.clone())
@@ -161,18 +158,7 @@ impl ObjectFile {
                 .with_batch_size(64 * 1024)
                 .build()
                 .map_err(|e| parquet_error(&self.path, e))?;
-        let projected = Arc::new(
-            schema
-                .project(
-                    &names
-                        .iter()
-                        .filter_map(|n| schema.index_of(n).ok())
-                        .collect::<std::collections::BTreeSet<_>>()
-                        .into_iter()
-                        .collect::<Vec<_>>(),
-                )
-                .map_err(|e| parquet_error(&self.path, e))?,
-        );
+        let projected = reader.schema();
         let batches = reader
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| parquet_error(&self.path, e))?;
@@ -277,7 +263,6 @@ fn table_columns(files: &[ObjectFile], series: Option<&SeriesPaths>) -> Result<V
 struct Series {
     floats: Option<SeriesFiles>,
     strings: Option<SeriesFiles>,
-    paths: HashMap<SeriesKind, Vec<PathBuf>>,
 }
 
 impl Series {
@@ -287,12 +272,11 @@ impl Series {
                 .series
                 .iter()
                 .find(|(k, _)| *k == kind)
-                .map(|(_, files)| files.clone())
+                .map(|(_, files)| SeriesFiles::new(files.clone()))
         };
         Series {
-            floats: files(SeriesKind::Float).map(SeriesFiles::new),
-            strings: files(SeriesKind::String).map(SeriesFiles::new),
-            paths: sources.series.iter().cloned().collect(),
+            floats: files(SeriesKind::Float),
+            strings: files(SeriesKind::String),
         }
     }
 
@@ -315,40 +299,42 @@ struct SeriesPaths {
 /// and paths its dictionary pages hold (or, where a chunk is not all dictionary-encoded,
 /// its values). The ids of every table but the largest are looked up; any other id is taken
 /// for one of the largest table's.
-fn series_members(
-    series: &Series,
-    tables: &[(ObjectKind, Vec<ObjectFile>)],
-    threads: usize,
-) -> Result<HashMap<ObjectKind, SeriesPaths>, LoadError> {
+fn series_members(project: &Project, threads: usize) -> Result<HashMap<ObjectKind, SeriesPaths>, LoadError> {
     let mut out: HashMap<ObjectKind, (HashSet<String>, HashSet<String>)> = HashMap::new();
-    let largest = tables
+    let largest = project
+        .ranges
         .iter()
-        .max_by_key(|(_, files)| files.iter().map(|f| f.rows).sum::<usize>())
+        .max_by_key(|(_, range)| range.len())
         .map(|(k, _)| *k);
     let mut others: HashMap<String, ObjectKind, ahash::RandomState> = HashMap::default();
-    for (kind, files) in tables {
+    for (kind, _) in &project.ranges {
         if Some(*kind) == largest {
             continue;
         }
-        for file in files {
-            for id in file.ids()?.iter().flatten() {
-                others.insert(id.to_string(), *kind);
-            }
+        let ids = project.ids(*kind)?;
+        for id in ids.as_string_view().iter().flatten() {
+            others.insert(id.to_string(), *kind);
         }
     }
     // The other tables' ids, sorted: a row group whose ids lie between two of them holds
     // none of them, by its statistics, and its id dictionary is not read.
     let mut sorted: Vec<&str> = others.keys().map(String::as_str).collect();
     sorted.sort_unstable();
-    for (kind, files) in &series.paths {
-        let groups = parallel_map(files, threads, |file| guarded(file, || group_keys(file, &sorted)))?;
-        let groups = groups.into_iter().zip(files).flat_map(|(groups, file)| {
-            groups
-                .into_iter()
-                .enumerate()
-                .map(move |(g, keys)| (file, g, keys))
-        });
-        for (file, g, (ids, paths)) in groups {
+    for kind in [SeriesKind::Float, SeriesKind::String] {
+        let Some(series) = project.series.files(kind) else {
+            continue;
+        };
+        let (files, metadata) = (series.files(), series.metadata()?);
+        let numbered: Vec<usize> = (0..files.len()).collect();
+        let groups = parallel_map(&numbered, threads, |&f| {
+            guarded(&files[f], || group_keys(&files[f], &metadata[f], &sorted))
+        })?;
+        let groups = groups
+            .into_iter()
+            .enumerate()
+            .flat_map(|(f, groups)| groups.into_iter().enumerate().map(move |(g, keys)| (f, g, keys)));
+        for (f, g, (ids, paths)) in groups {
+            let file = &files[f];
             let Some(ids) = ids else {
                 if let (Some(l), false) = (largest, paths.is_empty()) {
                     let (floats, strings) = out.entry(l).or_default();
@@ -384,8 +370,7 @@ fn series_members(
             }
             // Objects of several tables share the row group: which table has which series is
             // read from the points themselves.
-            let metadata = guarded(file, || super::series_metadata(file))?;
-            for (id, path) in guarded(file, || read_pairs(file, &metadata, g))? {
+            for (id, path) in guarded(file, || read_pairs(file, &metadata[f], g))? {
                 match others.get(&id) {
                     Some(k) => add(&mut out, *k, &path),
                     None => {
@@ -421,20 +406,22 @@ fn series_members(
 type GroupKeys = (Option<Vec<String>>, Vec<String>);
 
 /// For each row group of a series file, the distinct ids and paths it holds.
-fn group_keys(file: &Path, others: &[&str]) -> Result<Vec<GroupKeys>, LoadError> {
-    let metadata = super::series_metadata(file)?;
+fn group_keys(
+    file: &Path,
+    metadata: &ArrowReaderMetadata,
+    others: &[&str],
+) -> Result<Vec<GroupKeys>, LoadError> {
     let md = metadata.metadata();
-    let leaf = |name: &str| {
-        let parquet = md.file_metadata().schema_descr();
-        (0..parquet.num_columns()).find(|&l| parquet.column(l).path().parts() == [name])
-    };
-    let (Some(id_leaf), Some(path_leaf)) = (leaf(ID_COLUMN), leaf(PATH_COLUMN)) else {
-        return Err(parquet_error(file, "no `sys/id` or `path` column"));
-    };
     let reader = Arc::new(open_file(file)?);
     let mut out = Vec::with_capacity(md.num_row_groups());
     for g in 0..md.num_row_groups() {
         let group = md.row_group(g);
+        let (Some(id_leaf), Some(path_leaf)) = (
+            super::leaf_column(group, ID_COLUMN),
+            super::leaf_column(group, PATH_COLUMN),
+        ) else {
+            return Err(parquet_error(file, "no `sys/id` or `path` column"));
+        };
         let rows = usize::try_from(group.num_rows()).unwrap_or(0);
         let dictionary = |leaf: usize| dictionary_values(&reader, group.column(leaf), rows, file);
         let holds_none = match group.column(id_leaf).statistics() {
@@ -453,12 +440,12 @@ fn group_keys(file: &Path, others: &[&str]) -> Result<Vec<GroupKeys>, LoadError>
             (false, Some(paths)) => match dictionary(id_leaf)? {
                 Some(ids) => out.push((Some(ids), paths)),
                 None => {
-                    let (ids, paths) = read_keys(file, &metadata, g)?;
+                    let (ids, paths) = read_keys(file, metadata, g)?;
                     out.push((Some(ids), paths));
                 }
             },
             (_, None) => {
-                let (ids, paths) = read_keys(file, &metadata, g)?;
+                let (ids, paths) = read_keys(file, metadata, g)?;
                 out.push((Some(ids), paths));
             }
         }
@@ -568,9 +555,9 @@ struct Project {
     files: Vec<(ObjectKind, Vec<ObjectFile>)>,
     /// Each table's objects' numbers (tables in order, rows in stored order).
     ranges: Vec<(ObjectKind, std::ops::Range<usize>)>,
-    series: Arc<Series>,
+    series: Series,
     /// Every object numbered, ids checked to be unique: read when a summary is first needed.
-    index: OnceLock<Result<IdIndex, String>>,
+    index: OnceLock<IdIndex>,
     /// Each table's ids, once read.
     ids: Mutex<HashMap<ObjectKind, ArrayRef>>,
 }
@@ -609,27 +596,23 @@ impl Project {
         Ok(ids)
     }
 
-    /// Every object of the project numbered (tables in order), ids unique.
+    /// Every object of the project numbered (tables in order), ids unique (a failure is not
+    /// kept: the next use numbers them again).
     fn index(&self) -> Result<&IdIndex, LoadError> {
-        let index = self.index.get_or_init(|| {
-            let mut index = IdIndex::default();
-            for (kind, files) in &self.files {
-                let ids = self.ids(*kind).map_err(|e| e.to_string())?;
-                let ids = ids.as_string_view();
-                let mut start = 0;
-                for file in files {
-                    index
-                        .insert_file(&file.path, &ids.slice(start, file.rows))
-                        .map_err(|e| e.to_string())?;
-                    start += file.rows;
-                }
+        if let Some(index) = self.index.get() {
+            return Ok(index);
+        }
+        let mut index = IdIndex::default();
+        for (kind, files) in &self.files {
+            let ids = self.ids(*kind)?;
+            let ids = ids.as_string_view();
+            let mut start = 0;
+            for file in files {
+                index.insert_file(&file.path, &ids.slice(start, file.rows))?;
+                start += file.rows;
             }
-            Ok(index)
-        });
-        index.as_ref().map_err(|problem| LoadError::Source {
-            path: PathBuf::new(),
-            problem: problem.clone(),
-        })
+        }
+        Ok(self.index.get_or_init(|| index))
     }
 }
 

@@ -21,7 +21,7 @@ use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
-use datafusion::parquet::file::metadata::PageIndexPolicy;
+use datafusion::parquet::file::metadata::{PageIndexPolicy, RowGroupMetaData};
 use datasets::ProjectBatches;
 use datasets::layout::{
     self, ID_COLUMN, ObjectKind, PATH_COLUMN, STEP_COLUMN, SeriesKind, TIMESTAMP_COLUMN, VALUE_COLUMN,
@@ -606,6 +606,15 @@ pub(crate) fn guarded<T>(file: &Path, read: impl FnOnce() -> Result<T, LoadError
             .unwrap_or_else(|| "a panic".to_string());
         Err(parquet_error(file, format!("the Parquet reader failed: {what}")))
     })
+}
+
+/// The position, among a row group's column chunks, of the top-level column `name` (not a
+/// list's or a struct's leaf).
+pub(crate) fn leaf_column(row_group: &RowGroupMetaData, name: &str) -> Option<usize> {
+    row_group
+        .columns()
+        .iter()
+        .position(|c| c.column_path().parts() == [name])
 }
 
 /// Reads a whole Parquet file into one batch.

@@ -299,3 +299,66 @@ fn a_bad_value_or_an_unknown_object_is_an_error_naming_the_file() {
         other => panic!("expected the bad data to be refused, got {other:?}"),
     }
 }
+
+#[test]
+fn ids_taken_twice_and_a_type_that_changes_between_files_are_refused() {
+    let dir = scratch_dir("deferred-refused");
+    let data = dir.join("project");
+    handmade(&data);
+    // R-1 again, in a third file: the summaries need every object numbered once.
+    write(
+        &data.join("runs/part-2.parquet"),
+        vec![("sys/id", strings(&[Some("R-1")]))],
+    );
+    let engine = Engine::open_with(&data, &deferred(&dir.join("index"))).unwrap();
+    let ids_only = FetchOptions {
+        columns: Some(Vec::new()),
+        ..options(Trashed::All)
+    };
+    let error = block_on(engine.fetch_runs_table("last(`m/acc`) > 0", &ids_only))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains("R-1") && error.contains("part-2.parquet") && error.contains("part-0.parquet"),
+        "{error}"
+    );
+    // `params/when` a datetime in microseconds in part-3, in milliseconds in part-4: one
+    // attribute stored two ways, refused at open, naming both files.
+    std::fs::remove_file(data.join("runs/part-2.parquet")).unwrap();
+    use datafusion::arrow::array::{TimestampMicrosecondArray, TimestampMillisecondArray};
+    write(
+        &data.join("runs/part-3.parquet"),
+        vec![
+            ("sys/id", strings(&[Some("R-8")])),
+            (
+                "params/when",
+                Arc::new(TimestampMicrosecondArray::from(vec![Some(1)]).with_timezone("UTC")),
+            ),
+        ],
+    );
+    write(
+        &data.join("runs/part-4.parquet"),
+        vec![
+            ("sys/id", strings(&[Some("R-9")])),
+            (
+                "params/when",
+                Arc::new(TimestampMillisecondArray::from(vec![Some(1)]).with_timezone("UTC")),
+            ),
+        ],
+    );
+    match Engine::open_with(&data, &deferred(&dir.join("index"))) {
+        Err(LoadError::Column {
+            file,
+            column,
+            problem,
+        }) => {
+            assert!(
+                file.ends_with("part-4.parquet") && column == "params/when",
+                "{file:?} {column}"
+            );
+            assert!(problem.contains("part-3.parquet"), "{problem}");
+        }
+        other => panic!("expected the changed type to be refused, got {other:?}"),
+    }
+}
