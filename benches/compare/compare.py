@@ -27,7 +27,7 @@ Modes (all in one run by default, so that every ratio is measured side by side):
            DuckDB's CREATE TABLE of the points plus the summary GROUP BY; the first query on
            a fresh copy of the project (no index yet: the query answers from the files and
            starts the build in the background); the first query after adding 10% more runs
-           as new files to an indexed copy (stale: the same, the refresh in the background);
+           as new files to an indexed copy (the query refreshes the stale index first);
            one plain and one series-aggregate query each, ids checked.
 
 Every tool returns ids only; the script checks that all of them return the same ids (the same
@@ -1339,10 +1339,9 @@ def write_docs(results: dict[str, dict]):
         "goes on.",
         "- **Adding runs** (c): a project with 10% more runs (`nql generate --key ADD --seed 43`) "
         "added to a copy of the indexed project as new part files of `runs/`, `float_series/` and "
-        "`string_series/`; then one `nql query`, which finds the index stale, answers from the "
-        "files as (b) does and starts the refresh (summarizing the new series files only) in the "
-        "background; its time over (b)'s. Its ids are checked against DuckDB's over the grown "
-        "project.",
+        "`string_series/`; then one `nql query`, which finds the index stale and refreshes it "
+        "(summarizing the new series files only) before it answers; its time over (b)'s. Its ids "
+        "are checked against DuckDB's over the grown project.",
         f"- **In-process** (d): `nql bench` opens the project once (through the index) and times "
         f"each query in-process, {warm.get('iterations_ours', 50)} timed runs after 3 warm-ups, "
         "median. DuckDB: every Parquet file loaded into in-memory tables (`CREATE TABLE t AS SELECT "

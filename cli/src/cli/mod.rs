@@ -200,9 +200,8 @@ impl ProjectArgs {
         self.open_with(Refresh::First)
     }
 
-    /// [`ProjectArgs::open`]; with [`Refresh::Deferred`], a native project whose index is
-    /// missing or stale is read straight from its files instead (see
-    /// [`ProjectArgs::index_in_background`]).
+    /// [`ProjectArgs::open`]; with [`Refresh::Deferred`], a native project without an index
+    /// is read straight from its files instead (see [`ProjectArgs::index_in_background`]).
     fn open_with(&self, refresh: Refresh) -> Result<Engine, Failure> {
         let engine = match &self.data {
             None => Engine::from_batches(datasets::demo::project())?,
@@ -222,19 +221,7 @@ impl ProjectArgs {
         memory::keep_freed_memory();
         Ok(engine)
     }
-}
 
-/// How `nql query` treats a missing or stale index: `NQL_BACKGROUND_INDEX=0` builds it
-/// before answering; otherwise the query answers from the files and leaves the build to
-/// an `nql index` started in the background.
-fn query_refresh() -> Refresh {
-    match std::env::var("NQL_BACKGROUND_INDEX").as_deref() {
-        Ok("0") | Ok("false") | Ok("no") => Refresh::First,
-        _ => Refresh::Deferred,
-    }
-}
-
-impl ProjectArgs {
     /// Starts `nql index` for this project in the background, detached from this process
     /// (its own process group, so a Ctrl-C here does not stop it; no output): the next
     /// query finds the index fresh. Builders take the index's lock in turn, so a second one
@@ -259,6 +246,16 @@ impl ProjectArgs {
         }
         // The build is a convenience: a query that cannot start one has still answered.
         let _ = command.spawn();
+    }
+}
+
+/// How `nql query` treats a project without an index: `NQL_BACKGROUND_INDEX=0` builds it
+/// before answering; otherwise the query answers from the files and leaves the build to
+/// an `nql index` started in the background. (A stale index is refreshed first either way.)
+fn query_refresh() -> Refresh {
+    match std::env::var("NQL_BACKGROUND_INDEX").as_deref() {
+        Ok("0") | Ok("false") | Ok("no") => Refresh::First,
+        _ => Refresh::Deferred,
     }
 }
 

@@ -214,16 +214,13 @@ fn table_columns(files: &[ObjectFile], series: Option<&SeriesPaths>) -> Result<V
                 Some((i, first)) => {
                     let column = &mut columns[*i];
                     if column.spec.data_type != c.data_type {
-                        return Err(LoadError::Column {
-                            file: file.path.clone(),
-                            column: c.path.clone(),
-                            problem: format!(
-                                "stored as {} here but as {} in {}",
-                                c.data_type,
-                                column.spec.data_type,
-                                first.display()
-                            ),
-                        });
+                        return Err(objects::stored_two_ways(
+                            &file.path,
+                            &c.path,
+                            &c.data_type,
+                            &column.spec.data_type,
+                            first,
+                        ));
                     }
                     column.spec.count += present;
                 }

@@ -258,6 +258,21 @@ fn canonical_states(array: &ArrayRef) -> Result<ArrayRef, String> {
     Ok(Arc::new(StringViewArray::from(out)))
 }
 
+/// An attribute stored as `here` in `file` but as `there` in the table's file `first`.
+pub(crate) fn stored_two_ways(
+    file: &Path,
+    path: &str,
+    here: &DataType,
+    there: &DataType,
+    first: &Path,
+) -> LoadError {
+    LoadError::Column {
+        file: file.to_path_buf(),
+        column: path.to_string(),
+        problem: format!("stored as {here} here but as {there} in {}", first.display()),
+    }
+}
+
 /// Puts the chunks of one table together: attributes in first-seen order, nulls where a
 /// chunk lacks an attribute. Linear in the cells, however many chunks (a Neptune export
 /// gives one per run).
@@ -274,16 +289,13 @@ pub(crate) fn assemble(
             let key = (a.path.clone(), a.ty);
             match position.get(&key) {
                 Some(&i) if order[i].2 != *a.array.data_type() => {
-                    return Err(LoadError::Column {
-                        file: chunk.file.clone(),
-                        column: a.path.clone(),
-                        problem: format!(
-                            "stored as {} here but as {} in {}",
-                            a.array.data_type(),
-                            order[i].2,
-                            chunks[order[i].3].file.display()
-                        ),
-                    });
+                    return Err(stored_two_ways(
+                        &chunk.file,
+                        &a.path,
+                        a.array.data_type(),
+                        &order[i].2,
+                        &chunks[order[i].3].file,
+                    ));
                 }
                 Some(&i) => order[i].4.push((c, a.array.clone())),
                 None => {
