@@ -411,48 +411,23 @@ pub(crate) fn summarize_files(
     ),
     LoadError,
 > {
-    use crate::load::series::{FloatSummaries, StringSummaries};
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let metadata = series.metadata()?;
     let units = wanted_row_groups(metadata, wanted);
-    let next = AtomicUsize::new(0);
-    let workers = crate::load::cores().min(units.len()).max(1);
-    let summarize = || -> Result<(FloatSummaries, StringSummaries), LoadError> {
-        let mut floats = FloatSummaries::new(index.len());
-        let mut strings = StringSummaries::new(index.len());
-        loop {
-            let Some(&(f, group)) = units.get(next.fetch_add(1, Relaxed)) else {
-                return Ok((floats, strings));
-            };
+    crate::load::summarize_units(
+        &units,
+        index.len(),
+        crate::load::cores(),
+        |&(f, group), floats, strings| {
             let file = &series.files[f];
-            let batches = crate::load::guarded(file, || read_row_group(file, &metadata[f], group, wanted))?;
-            for batch in batches {
+            for batch in crate::load::guarded(file, || read_row_group(file, &metadata[f], group, wanted))? {
                 let points = wanted
                     .keep(&batch, kind)
                     .map_err(|e| crate::load::parquet_error(file, e))?;
-                match kind {
-                    SeriesKind::Float => floats.add_batch(&points, index),
-                    SeriesKind::String => strings.add_batch(&points, index),
-                }
-                .map_err(|p| crate::load::series_error(file, p))?;
+                crate::load::add_points(kind, file, &points, index, floats, strings)?;
             }
-        }
-    };
-    let partials: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(summarize)).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("summary workers do not panic"))
-            .collect()
-    });
-    let mut floats = FloatSummaries::new(index.len());
-    let mut strings = StringSummaries::new(index.len());
-    for partial in partials {
-        let (f, s) = partial?;
-        floats.merge(f);
-        strings.merge(s);
-    }
-    Ok((floats, strings))
+            Ok(())
+        },
+    )
 }
 
 /// The rows of row group `group` that may hold wanted points by the page index (each

@@ -450,7 +450,7 @@ pub(crate) fn build(
             let file = dir.join(&e.state);
             let keys = read_state_keys(&file)?;
             mark(&mut dirty, &keys, &index, series_kind(&e.table), objects)
-                .map_err(|p| series_error(&file, &file, p))?;
+                .map_err(|p| state_error(&file, &file, p))?;
         }
         // Series of objects that are new this build are in no kept file: when every dirty
         // series is one (files of new runs came, nothing else), kept files need no reading.
@@ -464,14 +464,13 @@ pub(crate) fn build(
         for (kind, file, e) in kept_states.iter().filter(|_| !only_new) {
             let state = dir.join(&e.state);
             let keys = read_state_keys(&state)?;
-            let touched =
-                touching(&keys, &index, *kind, &dirty).map_err(|p| series_error(file, &state, p))?;
+            let touched = touching(&keys, &index, *kind, &dirty).map_err(|p| state_error(file, &state, p))?;
             if touched.true_count() > 0 {
                 let batch = datafusion::arrow::compute::filter_record_batch(&read_state(&state)?, &touched)
                     .map_err(|e| index_error(&state, e.to_string()))?;
                 fresh
                     .add(*kind, &batch, &index)
-                    .map_err(|p| series_error(file, &state, p))?;
+                    .map_err(|p| state_error(file, &state, p))?;
             }
         }
         Summaries::Patch { fresh, dirty }
@@ -480,7 +479,7 @@ pub(crate) fn build(
         for (kind, file, e) in &kept_states {
             let state = dir.join(&e.state);
             all.add(*kind, &read_state(&state)?, &index)
-                .map_err(|p| series_error(file, &state, p))?;
+                .map_err(|p| state_error(file, &state, p))?;
         }
         Summaries::Full(all)
     };
@@ -561,7 +560,9 @@ fn checked_part(file: &Path, rel: String) -> Result<(ObjectChunk, ObjectFileEntr
     Ok((chunk, entry))
 }
 
-fn series_error(file: &Path, state: &Path, problem: SeriesProblem) -> LoadError {
+/// A problem with a stored state of `file` (in `state`), as an error: an unknown object is
+/// the series file's; anything else a damaged index.
+pub(super) fn state_error(file: &Path, state: &Path, problem: SeriesProblem) -> LoadError {
     match problem {
         // The state was written from `file`, which names an object no object file holds now.
         SeriesProblem::UnknownObject(id) => LoadError::UnknownObject {

@@ -274,17 +274,7 @@ fn read_unit(source: &dyn Source, unit: &Unit) -> Result<UnitPart, LoadError> {
     for (kind, chunk) in &chunks {
         indexes.entry(*kind).or_default().insert_file(&file, &chunk.ids)?;
     }
-    let problem = |p: SeriesProblem| match p {
-        SeriesProblem::UnknownObject(id) => LoadError::UnknownObject {
-            file: file.clone(),
-            id,
-        },
-        SeriesProblem::Column { column, problem } => LoadError::SeriesColumn {
-            file: file.clone(),
-            column: column.to_string(),
-            problem,
-        },
-    };
+    let problem = |p: SeriesProblem| crate::load::series_error(&file, p);
     let empty = IdIndex::default();
     let mut floats = Vec::new();
     let mut kinds: Vec<ObjectKind> = data.float_points.iter().map(|(k, _)| *k).collect();
@@ -409,19 +399,7 @@ fn write_table(
     // Summaries: every live unit's rows of this table, from the state file holding them.
     let mut floats = FloatSummaries::new(rows);
     let mut strings = StringSummaries::new(rows);
-    let problem = |file: PathBuf| {
-        move |p: SeriesProblem| match p {
-            SeriesProblem::UnknownObject(id) => LoadError::UnknownObject {
-                file: file.clone(),
-                id,
-            },
-            SeriesProblem::Column { column, problem } => LoadError::Column {
-                file: file.clone(),
-                column: column.to_string(),
-                problem: format!("{problem} (a damaged index: rebuild it with `nql index --rebuild`)"),
-            },
-        }
-    };
+    let problem = |file: PathBuf| move |p: SeriesProblem| super::build::state_error(&file, &file, p);
     for (g, (float_states, string_states)) in states {
         for (states, float) in [(float_states, true), (string_states, false)] {
             let mine = rows_of(states, kind, live, *g);

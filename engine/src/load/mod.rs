@@ -438,11 +438,31 @@ pub(crate) fn summarize(
     options: &LoadOptions,
     progress: &Progress,
 ) -> Result<(FloatSummaries, StringSummaries), LoadError> {
-    let objects = index.len();
+    summarize_units(
+        &units,
+        index.len(),
+        options.threads(),
+        |(kind, unit), floats, strings| {
+            summarize_unit(*kind, unit, index, floats, strings)?;
+            progress.advance(options);
+            Ok(())
+        },
+    )
+}
+
+/// Runs `summarize_unit` over `units` on a pool of up to `threads` workers, each adding to
+/// summaries of its own (numbered over `objects`), merged at the end (exact, so in any
+/// order). The first error stops the pool.
+pub(crate) fn summarize_units<U: Sync>(
+    units: &[U],
+    objects: usize,
+    threads: usize,
+    summarize_unit: impl Fn(&U, &mut FloatSummaries, &mut StringSummaries) -> Result<(), LoadError> + Sync,
+) -> Result<(FloatSummaries, StringSummaries), LoadError> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<LoadError>> = Mutex::new(None);
-    let workers = options.threads().min(units.len()).max(1);
+    let workers = threads.min(units.len()).max(1);
     let partials: Vec<(FloatSummaries, StringSummaries)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -454,13 +474,11 @@ pub(crate) fn summarize(
                         if i >= units.len() || failed.load(Ordering::Relaxed) {
                             break;
                         }
-                        let (kind, unit) = &units[i];
-                        if let Err(e) = summarize_unit(*kind, unit, index, &mut floats, &mut strings) {
+                        if let Err(e) = summarize_unit(&units[i], &mut floats, &mut strings) {
                             failed.store(true, Ordering::Relaxed);
                             first_error.lock().expect("not poisoned").get_or_insert(e);
                             break;
                         }
-                        progress.advance(options);
                     }
                     (floats, strings)
                 })
@@ -492,13 +510,7 @@ fn summarize_unit(
     floats: &mut FloatSummaries,
     strings: &mut StringSummaries,
 ) -> Result<(), LoadError> {
-    let mut add = |file: &Path, batch: &RecordBatch| {
-        let result = match kind {
-            SeriesKind::Float => floats.add_batch(batch, index),
-            SeriesKind::String => strings.add_batch(batch, index),
-        };
-        result.map_err(|p| series_error(file, p))
-    };
+    let mut add = |file: &Path, batch: &RecordBatch| add_points(kind, file, batch, index, floats, strings);
     match unit {
         // Each batch is summarized as soon as it is decoded, while it is still in the cache.
         SeriesUnit::RowGroup {
@@ -513,6 +525,22 @@ fn summarize_unit(
         }),
         SeriesUnit::Batch { label, batch } => add(label, batch),
     }
+}
+
+/// Adds a batch of points of `kind`, read from `file`, to its summaries.
+pub(crate) fn add_points(
+    kind: SeriesKind,
+    file: &Path,
+    batch: &RecordBatch,
+    index: &IdIndex,
+    floats: &mut FloatSummaries,
+    strings: &mut StringSummaries,
+) -> Result<(), LoadError> {
+    match kind {
+        SeriesKind::Float => floats.add_batch(batch, index),
+        SeriesKind::String => strings.add_batch(batch, index),
+    }
+    .map_err(|p| series_error(file, p))
 }
 
 /// A problem with the points of the series file `file`, as an error naming it.
