@@ -422,6 +422,12 @@ impl FloatSummaries {
         self.slots.entries().map(|(path, object, _)| (path, object))
     }
 
+    /// Whether the last point of some series may share its step with another point (see
+    /// [`FloatSummary::last_step_shared`]).
+    pub fn any_last_step_shared(&self) -> bool {
+        self.summaries.iter().any(FloatSummary::last_step_shared)
+    }
+
     /// How many objects these summaries are numbered over.
     pub fn objects(&self) -> usize {
         self.objects

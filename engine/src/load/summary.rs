@@ -861,6 +861,9 @@ pub struct FloatSummary {
     last_step: f64,
     last_time: i64,
     last_value: f64,
+    /// Whether another point has the last point's step, so that its time decides which is
+    /// last. Not part of the stored state: a summary read back says it may be.
+    last_step_shared: bool,
 }
 
 /// The whole state of a [`FloatSummary`] as plain fields, in canonical form, for
@@ -915,6 +918,25 @@ pub struct RawParts<'a> {
     pub last_value: f64,
 }
 
+/// Makes `point` the `last` one if it comes after it, and keeps `shared` saying whether
+/// another point has the last one's step.
+#[inline]
+fn later_point(last: &mut (f64, i64, f64), shared: &mut bool, point: (f64, i64, f64)) {
+    match point.0.total_cmp(&last.0) {
+        Ordering::Greater => {
+            *last = point;
+            *shared = false;
+        }
+        Ordering::Equal => {
+            *shared = true;
+            if is_later(point, *last) {
+                *last = point;
+            }
+        }
+        Ordering::Less => {}
+    }
+}
+
 /// Whether point `a` comes after point `b`: greater step, then greater time, then
 /// greater value (total order on the floats).
 fn is_later(a: (f64, i64, f64), b: (f64, i64, f64)) -> bool {
@@ -949,6 +971,7 @@ impl FloatSummary {
             last_step: step,
             last_time: time,
             last_value: value,
+            last_step_shared: false,
         };
         s.absorb_value(value);
         s
@@ -961,11 +984,9 @@ impl FloatSummary {
         self.absorb_value(value);
         self.max = total_max(self.max, value);
         self.min = total_min(self.min, value);
-        if is_later((step, time, value), self.last_key()) {
-            self.last_step = step;
-            self.last_time = time;
-            self.last_value = value;
-        }
+        let mut last = self.last_key();
+        later_point(&mut last, &mut self.last_step_shared, (step, time, value));
+        (self.last_step, self.last_time, self.last_value) = last;
     }
 
     /// Adds the points `(steps[k], times[k], values[k])` of one series, exactly as adding
@@ -984,18 +1005,17 @@ impl FloatSummary {
 
     fn add_block(&mut self, steps: &[f64], times: &[i64], values: &[f64]) {
         self.count = self.count.saturating_add(values.len() as u64);
-        let mut last = self.last_key();
+        let (mut last, mut shared) = (self.last_key(), self.last_step_shared);
         let (mut max, mut min) = (self.max, self.min);
         for ((&step, &time), &value) in steps.iter().zip(times).zip(values) {
             let (step, value) = (canonical(step), canonical(value));
             max = total_max(max, value);
             min = total_min(min, value);
-            if is_later((step, time, value), last) {
-                last = (step, time, value);
-            }
+            later_point(&mut last, &mut shared, (step, time, value));
         }
         (self.max, self.min) = (max, min);
         (self.last_step, self.last_time, self.last_value) = last;
+        self.last_step_shared = shared;
 
         let (mut e_min, mut e_max) = (i64::MAX, i64::MIN);
         for &value in values {
@@ -1085,11 +1105,22 @@ impl FloatSummary {
         self.neg_inf |= other.neg_inf;
         self.max = total_max(self.max, other.max);
         self.min = total_min(self.min, other.min);
+        match other.last_step.total_cmp(&self.last_step) {
+            Ordering::Greater => self.last_step_shared = other.last_step_shared,
+            Ordering::Equal => self.last_step_shared = true,
+            Ordering::Less => {}
+        }
         if is_later(other.last_key(), self.last_key()) {
             self.last_step = other.last_step;
             self.last_time = other.last_time;
             self.last_value = other.last_value;
         }
+    }
+
+    /// Whether another point may have the last point's step: then which point is last
+    /// depends on their times (a summary of points read without them is not exact).
+    pub fn last_step_shared(&self) -> bool {
+        self.last_step_shared
     }
 
     /// Number of points.
@@ -1200,6 +1231,7 @@ impl FloatSummary {
             last_step: p.last_step,
             last_time: p.last_time,
             last_value: p.last_value,
+            last_step_shared: true,
         })
     }
 }

@@ -362,3 +362,63 @@ fn ids_taken_twice_and_a_type_that_changes_between_files_are_refused() {
         other => panic!("expected the changed type to be refused, got {other:?}"),
     }
 }
+
+/// Points of float series with times: (id, path, step, time in µs, value).
+fn timed_points(rows: &[(&str, &str, f64, i64, f64)]) -> Vec<(&'static str, ArrayRef)> {
+    use datafusion::arrow::array::TimestampMicrosecondArray;
+    let mut columns = points(
+        &rows
+            .iter()
+            .map(|r| (r.0, r.1, r.2, Some(r.4)))
+            .collect::<Vec<_>>(),
+    );
+    let times =
+        TimestampMicrosecondArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>()).with_timezone("UTC");
+    columns.push(("timestamp", Arc::new(times)));
+    columns
+}
+
+#[test]
+fn a_last_step_shared_by_two_points_is_decided_by_their_times_from_the_files_too() {
+    let dir = scratch_dir("deferred-shared-step");
+    let data = dir.join("project");
+    write(
+        &data.join("runs.parquet"),
+        vec![("sys/id", strings(&[Some("R-1"), Some("R-2"), Some("R-3")]))],
+    );
+    // two points at its last step in one file, the later one with the smaller value;
+    // the same across two files; R-3: no step shared.
+    write(
+        &data.join("float_series/part-0.parquet"),
+        timed_points(&[
+            ("R-1", "m/t", 1.0, 10, 0.5),
+            ("R-1", "m/t", 5.0, 200, 1.0),
+            ("R-1", "m/t", 5.0, 100, 9.0),
+            ("R-2", "m/t", 3.0, 50, 2.0),
+            ("R-3", "m/t", 1.0, 10, 7.0),
+            ("R-3", "m/t", 2.0, 5, 3.0),
+        ]),
+    );
+    write(
+        &data.join("float_series/part-1.parquet"),
+        timed_points(&[("R-2", "m/t", 3.0, 10, 8.0), ("R-3", "m/t", 0.0, 90, 6.0)]),
+    );
+    let index = dir.join("index");
+    let from_files = Engine::open_with(&data, &deferred(&index)).unwrap();
+    assert!(from_files.index_deferred());
+    let indexed = Engine::open_with(&data, &with_index(&index, 0)).unwrap();
+    let ids = |e: &Engine, q: &str| {
+        block_on(e.fetch_runs_table(q, &options(Trashed::All)))
+            .unwrap()
+            .ids()
+    };
+    for engine in [&from_files, &indexed] {
+        assert_eq!(ids(engine, "last(`m/t`) < 5"), ["R-1", "R-2", "R-3"]);
+        assert!(ids(engine, "last(`m/t`) > 5").is_empty());
+    }
+    assert_same(
+        &everything_of(&from_files, ObjectKind::Runs),
+        &everything_of(&indexed, ObjectKind::Runs),
+        "runs",
+    );
+}

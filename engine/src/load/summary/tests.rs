@@ -443,6 +443,41 @@ proptest! {
     }
 
     #[test]
+    fn last_step_shared_says_whether_two_points_have_the_last_step(
+        points in prop::collection::vec(point(), 1..30),
+        cuts in prop::collection::vec(any::<bool>(), 30),
+    ) {
+        let top = points.iter().map(|p| p.step).fold(f64::NEG_INFINITY, f64::max);
+        let expected = points.iter().filter(|p| p.step == top).count() > 1;
+        // Parts summarized point by point or as runs, merged in order (not serialized:
+        // a summary read back says its last step may be shared).
+        let mut parts: Vec<FloatSummary> = Vec::new();
+        let mut start = 0;
+        for i in 1..=points.len() {
+            if i == points.len() || cuts[i] {
+                let part = &points[start..i];
+                parts.push(if cuts[start] {
+                    summarize(part)
+                } else {
+                    let mut s = FloatSummary::first(part[0].step, part[0].time, part[0].value);
+                    let steps: Vec<f64> = part[1..].iter().map(|p| p.step).collect();
+                    let times: Vec<i64> = part[1..].iter().map(|p| p.time).collect();
+                    let values: Vec<f64> = part[1..].iter().map(|p| p.value).collect();
+                    s.add_run(&steps, &times, &values);
+                    s
+                });
+                start = i;
+            }
+        }
+        let mut whole = parts.remove(0);
+        for part in &parts {
+            whole.merge(part);
+        }
+        prop_assert_eq!(whole.last_step_shared(), expected);
+        prop_assert!(FloatSummary::from_parts(&whole.to_parts()).unwrap().last_step_shared());
+    }
+
+    #[test]
     fn from_parts_never_panics(
         lo in prop_oneof![any::<i32>(), -2i32..140],
         chunks in prop::collection::vec(
