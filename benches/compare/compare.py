@@ -26,7 +26,8 @@ Modes (all in one run by default, so that every ratio is measured side by side):
   index    the index: its build (`nql index --rebuild`: time, peak memory, size) against
            DuckDB's CREATE TABLE of the points plus the summary GROUP BY; the first query on
            a fresh copy of the project (no index yet: the query answers from the files and
-           starts the build in the background); the first query after adding 10% more runs
+           starts the build in the background), and again with the index built inside it
+           (NQL_BACKGROUND_INDEX=0); the first query after adding 10% more runs
            as new files to an indexed copy (the query refreshes the stale index first);
            one plain and one series-aggregate query each, ids checked.
 
@@ -528,7 +529,8 @@ def find_nql(arg: str | None) -> Path:
 GNU_TIME = Path("/usr/bin/time")
 
 
-def run_child(cmd: list, stdout: Path | None = None, check: bool = True, memory: bool = False) -> dict:
+def run_child(cmd: list, stdout: Path | None = None, check: bool = True, memory: bool = False,
+              env: dict | None = None) -> dict:
     """Runs `cmd` to its end: wall seconds around the process (start to exit), exit code and
     standard error; with `memory`, its peak resident memory too.
 
@@ -545,7 +547,7 @@ def run_child(cmd: list, stdout: Path | None = None, check: bool = True, memory:
         wrapped = [str(GNU_TIME), "-f", "%M", "-o", str(mem_path), *wrapped]
     with open(stdout or os.devnull, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
-        p = subprocess.Popen(wrapped, stdout=out, stderr=err)
+        p = subprocess.Popen(wrapped, stdout=out, stderr=err, env={**os.environ, **(env or {})})
         _, status, usage = os.wait4(p.pid, 0)
         seconds = time.perf_counter() - start
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -909,6 +911,14 @@ def run_fresh(nql: Path, scale: str, data: Path, work: Path, queries) -> dict:
                                                         "ours_oneshot": read_ids(work, "ours_oneshot", name),
                                                         "duckdb_oneshot": read_ids(work, "duckdb_oneshot", name)},
                                           "ours_fresh")}
+        # The first query as the index issue defines it: the index built inside it
+        # (`NQL_BACKGROUND_INDEX=0`), what the query did before it could answer from files.
+        link_tree(data, copy, with_index=False)
+        built = run_child(nql_query_cmd(nql, copy, name, text[name]), work / f"fresh-built-{name}.csv",
+                          memory=True, env={"NQL_BACKGROUND_INDEX": "0"})
+        same = csv_ids(work / f"fresh-built-{name}.csv") == csv_ids(result)
+        out[name].update({"built_s": built["s"], "built_peak_bytes": built["peak_bytes"], "built_same_ids": same})
+        out[name]["same_ids"] &= same
         shutil.rmtree(copy)
     return out
 
@@ -991,6 +1001,7 @@ def run_scale(nql: Path, scale: str, args) -> dict:
         result["append"] = run_append(nql, scale, data, add, work, queries)
         for name, a in result["append"]["queries"].items():
             a["vs_fresh"] = a["s"] / result["fresh"][name]["s"]
+            a["vs_built"] = a["s"] / result["fresh"][name]["built_s"]
         print(f"[{scale}] DuckDB: CREATE TABLE of the points + summary GROUP BY", file=sys.stderr)
         load = run_child([sys.executable, __file__, "--worker", "duckdb-load", "--data", data,
                           "--out", work / "duckdb-load.json", "--tmp", work / "duckdb-tmp"], memory=True)
@@ -1067,7 +1078,8 @@ def print_results(res: dict, out=sys.stdout):
         a = res["append"]
         for name, q in a["queries"].items():
             print(f"after adding {a['added_runs']:,} runs ({a['files_added']} files), {name}: {q['s']:.2f} s "
-                  f"({ratio(q['vs_fresh'])}x the fresh first query), same ids {q['same_ids']}", file=out)
+                  f"({ratio(q['vs_built'])}x the first query building the index, {ratio(q['vs_fresh'])}x the one "
+                  f"answering from the files), same ids {q['same_ids']}", file=out)
         d = res["duckdb_load"]
         print(f"DuckDB CREATE TABLE points {d['create_s']:.2f} s + GROUP BY {d['summary_s']:.2f} s, peak "
               f"{mib(d['process_peak_bytes'])}; index build / that = {ratio(res['index_vs_duckdb_load'])}", file=out)
@@ -1093,8 +1105,8 @@ def targets(results: dict[str, dict]) -> list[tuple[str, str, str, bool]]:
                             "time for that query", "M", ratio(f["vs_duckdb"]), f["vs_duckdb"] <= 1.5))
     if m and m.get("append"):
         for name, a in m["append"]["queries"].items():
-            out.append((f"10% more runs as new files, then one query (`{name}`) <= 0.3x the first query", "M",
-                        ratio(a["vs_fresh"]), a["vs_fresh"] <= 0.3))
+            out.append((f"10% more runs as new files, then one query (`{name}`) <= 0.3x the first query "
+                        "(index built inside it)", "M", ratio(a["vs_built"]), a["vs_built"] <= 0.3))
     if m and m.get("warm"):
         w = m["warm"]
         out.append(("in-process: every series-aggregate (summary-answered) query <= 0.5 ms", "M",
@@ -1251,8 +1263,13 @@ def headline_rows(results: dict[str, dict]) -> list[tuple[str, dict[str, str]]]:
         add(f"(b) first query, no index yet (`{name}`): ours s; / DuckDB one-shot",
             lambda r, n=name: f"{r['fresh'][n]['s']:.2f} s; {ratio(r['fresh'][n]['vs_duckdb'])}")
     for name in FRESH_QUERIES:
-        add(f"(c) first query after adding 10% runs as new files (`{name}`): ours s; / (b)",
-            lambda r, n=name: f"{r['append']['queries'][n]['s']:.2f} s; {ratio(r['append']['queries'][n]['vs_fresh'])}")
+        add(f"(b) first query, no index yet, index built inside it (`{name}`): ours s; / DuckDB one-shot",
+            lambda r, n=name: f"{r['fresh'][n]['built_s']:.2f} s; "
+                              f"{ratio(r['fresh'][n]['built_s'] * 1e3 / r['fresh'][n]['duckdb_oneshot_ms'])}")
+    for name in FRESH_QUERIES:
+        add(f"(c) first query after adding 10% runs as new files (`{name}`): ours s; / (b) built inside; / (b)",
+            lambda r, n=name: f"{r['append']['queries'][n]['s']:.2f} s; {ratio(r['append']['queries'][n]['vs_built'])}; "
+                              f"{ratio(r['append']['queries'][n]['vs_fresh'])}")
     add("(d) in-process, plain-column queries: geomean ours/DuckDB in memory (max)",
         lambda r: st(r, "warm", "stats_vs_duckdb", "plain"))
     add("(d) in-process, series-aggregate queries: geomean ours/DuckDB in memory (max)",
@@ -1336,11 +1353,16 @@ def write_docs(results: dict[str, dict]):
         "the background as it exits; the time is the query process's, start to exit. Against "
         "DuckDB's one-shot time for the same query over the same Parquet files. The script then "
         "waits for the background build (`nql index`, which takes its lock in turn) before it "
-        "goes on.",
+        "goes on. Then the same on a new copy with `NQL_BACKGROUND_INDEX=0`: the query builds the "
+        "index inside it before it answers (\"index built inside it\", the first query as the "
+        "index issue defined it, and what every first query did before it could answer from the "
+        "files).",
         "- **Adding runs** (c): a project with 10% more runs (`nql generate --key ADD --seed 43`) "
         "added to a copy of the indexed project as new part files of `runs/`, `float_series/` and "
         "`string_series/`; then one `nql query`, which finds the index stale and refreshes it "
-        "(summarizing the new series files only) before it answers; its time over (b)'s. Its ids "
+        "(summarizing the new series files only) before it answers; its time over (b)'s with the "
+        "index built inside it (the goal's ratio: what the refresh costs against the build it "
+        "saves) and over (b)'s answered from the files. Its ids "
         "are checked against DuckDB's over the grown project.",
         f"- **In-process** (d): `nql bench` opens the project once (through the index) and times "
         f"each query in-process, {warm.get('iterations_ours', 50)} timed runs after 3 warm-ups, "
@@ -1490,10 +1512,15 @@ def scale_section(scale: str, res: dict) -> list[str]:
             lines.append(f"| first `{name}` on a copy with no index | {f['s']:.2f} | {mib(f['peak_bytes'])} | "
                          f"{ratio(f.get('vs_duckdb'))} of DuckDB one-shot ({ms(f.get('duckdb_oneshot_ms'))} ms) | "
                          f"{'yes' if f['same_ids'] else '**no**'} |")
+            if f.get("built_s") is not None and f.get("duckdb_oneshot_ms"):
+                lines.append(f"| first `{name}` with no index, index built inside it | {f['built_s']:.2f} | "
+                             f"{mib(f['built_peak_bytes'])} | {ratio(f['built_s'] * 1e3 / f['duckdb_oneshot_ms'])} "
+                             f"of DuckDB one-shot | {'yes' if f['built_same_ids'] else '**no**'} |")
         for name, q in a["queries"].items():
             lines.append(f"| first `{name}` after adding {a['added_runs']:,} runs ({a['files_added']} files) | "
-                         f"{q['s']:.2f} | {mib(q['peak_bytes'])} | {ratio(q['vs_fresh'])} of the first `{name}` "
-                         f"with no index | {'yes' if q['same_ids'] else '**no**'} |")
+                         f"{q['s']:.2f} | {mib(q['peak_bytes'])} | {ratio(q['vs_built'])} of the first `{name}` "
+                         f"building the index, {ratio(q['vs_fresh'])} of the one answering from the files | "
+                         f"{'yes' if q['same_ids'] else '**no**'} |")
         after = re.search(r"up to date \((\d+) series files\)", next(iter(a["queries"].values()))["index_after"])
         lines += ["", f"DuckDB's load ran with memory_limit {d['memory_limit']} and {d['threads']} threads "
                   f"(spilled {d.get('spilled_bytes', 0) / 2**20:,.0f} MiB to its temp_directory); its process peak includes "
