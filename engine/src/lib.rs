@@ -78,6 +78,9 @@ pub struct Engine {
     id_rows: Vec<OnceLock<Arc<HashMap<String, u32>>>>,
     /// Opened straight from the files, without an index ([`Refresh::Deferred`]).
     index_deferred: bool,
+    /// Why the last build of the index failed, when opened from the files and the files
+    /// have not changed since.
+    last_index_failure: Option<String>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -117,20 +120,23 @@ impl Engine {
     /// [`IndexLocation::None`]) is opened straight from its files instead: queries read the
     /// columns and summarize the series they name, and nothing is written.
     pub fn open_with(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<Engine, LoadError> {
-        let (project, deferred) = match (options.index.clone(), options.refresh) {
+        let (project, deferred, last_failure) = match (options.index.clone(), options.refresh) {
             // A foreign source (no native layout here) is summarized through an index that
             // lives only while it opens.
             (IndexLocation::None, Refresh::First) => match load::load_dir(dir.as_ref(), options) {
-                Err(LoadError::MissingRuns { .. }) => (index::open(dir.as_ref(), options)?.0, false),
-                loaded => (loaded?, false),
+                Err(LoadError::MissingRuns { .. }) => (index::open(dir.as_ref(), options)?.0, false, None),
+                loaded => (loaded?, false, None),
             },
-            (index, _) => {
-                let (project, report) = index::open_or_defer(dir.as_ref(), options)?;
-                (project, report.is_none() && index != IndexLocation::None)
-            }
+            (index, _) => match index::open_or_defer(dir.as_ref(), options)? {
+                (project, index::Opening::Indexed) => (project, false, None),
+                (project, index::Opening::Deferred { last_failure }) => {
+                    (project, index != IndexLocation::None, last_failure)
+                }
+            },
         };
         let mut engine = Engine::new(project, options)?;
         engine.index_deferred = deferred;
+        engine.last_index_failure = last_failure;
         options.report("ready", 1, 1);
         Ok(engine)
     }
@@ -219,6 +225,7 @@ impl Engine {
             raw_series,
             id_rows,
             index_deferred: false,
+            last_index_failure: None,
         })
     }
 
@@ -226,6 +233,13 @@ impl Engine {
     /// ([`Refresh::Deferred`]): `nql index` would build it.
     pub fn index_deferred(&self) -> bool {
         self.index_deferred
+    }
+
+    /// When opened from the files ([`Engine::index_deferred`]): why the last build of the
+    /// index failed, if it did and none of the project's files has changed since (a build
+    /// started now would fail the same way; `nql index` shows it).
+    pub fn last_index_failure(&self) -> Option<&str> {
+        self.last_index_failure.as_deref()
     }
 
     /// What the project is: `a project in the native layout (docs/dataset.md)`, `Neptune

@@ -727,7 +727,15 @@ async fn query(args: QueryArgs) -> Result<(), Failure> {
             (result, Some(engine))
         }
     };
-    let index_later = engine.as_ref().is_some_and(|e| e.index_deferred());
+    // A build that failed on these very files would fail again: the query says why instead.
+    let failed = engine.as_ref().and_then(|e| e.last_index_failure());
+    if let Some(failure) = failed {
+        eprintln!(
+            "warning: the index of this project could not be built, so queries read its files until \
+             they change (`nql index` tries again): {failure}"
+        );
+    }
+    let index_later = engine.as_ref().is_some_and(|e| e.index_deferred()) && failed.is_none();
     print_warnings(&text, &result.warnings);
     let written = match &args.output {
         Some(path) => {

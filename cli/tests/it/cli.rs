@@ -759,6 +759,74 @@ fn a_first_query_answers_from_the_files_and_leaves_the_index_to_the_background()
     assert_eq!(csv_ids(&["--data", d], q), expected, "through the index");
 }
 
+#[test]
+fn a_background_build_that_failed_is_reported_and_not_started_again() {
+    use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+    let project = generated("background-failed", "200", "100");
+    let d = project.to_str().unwrap();
+    // A run whose state no query below reads: queries answer, the index build refuses it.
+    let column = |v: &str| std::sync::Arc::new(StringArray::from(vec![v])) as ArrayRef;
+    let batch = RecordBatch::try_from_iter([
+        ("sys/id", column("BAD-1")),
+        ("sys/state:experimentState", column("sleeping")),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(project.join("runs/part-bad.parquet")).unwrap();
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let query = |q: &str| {
+        let o = nql(&[
+            "query",
+            "--data",
+            d,
+            "--columns",
+            "sys/id",
+            "--format",
+            "csv",
+            "--",
+            q,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let first = query("`params/lr`:float > 0");
+    assert!(!first.contains("could not be built"), "{first}");
+    // The build the first query started in the background fails, and says why.
+    let record = project.join("_nql/failed.txt");
+    let started = std::time::Instant::now();
+    while !record.is_file() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no failure recorded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = query("`params/lr`:float > 0");
+    assert!(
+        second.contains("could not be built")
+            && second.contains("part-bad.parquet")
+            && second.contains("sleeping"),
+        "{second}"
+    );
+    // `nql index` tries again, and fails as loudly.
+    let o = nql(&["index", "--data", d]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("sleeping"), "{}", stderr(&o));
+    // Once the bad file is gone, the next query starts the build again.
+    std::fs::remove_file(project.join("runs/part-bad.parquet")).unwrap();
+    let third = query("`params/lr`:float > 0");
+    assert!(!third.contains("could not be built"), "{third}");
+    let started = std::time::Instant::now();
+    while !project.join("_nql/manifest.json").is_file() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no index built in the background"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 const INDEX_QUERIES: [&str; 3] = [
     "",
     "last(`metrics/accuracy`) > 0.5 AND `sys/tags`:stringSet CONTAINS \"exploration\"",

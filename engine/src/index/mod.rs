@@ -94,24 +94,83 @@ impl Project {
     }
 }
 
+/// How [`open_or_defer`] opened a project.
+pub(crate) enum Opening {
+    /// Through its index, built or refreshed first if it had to be.
+    Indexed,
+    /// Straight from its files, nothing written; with the failure of the last index build,
+    /// if the project's files have not changed since it failed.
+    Deferred { last_failure: Option<String> },
+}
+
 /// Opens the project at `path` through its index, refreshing a stale one first; a native
 /// project without an index, with `options.refresh` deferred, is opened straight from its
-/// files instead, and nothing is written (`None` then). Tables read their columns as
-/// queries need them.
+/// files instead, and nothing is written. Tables read their columns as queries need them.
 pub(crate) fn open_or_defer(
     path: &Path,
     options: &LoadOptions,
-) -> Result<(LoadedProject, Option<IndexReport>), LoadError> {
+) -> Result<(LoadedProject, Opening), LoadError> {
     let project = Project::detect(path, options)?;
     // A stale index is refreshed all the same: that costs what the change costs (appended
     // files), where reading from the files would cost the whole project at every query.
     if let (Refresh::Deferred, Project::Native(sources)) = (options.refresh, &project)
         && existing(&sources.dir, &options.index, true).is_none()
     {
-        return Ok((load::lazy::open(sources, options)?, None));
+        let last_failure = last_failure(sources, &options.index);
+        return Ok((
+            load::lazy::open(sources, options)?,
+            Opening::Deferred { last_failure },
+        ));
     }
-    let (project, report) = open_project(project, options)?;
-    Ok((project, Some(report)))
+    Ok((open_project(project, options)?.0, Opening::Indexed))
+}
+
+/// The file in an index directory that says why its last build failed (removed by the next
+/// build that succeeds).
+const FAILURE: &str = "failed.txt";
+
+/// Keeps the outcome of a build in `dir`: a failure's message in [`FAILURE`], or none.
+fn record_outcome<T>(dir: &Path, built: &Result<T, LoadError>) {
+    let file = dir.join(FAILURE);
+    // Advice for the next query, not part of the index: a record that cannot be written or
+    // removed changes no answer.
+    let _ = match built {
+        Ok(_) => std::fs::remove_file(&file),
+        Err(e) => std::fs::write(&file, format!("{e}\n")),
+    };
+}
+
+/// Why the last build of the index of `sources` failed, if it did and no file of the
+/// project has changed since (no file or table directory modified after the failure).
+fn last_failure(sources: &load::Sources, choice: &IndexLocation) -> Option<String> {
+    let candidates = match choice {
+        IndexLocation::Dir(d) => vec![d.clone()],
+        IndexLocation::Project => [Some(sources.dir.join("_nql")), cache_dir(&sources.dir)]
+            .into_iter()
+            .flatten()
+            .collect(),
+        IndexLocation::None => return None,
+    };
+    let file = candidates.iter().map(|d| d.join(FAILURE)).find(|f| f.is_file())?;
+    let failed = std::fs::metadata(&file).and_then(|m| m.modified()).ok()?;
+    let files = sources
+        .objects
+        .iter()
+        .flat_map(|(_, f)| f)
+        .chain(sources.series.iter().flat_map(|(_, f)| f));
+    let changed = files
+        .flat_map(|f| [f.as_path(), f.parent().unwrap_or(f)])
+        .chain([sources.dir.as_path()])
+        .any(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t > failed)
+        });
+    if changed {
+        return None;
+    }
+    let message = std::fs::read_to_string(&file).ok()?;
+    Some(message.trim_end().to_string())
 }
 
 /// The directory of the index of the project in `dir`, if it has one (nothing is made or
@@ -294,16 +353,15 @@ pub(crate) fn refresh(
         return Ok((previous.expect("just read"), report));
     }
     let previous = if rebuild { None } else { previous };
-    match project {
-        Project::Native(sources) => {
-            sources.check_memory(options)?;
-            build::build(sources, &dir, previous, options)
-        }
-        Project::Foreign { root, source, .. } => {
-            let units = units_of(source.as_ref())?.clone();
-            foreign::build(source.as_ref(), root, units, &dir, previous, options)
-        }
-    }
+    let built = match project {
+        Project::Native(sources) => sources
+            .check_memory(options)
+            .and_then(|()| build::build(sources, &dir, previous, options)),
+        Project::Foreign { root, source, .. } => units_of(source.as_ref())
+            .and_then(|units| foreign::build(source.as_ref(), root, units.clone(), &dir, previous, options)),
+    };
+    record_outcome(&dir, &built);
+    built
 }
 
 /// Makes `d` ready to hold an index: its directories exist and a file can be written there.

@@ -422,3 +422,50 @@ fn a_last_step_shared_by_two_points_is_decided_by_their_times_from_the_files_too
         "runs",
     );
 }
+
+#[test]
+fn a_failed_build_is_remembered_until_the_files_change() {
+    let dir = scratch_dir("deferred-failed-build");
+    let data = dir.join("project");
+    handmade(&data);
+    let bad = data.join("runs/part-2.parquet");
+    write(
+        &bad,
+        vec![
+            ("sys/id", strings(&[Some("R-9")])),
+            ("sys/state:experimentState", strings(&[Some("sleeping")])),
+        ],
+    );
+    let index = dir.join("index");
+    let failure = || {
+        Engine::open_with(&data, &deferred(&index))
+            .unwrap()
+            .last_index_failure()
+            .map(str::to_string)
+    };
+    assert_eq!(failure(), None, "no build has failed yet");
+    assert!(Engine::build_index(&data, &with_index(&index, 0), false).is_err());
+    let remembered = failure().expect("the failure is remembered");
+    assert!(
+        remembered.contains("part-2.parquet") && remembered.contains("sleeping"),
+        "{remembered}"
+    );
+    // A file changed since: a new build may succeed.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .append(true)
+        .open(data.join("runs/part-0.parquet"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(failure(), None, "the files changed after the failure");
+    // Once the data is fixed, the build succeeds and forgets the failure.
+    std::fs::remove_file(&bad).unwrap();
+    Engine::build_index(&data, &with_index(&index, 0), false).unwrap();
+    assert!(!index.join("failed.txt").exists());
+    assert!(
+        !Engine::open_with(&data, &deferred(&index))
+            .unwrap()
+            .index_deferred()
+    );
+}
