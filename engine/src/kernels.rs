@@ -15,7 +15,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, ListArray, RecordBatch, UInt32Array,
 };
-use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer};
 use datafusion::arrow::compute::kernels::boolean::{and_kleene, is_not_null, not, or_kleene};
 use datafusion::arrow::compute::kernels::{cmp, comparison};
 use datafusion::arrow::compute::prep_null_mask_filter;
@@ -63,19 +63,36 @@ pub(crate) fn filter_mask(
 /// `per_value[keys[r]]` for every row `r` (what `take` gives, null where the key or its
 /// value is null), by byte lookups rather than a bit-by-bit take.
 fn gather(per_value: &BooleanArray, keys: &UInt32Array) -> BooleanArray {
-    let values: Vec<bool> = (0..per_value.len()).map(|v| per_value.value(v)).collect();
+    // Each distinct value's answer as two bits (1: true, 2: valid); a key out of range reads
+    // as null. One pass over the keys fills the truth and validity bitmaps 64 rows at a time.
+    let states: Vec<u8> = (0..per_value.len())
+        .map(|v| u8::from(per_value.is_valid(v)) << 1 | u8::from(per_value.value(v)))
+        .collect();
     let at = keys.values();
-    let truth = BooleanBuffer::collect_bool(keys.len(), |r| {
-        values.get(at[r] as usize).copied().unwrap_or(false)
-    });
-    if per_value.null_count() == 0 && keys.null_count() == 0 {
-        return BooleanArray::new(truth, None);
+    let key_nulls = keys.nulls().filter(|n| n.null_count() > 0);
+    let words = at.len().div_ceil(64);
+    let (mut truth, mut valid) = (Vec::with_capacity(words), Vec::with_capacity(words));
+    for (w, chunk) in at.chunks(64).enumerate() {
+        let (mut t, mut v) = (0u64, 0u64);
+        for (i, &k) in chunk.iter().enumerate() {
+            let state = states.get(k as usize).copied().unwrap_or(0);
+            t |= u64::from(state & 1) << i;
+            v |= u64::from(state >> 1) << i;
+        }
+        if let Some(nulls) = key_nulls {
+            for i in 0..chunk.len() {
+                if nulls.is_null(w * 64 + i) {
+                    v &= !(1 << i);
+                }
+            }
+        }
+        truth.push(t & v);
+        valid.push(v);
     }
-    let valid: Vec<bool> = (0..per_value.len()).map(|v| per_value.is_valid(v)).collect();
-    let validity = BooleanBuffer::collect_bool(keys.len(), |r| {
-        keys.is_valid(r) && valid.get(at[r] as usize).copied().unwrap_or(false)
-    });
-    BooleanArray::new(truth, Some(NullBuffer::new(validity)))
+    let bitmap = |words: Vec<u64>| BooleanBuffer::new(Buffer::from_vec(words), 0, at.len());
+    let valid = bitmap(valid);
+    let nulls = (valid.count_set_bits() < at.len()).then(|| NullBuffer::new(valid));
+    BooleanArray::new(bitmap(truth), nulls)
 }
 
 /// Evaluates a lowered filter to a boolean mask over a batch, with SQL's three-valued logic
@@ -432,5 +449,30 @@ mod tests {
             &gather(&no_nulls, &keys),
             take(&no_nulls, &keys, None).unwrap().as_boolean()
         );
+    }
+
+    #[test]
+    fn gathering_many_keys_across_words_is_a_take() {
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for rows in [0, 1, 63, 64, 65, 1000] {
+            let per_value: BooleanArray = (0..5)
+                .map(|_| match next(3) {
+                    0 => None,
+                    v => Some(v == 1),
+                })
+                .collect();
+            let keys: UInt32Array = (0..rows).map(|_| Some(next(5) as u32)).collect();
+            let with_nulls: UInt32Array = (0..rows).map(|_| (next(4) > 0).then(|| next(5) as u32)).collect();
+            for keys in [&keys, &with_nulls] {
+                let want = take(&per_value, keys, None).unwrap();
+                assert_eq!(&gather(&per_value, keys), want.as_boolean(), "{rows} rows");
+            }
+        }
     }
 }
