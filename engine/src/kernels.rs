@@ -63,6 +63,9 @@ pub(crate) fn filter_mask(
 /// `per_value[keys[r]]` for every row `r` (what `take` gives, null where the key or its
 /// value is null), by byte lookups rather than a bit-by-bit take.
 fn gather(per_value: &BooleanArray, keys: &UInt32Array) -> BooleanArray {
+    if let Some(mask) = gather_few(per_value, keys) {
+        return mask;
+    }
     // Each distinct value's answer as two bits (1: true, 2: valid); a key out of range reads
     // as null. One pass over the keys fills the truth and validity bitmaps 64 rows at a time.
     let states: Vec<u8> = (0..per_value.len())
@@ -93,6 +96,47 @@ fn gather(per_value: &BooleanArray, keys: &UInt32Array) -> BooleanArray {
     let valid = bitmap(valid);
     let nulls = (valid.count_set_bits() < at.len()).then(|| NullBuffer::new(valid));
     BooleanArray::new(bitmap(truth), nulls)
+}
+
+/// [`gather`] when the answer is true, or false, for only a few values besides those it is
+/// null for (an equality, its negation): a comparison of the keys with each of them, which
+/// Arrow vectorizes. `None` otherwise, or with null keys.
+fn gather_few(per_value: &BooleanArray, keys: &UInt32Array) -> Option<BooleanArray> {
+    const FEW: usize = 4;
+    // (A key past the values reads as null in `gather`.)
+    let in_range = datafusion::arrow::compute::max(keys).is_none_or(|k| (k as usize) < per_value.len());
+    if keys.null_count() > 0 || !in_range {
+        return None;
+    }
+    let with = |truth: Option<bool>| -> Vec<u32> {
+        (0..per_value.len())
+            .filter(|&v| per_value.is_valid(v).then(|| per_value.value(v)) == truth)
+            .map(|v| v as u32)
+            .collect()
+    };
+    let (nulls, trues, falses) = (with(None), with(Some(true)), with(Some(false)));
+    let any_of = |values: &[u32]| -> Option<BooleanBuffer> {
+        let mut out = BooleanBuffer::new_unset(keys.len());
+        for &v in values {
+            let hit = cmp::eq(
+                keys,
+                &datafusion::arrow::array::Scalar::new(UInt32Array::from(vec![v])),
+            )
+            .ok()?;
+            out = &out | hit.values();
+        }
+        Some(out)
+    };
+    let (truth, nulls) = if trues.len() + nulls.len() <= FEW.min(falses.len() + nulls.len()) {
+        (any_of(&trues)?, any_of(&nulls)?)
+    } else if falses.len() + nulls.len() <= FEW {
+        let nulls = any_of(&nulls)?;
+        (!&(&any_of(&falses)? | &nulls), nulls)
+    } else {
+        return None;
+    };
+    let nulls = (nulls.count_set_bits() > 0).then(|| NullBuffer::new(!&nulls));
+    Some(BooleanArray::new(truth, nulls))
 }
 
 /// Evaluates a lowered filter to a boolean mask over a batch, with SQL's three-valued logic
@@ -460,8 +504,11 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
-        for rows in [0, 1, 63, 64, 65, 1000] {
-            let per_value: BooleanArray = (0..5)
+        for (rows, values) in [0, 1, 63, 64, 65, 1000]
+            .into_iter()
+            .flat_map(|r| [(r, 5), (r, 12)])
+        {
+            let per_value: BooleanArray = (0..values)
                 .map(|_| match next(3) {
                     0 => None,
                     v => Some(v == 1),

@@ -168,9 +168,9 @@ impl NqlScanExec {
                 let mask = kernels::filter_mask(&batch, &dictionaries, filter, &self.interrupt)?;
                 if self.sort.is_some() {
                     // Any order: the sort below decides.
-                    UInt32Array::from_iter_values(mask.values().set_indices().map(|i| i as u32))
+                    set_rows(mask.values(), usize::MAX)
                 } else if sorted {
-                    UInt32Array::from_iter_values(mask.values().set_indices().take(limit).map(|i| i as u32))
+                    set_rows(mask.values(), limit)
                 } else {
                     select(order.values(), mask.values(), limit)
                 }
@@ -300,6 +300,22 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for TopKIntoScan {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// The rows where `mask` is set, in order, at most `limit` of them (counted first, so that
+/// the rows are written into one allocation of the right size).
+fn set_rows(mask: &datafusion::arrow::buffer::BooleanBuffer, limit: usize) -> UInt32Array {
+    let n = mask.count_set_bits().min(limit);
+    let mut rows = Vec::with_capacity(n);
+    let chunks = mask.inner().bit_chunks(mask.offset(), mask.len());
+    let words = chunks.iter().chain(std::iter::once(chunks.remainder_bits()));
+    for (w, mut word) in words.enumerate() {
+        while word != 0 && rows.len() < n {
+            rows.push((w * 64) as u32 + word.trailing_zeros());
+            word &= word - 1;
+        }
+    }
+    UInt32Array::from(rows)
 }
 
 /// The rows of `order` where `mask` is set, in the order of `order`, at most `limit` of them.
@@ -573,5 +589,30 @@ impl TableProvider for RawSeriesTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         self.listing()?.scan(state, projection, filters, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::buffer::BooleanBuffer;
+
+    use super::set_rows;
+
+    #[test]
+    fn set_rows_are_the_set_bits_in_order_up_to_the_limit() {
+        let bits: Vec<bool> = (0..300).map(|i| i % 3 == 0 || i % 64 == 63).collect();
+        let whole = BooleanBuffer::from(bits.clone());
+        for offset in [0, 1, 63, 70] {
+            let mask = whole.slice(offset, bits.len() - offset);
+            let want: Vec<u32> = (0..mask.len())
+                .filter(|&i| bits[offset + i])
+                .map(|i| i as u32)
+                .collect();
+            for limit in [0, 1, 50, usize::MAX] {
+                let got = set_rows(&mask, limit);
+                let expected = &want[..want.len().min(limit)];
+                assert_eq!(got.values().as_ref(), expected, "offset {offset}, limit {limit}");
+            }
+        }
     }
 }
