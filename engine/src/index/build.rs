@@ -32,8 +32,11 @@ use crate::load::{self, LoadOptions, Sources, guarded, objects, parallel_map};
 /// for each row its row in the last build's table (null for a new object).
 struct Table {
     kind: ObjectKind,
-    /// Its pack, objects written (the chunks they came in freed before series are read).
-    writer: TableWriter,
+    /// Its pack, objects written (the chunks they came in freed before series are read, in
+    /// a build from nothing; while they are read, in a refresh).
+    writer: Option<TableWriter>,
+    /// Its objects, until a refresh's writer takes them.
+    chunks: Vec<ObjectChunk>,
     files: Vec<ObjectFileEntry>,
     range: std::ops::Range<usize>,
     from_old: UInt32Array,
@@ -299,6 +302,8 @@ pub(crate) fn build(
             .tables
             .iter()
             .all(|t| sources.objects.iter().any(|(k, _)| k.table_name() == t.table));
+    // A refresh that keeps object files summarizes what changed, not everything.
+    let refreshing = kept_files > 0;
     let mut parts = parts.into_iter().zip(&all).peekable();
     for (kind, _) in &sources.objects {
         let mut mine = Vec::new();
@@ -339,9 +344,19 @@ pub(crate) fn build(
             chunks.push(chunk);
             entries.push(entry);
         }
+        // A build from nothing holds every summary at its end: the chunks go first. A
+        // refresh's tables are written while the changed series files are summarized.
+        let (writer, chunks) = match refreshing {
+            true => (None, chunks),
+            false => (
+                Some(TableWriter::start(dir, generation, *kind, chunks)?),
+                Vec::new(),
+            ),
+        };
         tables.push(Table {
             kind: *kind,
-            writer: TableWriter::start(dir, generation, *kind, chunks)?,
+            writer,
+            chunks,
             files: entries,
             range: start..index.len(),
             from_old: UInt32Array::from(from_old),
@@ -379,6 +394,19 @@ pub(crate) fn build(
     let mut entries = Vec::new();
     let (mut summarized, mut reused) = (0, 0);
     std::thread::scope(|scope| -> Result<(), LoadError> {
+        let pending: Vec<(ObjectKind, Vec<ObjectChunk>)> = tables
+            .iter_mut()
+            .filter(|t| t.writer.is_none())
+            .map(|t| (t.kind, std::mem::take(&mut t.chunks)))
+            .collect();
+        let tables_written = (!pending.is_empty()).then(|| {
+            scope.spawn(move || {
+                pending
+                    .into_iter()
+                    .map(|(kind, chunks)| TableWriter::start(dir, generation, kind, chunks))
+                    .collect::<Result<Vec<TableWriter>, LoadError>>()
+            })
+        });
         let mut writing: Option<std::thread::ScopedJoinHandle<Result<(), LoadError>>> = None;
         let finish = |writing: Option<std::thread::ScopedJoinHandle<Result<(), LoadError>>>| match writing {
             Some(w) => w.join().expect("state writers do not panic"),
@@ -429,7 +457,14 @@ pub(crate) fn build(
                 state,
             });
         }
-        finish(writing.take())
+        finish(writing.take())?;
+        if let Some(written) = tables_written {
+            let writers = written.join().expect("table writers do not panic")?;
+            for (table, writer) in tables.iter_mut().filter(|t| t.writer.is_none()).zip(writers) {
+                table.writer = Some(writer);
+            }
+        }
+        Ok(())
     })?;
     let mut fresh = fresh.into_inner().expect("not poisoned");
     let gone: Vec<&SeriesEntry> = previous
@@ -517,7 +552,10 @@ pub(crate) fn build(
     let mut table_entries = Vec::new();
     let count = tables.len();
     for (t, (table, columns)) in tables.into_iter().zip(columns).enumerate() {
-        let mut entry = table.writer.finish(columns)?;
+        let mut entry = table
+            .writer
+            .expect("every table's objects are written")
+            .finish(columns)?;
         entry.files = table.files;
         table_entries.push(entry);
         options.report("index", t + 1, count);
