@@ -680,6 +680,15 @@ fn a_closed_pipe_ends_the_output_quietly_with_status_0() {
     }
 }
 
+/// Waits (up to two minutes) for `file` to appear, written by a background process.
+fn wait_for_file(file: &std::path::Path, what: &str) {
+    let started = std::time::Instant::now();
+    while !file.is_file() {
+        assert!(started.elapsed() < Duration::from_secs(120), "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A generated project of `runs` runs in parts, written under the scratch directory.
 fn generated(name: &str, runs: &str, per_file: &str) -> std::path::PathBuf {
     let dir = crate::scratch_dir(name).join("project");
@@ -746,14 +755,10 @@ fn a_first_query_answers_from_the_files_and_leaves_the_index_to_the_background()
     );
     // By default the answer comes straight from the files, then the index appears.
     assert_eq!(csv_ids(&["--data", d], q), expected);
-    let started = std::time::Instant::now();
-    while !project.join("_nql/manifest.json").is_file() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no index built in the background"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_file(
+        &project.join("_nql/manifest.json"),
+        "no index built in the background",
+    );
     let o = nql(&["index", "--data", d]);
     assert!(stderr(&o).contains("is up to date"), "{}", stderr(&o));
     assert_eq!(csv_ids(&["--data", d], q), expected, "through the index");
@@ -794,14 +799,7 @@ fn a_background_build_that_failed_is_reported_and_not_started_again() {
     assert!(!first.contains("could not be built"), "{first}");
     // The build the first query started in the background fails, and says why.
     let record = project.join("_nql/failed.txt");
-    let started = std::time::Instant::now();
-    while !record.is_file() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no failure recorded"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_file(&record, "no failure recorded");
     let second = query("`params/lr`:float > 0");
     assert!(
         second.contains("could not be built")
@@ -817,14 +815,10 @@ fn a_background_build_that_failed_is_reported_and_not_started_again() {
     std::fs::remove_file(project.join("runs/part-bad.parquet")).unwrap();
     let third = query("`params/lr`:float > 0");
     assert!(!third.contains("could not be built"), "{third}");
-    let started = std::time::Instant::now();
-    while !project.join("_nql/manifest.json").is_file() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no index built in the background"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_file(
+        &project.join("_nql/manifest.json"),
+        "no index built in the background",
+    );
 }
 
 const INDEX_QUERIES: [&str; 3] = [

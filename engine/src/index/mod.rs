@@ -129,19 +129,47 @@ pub(crate) fn open_or_defer(
 /// build that succeeds).
 const FAILURE: &str = "failed.txt";
 
-/// Keeps the outcome of a build in `dir`: a failure's message in [`FAILURE`], or none.
-fn record_outcome<T>(dir: &Path, built: &Result<T, LoadError>) {
+/// Keeps the outcome of a build in `dir`: a failure's message in [`FAILURE`], after the
+/// fingerprint of the files it failed on (if a native project's), or none.
+fn record_outcome<T>(dir: &Path, built: &Result<T, LoadError>, sources: Option<&load::Sources>) {
     let file = dir.join(FAILURE);
     // Advice for the next query, not part of the index: a record that cannot be written or
     // removed changes no answer.
     let _ = match built {
         Ok(_) => std::fs::remove_file(&file),
-        Err(e) => std::fs::write(&file, format!("{e}\n")),
+        Err(e) => {
+            let fingerprint = sources.map(fingerprint).unwrap_or_default();
+            std::fs::write(&file, format!("{fingerprint:016x}\n{e}\n"))
+        }
     };
 }
 
-/// Why the last build of the index of `sources` failed, if it did and no file of the
-/// project has changed since (no file or table directory modified after the failure).
+/// A hash of every object and series file of `sources`: its path, size and modification
+/// time. (Times alone would not do: a file removed in the same clock tick as a failure was
+/// recorded would look older than the record.)
+fn fingerprint(sources: &load::Sources) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<&PathBuf> = sources
+        .objects
+        .iter()
+        .flat_map(|(_, f)| f)
+        .chain(sources.series.iter().flat_map(|(_, f)| f))
+        .collect();
+    files.sort();
+    let mut hasher = std::hash::DefaultHasher::new();
+    for file in files {
+        file.hash(&mut hasher);
+        if let Ok(m) = std::fs::metadata(file) {
+            m.len().hash(&mut hasher);
+            m.modified().ok().hash(&mut hasher);
+        }
+    }
+    // Never 0, which a record without sources holds.
+    hasher.finish().max(1)
+}
+
+/// Why the last build of the index of `sources` failed, if it did on the files the project
+/// has now (the same paths, sizes and modification times).
 fn last_failure(sources: &load::Sources, choice: &IndexLocation) -> Option<String> {
     let candidates = match choice {
         IndexLocation::Dir(d) => vec![d.clone()],
@@ -152,25 +180,9 @@ fn last_failure(sources: &load::Sources, choice: &IndexLocation) -> Option<Strin
         IndexLocation::None => return None,
     };
     let file = candidates.iter().map(|d| d.join(FAILURE)).find(|f| f.is_file())?;
-    let failed = std::fs::metadata(&file).and_then(|m| m.modified()).ok()?;
-    let files = sources
-        .objects
-        .iter()
-        .flat_map(|(_, f)| f)
-        .chain(sources.series.iter().flat_map(|(_, f)| f));
-    let changed = files
-        .flat_map(|f| [f.as_path(), f.parent().unwrap_or(f)])
-        .chain([sources.dir.as_path()])
-        .any(|p| {
-            std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t > failed)
-        });
-    if changed {
-        return None;
-    }
-    let message = std::fs::read_to_string(&file).ok()?;
-    Some(message.trim_end().to_string())
+    let record = std::fs::read_to_string(&file).ok()?;
+    let (recorded, message) = record.split_once('\n')?;
+    (u64::from_str_radix(recorded, 16).ok()? == fingerprint(sources)).then(|| message.trim_end().to_string())
 }
 
 /// The directory of the index of the project in `dir`, if it has one (nothing is made or
@@ -360,7 +372,11 @@ pub(crate) fn refresh(
         Project::Foreign { root, source, .. } => units_of(source.as_ref())
             .and_then(|units| foreign::build(source.as_ref(), root, units.clone(), &dir, previous, options)),
     };
-    record_outcome(&dir, &built);
+    let sources = match project {
+        Project::Native(sources) => Some(sources),
+        Project::Foreign { .. } => None,
+    };
+    record_outcome(&dir, &built, sources);
     built
 }
 
