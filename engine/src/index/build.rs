@@ -251,11 +251,7 @@ pub(crate) fn build(
     remove_leftovers(dir);
 
     // 1. Object files.
-    let all: Vec<(ObjectKind, &PathBuf)> = sources
-        .objects
-        .iter()
-        .flat_map(|(k, files)| files.iter().map(move |f| (*k, f)))
-        .collect();
+    let all = sources.object_files();
     let progress = load::Progress::new("objects", all.len());
     let parts = parallel_map(&all, options.threads(), |(kind, file)| {
         let rel = relative(&sources.dir, file);
@@ -365,11 +361,7 @@ pub(crate) fn build(
 
     // 2. Series files.
     let objects = index.len();
-    let series_files: Vec<(SeriesKind, &PathBuf)> = sources
-        .series
-        .iter()
-        .flat_map(|(k, files)| files.iter().map(move |f| (*k, f)))
-        .collect();
+    let series_files = sources.series_files();
     let known: Vec<Option<&SeriesEntry>> = series_files
         .iter()
         .map(|(kind, file)| {

@@ -149,20 +149,12 @@ fn record_outcome<T>(dir: &Path, built: &Result<T, LoadError>, sources: Option<&
 /// recorded would look older than the record.)
 fn fingerprint(sources: &load::Sources) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut files: Vec<&PathBuf> = sources
-        .objects
-        .iter()
-        .flat_map(|(_, f)| f)
-        .chain(sources.series.iter().flat_map(|(_, f)| f))
-        .collect();
+    let mut files: Vec<&PathBuf> = sources.object_files().into_iter().map(|(_, f)| f).collect();
+    files.extend(sources.series_files().into_iter().map(|(_, f)| f));
     files.sort();
     let mut hasher = std::hash::DefaultHasher::new();
     for file in files {
-        file.hash(&mut hasher);
-        if let Ok(m) = std::fs::metadata(file) {
-            m.len().hash(&mut hasher);
-            m.modified().ok().hash(&mut hasher);
-        }
+        (file, manifest::stat(file).ok()).hash(&mut hasher);
     }
     // Never 0, which a record without sources holds.
     hasher.finish().max(1)
@@ -171,15 +163,10 @@ fn fingerprint(sources: &load::Sources) -> u64 {
 /// Why the last build of the index of `sources` failed, if it did on the files the project
 /// has now (the same paths, sizes and modification times).
 fn last_failure(sources: &load::Sources, choice: &IndexLocation) -> Option<String> {
-    let candidates = match choice {
-        IndexLocation::Dir(d) => vec![d.clone()],
-        IndexLocation::Project => [Some(sources.dir.join("_nql")), cache_dir(&sources.dir)]
-            .into_iter()
-            .flatten()
-            .collect(),
-        IndexLocation::None => return None,
-    };
-    let file = candidates.iter().map(|d| d.join(FAILURE)).find(|f| f.is_file())?;
+    let file = candidates(&sources.dir, choice, true)
+        .into_iter()
+        .map(|d| d.join(FAILURE))
+        .find(|f| f.is_file())?;
     let record = std::fs::read_to_string(&file).ok()?;
     let (recorded, message) = record.split_once('\n')?;
     (u64::from_str_radix(recorded, 16).ok()? == fingerprint(sources)).then(|| message.trim_end().to_string())
@@ -188,13 +175,21 @@ fn last_failure(sources: &load::Sources, choice: &IndexLocation) -> Option<Strin
 /// The directory of the index of the project in `dir`, if it has one (nothing is made or
 /// written). `own`: the project may hold it (`_nql/`); else only the cache is looked at.
 fn existing(dir: &Path, choice: &IndexLocation, own: bool) -> Option<PathBuf> {
-    let has_index = |d: &Path| d.join(manifest::MANIFEST).is_file();
+    candidates(dir, choice, own)
+        .into_iter()
+        .find(|d| d.join(manifest::MANIFEST).is_file())
+}
+
+/// Where the index of the project in `dir` may be, in the order it is looked for: the
+/// directory given, or `_nql/` in the project (if `own`) and then the user's cache.
+fn candidates(dir: &Path, choice: &IndexLocation, own: bool) -> Vec<PathBuf> {
     match choice {
-        IndexLocation::Dir(d) => Some(d.clone()).filter(|d| has_index(d)),
-        IndexLocation::Project => Some(dir.join("_nql"))
-            .filter(|d| own && has_index(d))
-            .or_else(|| cache_dir(dir).filter(|d| has_index(d))),
-        IndexLocation::None => None,
+        IndexLocation::Dir(d) => vec![d.clone()],
+        IndexLocation::Project => [own.then(|| dir.join("_nql")), cache_dir(dir)]
+            .into_iter()
+            .flatten()
+            .collect(),
+        IndexLocation::None => Vec::new(),
     }
 }
 
@@ -365,16 +360,19 @@ pub(crate) fn refresh(
         return Ok((previous.expect("just read"), report));
     }
     let previous = if rebuild { None } else { previous };
-    let built = match project {
-        Project::Native(sources) => sources
-            .check_memory(options)
-            .and_then(|()| build::build(sources, &dir, previous, options)),
-        Project::Foreign { root, source, .. } => units_of(source.as_ref())
-            .and_then(|units| foreign::build(source.as_ref(), root, units.clone(), &dir, previous, options)),
-    };
-    let sources = match project {
-        Project::Native(sources) => Some(sources),
-        Project::Foreign { .. } => None,
+    let (built, sources) = match project {
+        Project::Native(sources) => (
+            sources
+                .check_memory(options)
+                .and_then(|()| build::build(sources, &dir, previous, options)),
+            Some(sources),
+        ),
+        Project::Foreign { root, source, .. } => (
+            units_of(source.as_ref()).and_then(|units| {
+                foreign::build(source.as_ref(), root, units.clone(), &dir, previous, options)
+            }),
+            None,
+        ),
     };
     record_outcome(&dir, &built, sources);
     built

@@ -48,11 +48,7 @@ use crate::table::{ColumnSource, ColumnSpec, FLOAT_SUMMARIES, ObjectTable, Read}
 /// Opens the project of `sources` straight from its files (see the module's docs).
 pub(crate) fn open(sources: &Sources, options: &LoadOptions) -> Result<LoadedProject, LoadError> {
     let threads = options.threads();
-    let all: Vec<(ObjectKind, &PathBuf)> = sources
-        .objects
-        .iter()
-        .flat_map(|(kind, files)| files.iter().map(move |f| (*kind, f)))
-        .collect();
+    let all = sources.object_files();
     let files = parallel_map(&all, threads, |(kind, file)| {
         guarded(file, || ObjectFile::open(*kind, file))
     })?;

@@ -206,6 +206,22 @@ pub(crate) struct Sources {
 }
 
 impl Sources {
+    /// Every object file with its table, tables in order.
+    pub fn object_files(&self) -> Vec<(ObjectKind, &PathBuf)> {
+        self.objects
+            .iter()
+            .flat_map(|(kind, files)| files.iter().map(move |f| (*kind, f)))
+            .collect()
+    }
+
+    /// Every series file with its kind, kinds in order.
+    pub fn series_files(&self) -> Vec<(SeriesKind, &PathBuf)> {
+        self.series
+            .iter()
+            .flat_map(|(kind, files)| files.iter().map(move |f| (*kind, f)))
+            .collect()
+    }
+
     /// Lists the files of the project in `dir`; a project without runs is an error.
     pub fn list(dir: &Path) -> Result<Sources, LoadError> {
         let mut objects = Vec::new();
