@@ -73,7 +73,7 @@ pub struct Engine {
     foreign: Option<Arc<series::ForeignSeries>>,
     /// A native project's raw points by kind (its series files, or batches in memory), read
     /// directly by [`Engine::series`].
-    raw_series: Vec<(SeriesKind, Arc<series::NativePoints>)>,
+    raw_series: Vec<(SeriesKind, Arc<RawSeries>)>,
     /// Each of `tables`' ids with their stored rows, once a series fetch needed them.
     id_rows: Vec<OnceLock<Arc<HashMap<String, u32>>>>,
     /// Opened straight from the files, without an index ([`Refresh::Deferred`]).
@@ -206,14 +206,8 @@ impl Engine {
         }
         let mut raw_series = Vec::new();
         for (kind, raw) in project.series {
-            let points = match &raw {
-                RawSeries::Files { files } => {
-                    series::NativePoints::Files(series::SeriesFiles::new(files.clone()))
-                }
-                RawSeries::Memory { batches } => series::NativePoints::Memory(batches.clone()),
-            };
-            raw_series.push((kind, Arc::new(points)));
-            register_series(&ctx, kind, raw)?;
+            register_series(&ctx, kind, &raw)?;
+            raw_series.push((kind, Arc::new(raw)));
         }
         let id_rows = tables.iter().map(|_| OnceLock::new()).collect();
         Ok(Engine {
@@ -484,10 +478,8 @@ impl Engine {
             let stop = || interrupt.check().map_err(query_error);
             let batches = match (foreign, raw.as_deref()) {
                 (Some(foreign), _) => foreign.points(&request_owned, &members, &stop)?,
-                (None, Some(series::NativePoints::Files(files))) => {
-                    series::file_points(files, &wanted, &stop)?
-                }
-                (None, Some(series::NativePoints::Memory(batches))) => batches.clone(),
+                (None, Some(RawSeries::Files(files))) => series::file_points(files, &wanted, &stop)?,
+                (None, Some(RawSeries::Memory(batches))) => batches.clone(),
                 (None, None) => Vec::new(),
             };
             stop()?;
@@ -565,16 +557,16 @@ fn query_error(e: DataFusionError) -> QueryError {
 
 /// Registers the raw points of a series table: the Parquet files themselves (their schema
 /// read when the table is first used, their points on demand), or the batches held in memory.
-fn register_series(ctx: &SessionContext, kind: SeriesKind, raw: RawSeries) -> Result<(), LoadError> {
+fn register_series(ctx: &SessionContext, kind: SeriesKind, raw: &RawSeries) -> Result<(), LoadError> {
     use datafusion::datasource::MemTable;
     let name = TableReference::bare(kind.table_name());
     match raw {
-        RawSeries::Memory { batches } => {
+        RawSeries::Memory(batches) => {
             let schema = batches[0].schema();
-            ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+            ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches.clone()])?))?;
         }
-        RawSeries::Files { files } => {
-            ctx.register_table(name, Arc::new(scan::RawSeriesTable::new(files)))?;
+        RawSeries::Files(files) => {
+            ctx.register_table(name, Arc::new(scan::RawSeriesTable::new(files.files().to_vec())))?;
         }
     }
     Ok(())

@@ -303,14 +303,6 @@ fn wanted_rows(column: &DictionaryArray<Int32Type>, wants: &dyn Fn(&str) -> bool
     })
 }
 
-/// Where a native project's raw points of one kind are read from.
-#[derive(Debug)]
-pub(crate) enum NativePoints {
-    Files(SeriesFiles),
-    /// The batches a project held in memory was made of.
-    Memory(Vec<RecordBatch>),
-}
-
 /// A native project's series files of one kind, with their footers and page indexes once
 /// read (the engine is a snapshot of the files it opened).
 #[derive(Debug)]

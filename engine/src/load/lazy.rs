@@ -38,7 +38,8 @@ use nql::AttrType;
 use super::objects::{self, FileColumns};
 use super::series::IdIndex;
 use super::{
-    LoadOptions, LoadedProject, NATIVE_KIND, Sources, guarded, open as open_file, parallel_map, parquet_error,
+    LoadOptions, LoadedProject, NATIVE_KIND, RawSeries, Sources, guarded, open as open_file, parallel_map,
+    parquet_error,
 };
 use crate::error::LoadError;
 use crate::query::DEFAULT_SORT;
@@ -59,6 +60,7 @@ pub(crate) fn open(sources: &Sources, options: &LoadOptions) -> Result<LoadedPro
             None => tables.push((file.kind, vec![file])),
         }
     }
+    let raw = sources.raw_series();
     let project = Arc::new(Project {
         ranges: {
             let mut start = 0;
@@ -71,7 +73,7 @@ pub(crate) fn open(sources: &Sources, options: &LoadOptions) -> Result<LoadedPro
                 })
                 .collect()
         },
-        series: Series::new(sources),
+        series: Series::new(&raw),
         index: OnceLock::new(),
         ids: Mutex::new(HashMap::new()),
         files: tables,
@@ -92,7 +94,7 @@ pub(crate) fn open(sources: &Sources, options: &LoadOptions) -> Result<LoadedPro
     }
     Ok(LoadedProject {
         tables: out,
-        series: sources.raw_series(),
+        series: raw,
         kind: NATIVE_KIND.to_string(),
         foreign: None,
     })
@@ -254,18 +256,18 @@ fn table_columns(files: &[ObjectFile], series: Option<&SeriesPaths>) -> Result<V
 /// A project's series files, by kind.
 #[derive(Debug)]
 struct Series {
-    floats: Option<SeriesFiles>,
-    strings: Option<SeriesFiles>,
+    floats: Option<Arc<SeriesFiles>>,
+    strings: Option<Arc<SeriesFiles>>,
 }
 
 impl Series {
-    fn new(sources: &Sources) -> Series {
+    /// The series files of `raw` (the project's, shared with the engine's raw points).
+    fn new(raw: &[(SeriesKind, RawSeries)]) -> Series {
         let files = |kind: SeriesKind| {
-            sources
-                .series
-                .iter()
-                .find(|(k, _)| *k == kind)
-                .map(|(_, files)| SeriesFiles::new(files.clone()))
+            raw.iter().find(|(k, _)| *k == kind).and_then(|(_, r)| match r {
+                RawSeries::Files(files) => Some(Arc::clone(files)),
+                RawSeries::Memory(_) => None,
+            })
         };
         Series {
             floats: files(SeriesKind::Float),
@@ -275,8 +277,8 @@ impl Series {
 
     fn files(&self, kind: SeriesKind) -> Option<&SeriesFiles> {
         match kind {
-            SeriesKind::Float => self.floats.as_ref(),
-            SeriesKind::String => self.strings.as_ref(),
+            SeriesKind::Float => self.floats.as_deref(),
+            SeriesKind::String => self.strings.as_deref(),
         }
     }
 }

@@ -162,13 +162,11 @@ impl Progress {
 /// Where the raw series points live after loading, for query-time access.
 #[derive(Debug)]
 pub(crate) enum RawSeries {
-    /// Parquet files, whose schema is read when the table is first used.
-    Files {
-        files: Vec<PathBuf>,
-    },
-    Memory {
-        batches: Vec<RecordBatch>,
-    },
+    /// Parquet files, whose footers are read when they are first used (and kept, shared by
+    /// everything that reads the points: the session's table, `Engine::series`, the
+    /// summaries of a project opened from its files).
+    Files(Arc<crate::series::SeriesFiles>),
+    Memory(Vec<RecordBatch>),
 }
 
 /// A loaded project: its object tables and its raw series.
@@ -267,7 +265,10 @@ impl Sources {
     pub fn raw_series(&self) -> Vec<(SeriesKind, RawSeries)> {
         self.series
             .iter()
-            .map(|(kind, files)| (*kind, RawSeries::Files { files: files.clone() }))
+            .map(|(kind, files)| {
+                let files = crate::series::SeriesFiles::new(files.clone());
+                (*kind, RawSeries::Files(Arc::new(files)))
+            })
             .collect()
     }
 }
@@ -360,7 +361,7 @@ pub(crate) fn load_batches(
                 },
             ));
         }
-        raw.push((kind, RawSeries::Memory { batches }));
+        raw.push((kind, RawSeries::Memory(batches)));
     }
     let mut project = assemble(chunks, units, raw, options)?;
     project.kind = "a project held in memory".to_string();
