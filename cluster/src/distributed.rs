@@ -21,7 +21,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::LogicalPlanNode;
 use datasets::layout::ObjectKind;
 use engine::bucketed::SummaryTable;
-use engine::{FetchOptions, QueryError, QueryResult};
+use engine::{FetchOptions, OutputColumn, QueryError, QueryResult};
 use nql::{AttributeInfo, CheckedQuery, Diagnostic};
 
 use crate::error::ClusterError;
@@ -34,6 +34,8 @@ pub struct Distributed {
     /// The scheduler's gRPC address, `http://host:port`, for cancelling jobs.
     scheduler: String,
     tables: Vec<(SummaryTable, Arc<dyn TableSource>)>,
+    /// The id of the last job this client cancelled on the cluster.
+    cancelled: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Distributed {
@@ -82,6 +84,7 @@ impl Distributed {
             ctx,
             scheduler,
             tables,
+            cancelled: std::sync::Mutex::new(None),
         })
     }
 
@@ -98,6 +101,28 @@ impl Distributed {
     /// Number of objects in a table.
     pub fn num_objects(&self, kind: ObjectKind) -> Option<usize> {
         self.table(kind).ok().map(|(t, _)| t.rows())
+    }
+
+    /// The columns results of a table have, in order (as [`engine::Engine::columns`]).
+    pub fn columns(&self, kind: ObjectKind) -> Option<&[OutputColumn]> {
+        self.table(kind).ok().map(|(t, _)| t.columns())
+    }
+
+    /// `query` checked against a table, as [`engine::Engine::check`] checks it: nothing is
+    /// sent to the cluster.
+    pub fn check(
+        &self,
+        kind: ObjectKind,
+        query: &str,
+        options: &FetchOptions,
+    ) -> Result<CheckedQuery, QueryError> {
+        self.table(kind)?.0.check(query, options)
+    }
+
+    /// The id of the last job a stopped [`Distributed::fetch`] cancelled on the cluster (a
+    /// timeout or `options.cancel`), for messages and for checking the job's state there.
+    pub fn last_cancelled_job(&self) -> Option<String> {
+        self.cancelled.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The client's session (Ballista's planner): tables `runs`, `models`, `model_versions`
@@ -127,7 +152,8 @@ impl Distributed {
     /// Runs `query` on a table on the cluster, with the options (columns, sort, limit,
     /// trash) and results of [`engine::Engine::fetch`]: the same objects in the same order.
     /// On `options.cancel` or `options.timeout`, the job is cancelled on the cluster as soon
-    /// as the scheduler has accepted it (waiting up to 10 s for that, in the background); when
+    /// as the scheduler has accepted it (waiting up to 3 s for that before returning, then up to
+    /// 10 s more in the background), and [`Distributed::last_cancelled_job`] names it; when
     /// the returned future is dropped, if the scheduler has accepted it already.
     pub async fn fetch(
         &self,
@@ -155,7 +181,9 @@ impl Distributed {
         let batches = match stopped {
             Ok(batches) => batches,
             Err(stop) => {
-                job.cancel_once_accepted(work);
+                if let Some(id) = job.cancel_once_accepted(work).await {
+                    *self.cancelled.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+                }
                 return Err(stop);
             }
         };
@@ -228,34 +256,67 @@ impl Job {
         job_id(&self.plan)
     }
 
-    /// Cancels the job on the cluster, in the background: at once if the scheduler has
-    /// accepted it, else as soon as `work` (the query, still submitting) learns its id. Gives
-    /// up when `work` ends or after [`ACCEPT_WAIT`].
-    fn cancel_once_accepted<W>(&mut self, work: W)
+    /// Cancels the job on the cluster: at once if the scheduler has accepted it, else as
+    /// soon as `work` (the query, still submitting) learns its id. Returns the id once the
+    /// scheduler was asked, having waited for that (a command line that exits next must not
+    /// drop the request) up to [`ACCEPT_WAIT`]; after that the wait goes on in the
+    /// background up to [`ACCEPT_WAIT_BACKGROUND`], and the answer is `None`. Also `None`
+    /// when `work` ends first.
+    async fn cancel_once_accepted<W>(&mut self, work: W) -> Option<String>
     where
         W: std::future::Future + Send + Unpin + 'static,
     {
         self.done = true;
         let (scheduler, plan) = (self.scheduler.clone(), Arc::clone(&self.plan));
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        runtime.spawn(async move {
-            let mut work = work;
-            let give_up = tokio::time::sleep(ACCEPT_WAIT);
-            tokio::pin!(give_up);
-            loop {
-                if let Some(id) = job_id(&plan) {
-                    cancel_job(scheduler, id).await;
-                    return;
-                }
-                tokio::select! {
-                    _ = &mut work => return,
-                    () = &mut give_up => return,
-                    () = tokio::time::sleep(Duration::from_millis(10)) => {}
-                }
+        let mut work = work;
+        match wait_for_id(&plan, &mut work, ACCEPT_WAIT).await {
+            Waited::Accepted(id) => {
+                let _ = tokio::time::timeout(CANCEL_WAIT, cancel_job(scheduler, id.clone())).await;
+                Some(id)
             }
-        });
+            Waited::Ended => None,
+            Waited::TimedOut => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move {
+                        if let Waited::Accepted(id) =
+                            wait_for_id(&plan, &mut work, ACCEPT_WAIT_BACKGROUND).await
+                        {
+                            cancel_job(scheduler, id).await;
+                        }
+                    });
+                }
+                None
+            }
+        }
+    }
+}
+
+/// How a wait for a job's id ended.
+enum Waited {
+    Accepted(String),
+    /// The query ended (it failed, or it was done) before the scheduler gave an id.
+    Ended,
+    TimedOut,
+}
+
+/// Waits up to `limit` for the scheduler to accept the job of `plan`, driving `work` (the
+/// query, which submits the job) meanwhile.
+async fn wait_for_id<W: std::future::Future + Unpin>(
+    plan: &Arc<dyn ExecutionPlan>,
+    work: &mut W,
+    limit: Duration,
+) -> Waited {
+    let give_up = tokio::time::sleep(limit);
+    tokio::pin!(give_up);
+    loop {
+        if let Some(id) = job_id(plan) {
+            return Waited::Accepted(id);
+        }
+        tokio::select! {
+            _ = &mut *work => return job_id(plan).map_or(Waited::Ended, Waited::Accepted),
+            () = &mut give_up => return Waited::TimedOut,
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
     }
 }
 
@@ -270,8 +331,12 @@ impl Drop for Job {
     }
 }
 
-/// How long a cancelled query waits for the scheduler to accept its job, so as to cancel it.
-const ACCEPT_WAIT: Duration = Duration::from_secs(10);
+/// How long a stopped query waits for the scheduler to accept its job, so as to cancel it,
+/// before it returns (then it goes on waiting in the background, for a caller that lives on).
+const ACCEPT_WAIT: Duration = Duration::from_secs(3);
+const ACCEPT_WAIT_BACKGROUND: Duration = Duration::from_secs(10);
+/// How long a stopped query waits for the scheduler to confirm a cancellation.
+const CANCEL_WAIT: Duration = Duration::from_secs(3);
 
 /// The id the scheduler gave the job of a Ballista plan, once it has accepted it.
 fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {

@@ -31,7 +31,8 @@ pub struct LocalCluster {
 }
 
 impl LocalCluster {
-    /// Starts a scheduler and `executors` executors of `vcores` task slots each, whose
+    /// Starts a scheduler and `executors` executors (0: a scheduler alone, whose jobs wait
+    /// for executors that never come) of `vcores` task slots each, whose
     /// executors resolve functions in `registry()` ([`crate::function_registry`] for ours).
     /// The scheduler plans each job with the settings its client sends (partitions,
     /// adaptive planning).
@@ -51,7 +52,7 @@ impl LocalCluster {
         let cluster = LocalCluster { scheduler };
         let config: ConfigProducer = Arc::new(default_config_producer);
         let runtime: RuntimeProducer = Arc::new(|_| Ok(Arc::new(RuntimeEnvBuilder::new().build()?)));
-        for _ in 0..executors.max(1) {
+        for _ in 0..executors {
             let client = cluster.client().await?;
             ballista_executor::new_standalone_executor_from_builder(
                 client,
@@ -70,6 +71,34 @@ impl LocalCluster {
     /// The cluster's address for clients: `df://localhost:PORT`.
     pub fn url(&self) -> String {
         format!("df://localhost:{}", self.scheduler.port())
+    }
+
+    /// The state the scheduler reports for a job: `queued`, `running`, `failed` (a
+    /// cancelled job too), `successful`, or `unknown` when it knows no such job.
+    pub async fn job_state(&self, job_id: &str) -> Result<&'static str, ClusterError> {
+        use ballista_core::serde::protobuf::GetJobStatusParams;
+        use ballista_core::serde::protobuf::job_status::Status;
+        let status = self
+            .client()
+            .await?
+            .get_job_status(GetJobStatusParams {
+                job_id: job_id.to_string(),
+            })
+            .await
+            .map_err(|e| ClusterError::Unreachable {
+                url: self.url(),
+                problem: e.to_string(),
+            })?
+            .into_inner()
+            .status
+            .and_then(|s| s.status);
+        Ok(match status {
+            Some(Status::Queued(_)) => "queued",
+            Some(Status::Running(_)) => "running",
+            Some(Status::Failed(_)) => "failed",
+            Some(Status::Successful(_)) => "successful",
+            None => "unknown",
+        })
     }
 
     async fn client(&self) -> Result<SchedulerGrpcClient<tonic::transport::Channel>, ClusterError> {

@@ -602,6 +602,11 @@ impl SummaryTable {
         &self.table.outputs
     }
 
+    /// `query` parsed and analyzed against the table, as [`crate::Engine::check`] does.
+    pub fn check(&self, query: &str, options: &FetchOptions) -> Result<CheckedQuery, QueryError> {
+        crate::check(&self.table, query, options)
+    }
+
     /// The plan of `query` with `options` (and, for model versions, `model`) over `source`,
     /// a table of the summary files with [`SummaryTable::schema`]: a scan, the lowered
     /// filter above it, a sort by the requested order with ties broken by `sys/id` (always:
@@ -614,7 +619,7 @@ impl SummaryTable {
         model: Option<&str>,
         source: Arc<dyn TableSource>,
     ) -> Result<(LogicalPlan, CheckedQuery), QueryError> {
-        let checked = crate::check(&self.table, query, options)?;
+        let checked = self.check(query, options)?;
         let request = Request::new(&self.table, &checked, options, model)?;
         Ok((
             request.portable_plan(self.table.kind.table_name(), source)?,

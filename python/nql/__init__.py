@@ -59,6 +59,7 @@ def open(  # noqa: A001 - the package's entry point, as `io.open` is io's
     experiments: Sequence[str] | None = None,
     index_dir: str | _os.PathLike | None = None,
     index: bool = True,
+    cluster: str | None = None,
 ) -> "Project":
     """Opens the project at `path`: a directory in the native layout, a neptune-exporter export
     (a project's directory, or the data root with `project="workspace/name"`), or an MLflow
@@ -68,11 +69,18 @@ def open(  # noqa: A001 - the package's entry point, as `io.open` is io's
     The project's index is built or refreshed first when it is not fresh (`_nql/` in a native
     project, the user's cache for the others, or `index_dir`); `index=False` reads everything
     into memory instead.
+
+    `cluster="df://HOST:PORT"` runs the queries on that Ballista cluster, over the bucketed
+    project at `path` (written by `nql partition`, seen at the same path by the scheduler and
+    every executor); `Project.series` is not available there (docs/cluster.md). The package
+    must be built with its `cluster` feature for it.
     """
     if not isinstance(path, (str, _os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
     if experiments is not None and (isinstance(experiments, str) or not all(isinstance(e, str) for e in experiments)):
         raise TypeError("experiments must be a sequence of str")
+    if cluster is not None and not isinstance(cluster, str):
+        raise TypeError(f"cluster must be a str (df://HOST:PORT), not {type(cluster).__name__}")
     inner = _nql.Project.open(
         _os.fspath(path),
         project=project,
@@ -80,6 +88,7 @@ def open(  # noqa: A001 - the package's entry point, as `io.open` is io's
         experiments=None if experiments is None else list(experiments),
         index_dir=None if index_dir is None else _os.fspath(index_dir),
         index=bool(index),
+        cluster=cluster,
     )
     return Project(inner)
 

@@ -1,7 +1,8 @@
 """How the Neptune mirrors (`nql.neptune`, `nql.query`) find and open the project a script names:
 a directory or store file, or a `workspace/project` id under the data root `NQL_DATA`, opened
-once per process (the index built or refreshed then). Each mirror turns the errors below into
-its own client's exceptions."""
+once per process (the index built or refreshed then). With `NQL_CLUSTER=df://HOST:PORT` set, the
+project is a bucketed one (`nql partition`) and its queries run on that cluster. Each mirror
+turns the errors below into its own client's exceptions."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class UnknownProject(Exception):
         self.reason = reason
 
 
-_OPENED: Dict[Tuple[str, Optional[str], Optional[str]], "nql.Project"] = {}
+_OPENED: Dict[Tuple[str, Optional[str], Optional[str], Optional[str]], "nql.Project"] = {}
 _OPENING = threading.Lock()
 
 
@@ -65,13 +66,23 @@ def open_project(project, *, who: str) -> Tuple["nql.Project", str]:
                 "export to look the project up in, is not set",
             )
         path, within = os.path.abspath(root), name
-    idx = index_dir(path if within is None else f"{path}#{within}")
-    key = (path, within, idx)
+    cluster = os.getenv("NQL_CLUSTER") or None
+    if cluster is not None and within is not None:
+        raise UnknownProject(
+            name,
+            f"{who}: NQL_CLUSTER is set, so the project must be the directory of a bucketed "
+            "project (nql partition), not an id under NQL_DATA",
+        )
+    idx = None if cluster else index_dir(path if within is None else f"{path}#{within}")
+    key = (path, within, idx, cluster)
     with _OPENING:
         opened = _OPENED.get(key)
         if opened is None:
             try:
-                opened = nql.open(path, project=within, index_dir=idx)
+                if cluster:
+                    opened = nql.open(path, cluster=cluster)
+                else:
+                    opened = nql.open(path, project=within, index_dir=idx)
             except nql.ProjectError as e:
                 raise UnknownProject(name, f"{who}: {e}") from None
             _OPENED[key] = opened

@@ -145,18 +145,120 @@ fn table_kind(table: &str) -> PyResult<ObjectKind> {
     })
 }
 
+/// What a project's queries run on.
+#[derive(Clone)]
+enum Backend {
+    /// The engine in this process.
+    Local(Arc<Engine>),
+    /// A Ballista cluster over a bucketed project (docs/cluster.md).
+    #[cfg(feature = "cluster")]
+    Cluster {
+        dist: Arc<cluster::Distributed>,
+        kind: String,
+    },
+}
+
+impl Backend {
+    fn kind(&self) -> String {
+        match self {
+            Backend::Local(engine) => engine.kind().to_string(),
+            #[cfg(feature = "cluster")]
+            Backend::Cluster { kind, .. } => kind.clone(),
+        }
+    }
+
+    fn tables(&self) -> Vec<ObjectKind> {
+        match self {
+            Backend::Local(engine) => engine.tables(),
+            #[cfg(feature = "cluster")]
+            Backend::Cluster { dist, .. } => dist.tables(),
+        }
+    }
+
+    fn attributes(&self, kind: ObjectKind) -> Option<Vec<nql::AttributeInfo>> {
+        match self {
+            Backend::Local(engine) => engine.attributes(kind),
+            #[cfg(feature = "cluster")]
+            Backend::Cluster { dist, .. } => dist.attributes(kind),
+        }
+    }
+
+    fn columns(&self, kind: ObjectKind) -> Option<&[engine::OutputColumn]> {
+        match self {
+            Backend::Local(engine) => engine.columns(kind),
+            #[cfg(feature = "cluster")]
+            Backend::Cluster { dist, .. } => dist.columns(kind),
+        }
+    }
+
+    fn check(&self, kind: ObjectKind, query: &str) -> Result<nql::CheckedQuery, QueryError> {
+        let options = FetchOptions::default();
+        match self {
+            Backend::Local(engine) => engine.check(kind, query, &options),
+            #[cfg(feature = "cluster")]
+            Backend::Cluster { dist, .. } => dist.check(kind, query, &options),
+        }
+    }
+
+    async fn fetch(
+        self,
+        kind: ObjectKind,
+        query: String,
+        options: FetchOptions,
+        model: Option<String>,
+    ) -> Result<engine::QueryResult, QueryError> {
+        match self {
+            Backend::Local(engine) => engine.fetch(kind, &query, &options, model.as_deref()).await,
+            #[cfg(feature = "cluster")]
+            Backend::Cluster { dist, .. } => dist.fetch(kind, &query, &options, model.as_deref()).await,
+        }
+    }
+}
+
+/// Connects to the cluster at `url` over the bucketed project at `path`.
+#[cfg(feature = "cluster")]
+fn connect(py: Python<'_>, url: String, path: PathBuf) -> PyResult<Backend> {
+    let cancel = CancelToken::new();
+    let (address, data) = (url.clone(), path.clone());
+    let dist = wait(py, &cancel, async move {
+        cluster::Distributed::connect(&address, &data, cluster::ballista_config()).await
+    })?
+    .map_err(|e| match e {
+        cluster::ClusterError::BadUrl { .. } => PyValueError::new_err(format!("cluster: {e}")),
+        cluster::ClusterError::Unreachable { .. } => {
+            pyo3::exceptions::PyConnectionError::new_err(e.to_string())
+        }
+        e => error(py, "ProjectError", (e.to_string(),)),
+    })?;
+    Ok(Backend::Cluster {
+        dist: Arc::new(dist),
+        kind: format!("a bucketed project on the cluster at {url}: {}", path.display()),
+    })
+}
+
+#[cfg(not(feature = "cluster"))]
+fn connect(_py: Python<'_>, _url: String, _path: PathBuf) -> PyResult<Backend> {
+    Err(PyValueError::new_err(
+        "cluster: this build of nql has no cluster support; build the package with the `cluster` \
+         feature (MATURIN_PEP517_ARGS=\"--features cluster\" pip install ./python)",
+    ))
+}
+
 /// An open project: its tables, ready for queries. Safe to share between threads.
 #[pyclass(frozen, module = "nql._nql")]
 struct Project {
-    engine: Arc<Engine>,
+    backend: Backend,
 }
 
 #[pymethods]
 impl Project {
     /// Opens the project at `path` (a native project, a Neptune export, an MLflow store),
     /// building or refreshing its index first when it is not fresh.
+    /// With `cluster` (`df://HOST:PORT`), queries run on that Ballista cluster over the
+    /// bucketed project at `path` (written by `nql partition`).
     #[staticmethod]
-    #[pyo3(signature = (path, *, project=None, files=None, experiments=None, index_dir=None, index=true))]
+    #[pyo3(signature = (path, *, project=None, files=None, experiments=None, index_dir=None, index=true, cluster=None))]
+    #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
         path: PathBuf,
@@ -165,7 +267,20 @@ impl Project {
         experiments: Option<Vec<String>>,
         index_dir: Option<PathBuf>,
         index: bool,
+        cluster: Option<String>,
     ) -> PyResult<Project> {
+        if let Some(url) = cluster {
+            if project.is_some() || files.is_some() || experiments.is_some() || index_dir.is_some() || !index
+            {
+                return Err(PyValueError::new_err(
+                    "cluster: a bucketed project is opened by its path alone (no project, files, \
+                     experiments, index_dir or index=False)",
+                ));
+            }
+            return Ok(Project {
+                backend: connect(py, url, path)?,
+            });
+        }
         let options = LoadOptions {
             index: match (index, index_dir) {
                 (false, _) => IndexLocation::None,
@@ -183,26 +298,26 @@ impl Project {
             .detach(|| Engine::open_with(&path, &options))
             .map_err(|e| load_error(py, e))?;
         Ok(Project {
-            engine: Arc::new(engine),
+            backend: Backend::Local(Arc::new(engine)),
         })
     }
 
     /// What the project is (`a project in the native layout ...`, `Neptune 2.x export of ...`).
     #[getter]
     fn kind(&self) -> String {
-        self.engine.kind().to_string()
+        self.backend.kind()
     }
 
     /// The tables the project has.
     fn tables(&self) -> Vec<&'static str> {
-        self.engine.tables().iter().map(|k| k.table_name()).collect()
+        self.backend.tables().iter().map(|k| k.table_name()).collect()
     }
 
     /// Every attribute of `table`: (path, NQL type, how many objects have it).
     fn attributes(&self, table: &str) -> PyResult<Vec<(String, &'static str, usize)>> {
         let kind = table_kind(table)?;
         let attributes = self
-            .engine
+            .backend
             .attributes(kind)
             .ok_or_else(|| PyValueError::new_err(format!("the project has no {table} table")))?;
         Ok(attributes
@@ -216,7 +331,7 @@ impl Project {
     fn columns(&self, table: &str) -> PyResult<Vec<(String, String, &'static str)>> {
         let kind = table_kind(table)?;
         let columns = self
-            .engine
+            .backend
             .columns(kind)
             .ok_or_else(|| PyValueError::new_err(format!("the project has no {table} table")))?;
         Ok(columns
@@ -267,11 +382,12 @@ impl Project {
             cancel: Some(cancel.clone()),
             timeout,
         };
-        let engine = Arc::clone(&self.engine);
-        let text = query.to_string();
-        let result = wait(py, &cancel, async move {
-            engine.fetch(kind, &text, &options, model.as_deref()).await
-        })?
+        let backend = self.backend.clone();
+        let result = wait(
+            py,
+            &cancel,
+            backend.fetch(kind, query.to_string(), options, model),
+        )?
         .map_err(|e| query_error(py, query, e))?;
         let warnings = result.warnings.iter().map(|w| w.render(query, false)).collect();
         Ok((
@@ -320,7 +436,20 @@ impl Project {
             timeout: timeout_of(timeout)?,
             ..SeriesRequest::new(table, kind)
         };
-        let engine = Arc::clone(&self.engine);
+        let engine = match &self.backend {
+            Backend::Local(engine) => Arc::clone(engine),
+            #[cfg(feature = "cluster")]
+            Backend::Cluster { .. } => {
+                return Err(error(
+                    py,
+                    "NqlError",
+                    (
+                        "series: raw points are read in one process; open the bucketed project \
+                      without cluster= to read them",
+                    ),
+                ));
+            }
+        };
         let result = wait(py, &cancel, async move { engine.series(&request).await })?
             .map_err(|e| query_error(py, "", e))?;
         Ok(Batches {
@@ -335,8 +464,8 @@ impl Project {
     fn check(&self, py: Python<'_>, query: &str, table: &str) -> PyResult<(String, Vec<String>)> {
         let kind = table_kind(table)?;
         let checked = self
-            .engine
-            .check(kind, query, &FetchOptions::default())
+            .backend
+            .check(kind, query)
             .map_err(|e| query_error(py, query, e))?;
         let canonical = checked
             .predicate
@@ -421,6 +550,30 @@ fn _slept() -> bool {
     SLEPT.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// Starts a scheduler and `executors` executors of `vcores` slots in this process (for the
+/// tests); returns its `df://` address. It runs as long as the process does.
+#[cfg(feature = "cluster")]
+#[pyfunction]
+fn _local_cluster(py: Python<'_>, executors: usize, vcores: usize) -> PyResult<String> {
+    let cancel = CancelToken::new();
+    let started = wait(py, &cancel, async move {
+        cluster::LocalCluster::start(executors, vcores, cluster::function_registry).await
+    })?;
+    started
+        .map(|c| c.url())
+        .map_err(|e| error(py, "NqlError", (e.to_string(),)))
+}
+
+/// Writes the project at `path` bucketed `buckets` ways into `out`, with its summaries (what
+/// `nql partition` does; for the tests).
+#[cfg(feature = "cluster")]
+#[pyfunction]
+fn _partition(py: Python<'_>, path: PathBuf, out: PathBuf, buckets: u32) -> PyResult<()> {
+    py.detach(|| engine::bucketed::partition(&path, &out, buckets, &LoadOptions::default()))
+        .map(drop)
+        .map_err(|e| load_error(py, e))
+}
+
 #[pymodule]
 fn _nql(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -429,5 +582,10 @@ fn _nql(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
     m.add_function(wrap_pyfunction!(_wait_for, m)?)?;
     m.add_function(wrap_pyfunction!(_slept, m)?)?;
+    #[cfg(feature = "cluster")]
+    {
+        m.add_function(wrap_pyfunction!(_local_cluster, m)?)?;
+        m.add_function(wrap_pyfunction!(_partition, m)?)?;
+    }
     Ok(())
 }

@@ -37,7 +37,7 @@ def neptune_index_in_tmp(tmp_path_factory, monkeypatch):
     """nql.neptune opens projects with their index under NQL_INDEX_DIR: a temporary one, shared
     by the session (so that the repository's data is never written)."""
     monkeypatch.setenv("NQL_INDEX_DIR", str(_index_root(tmp_path_factory)))
-    for name in ["NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_CUSTOM_RUN_ID", "NQL_DATA"]:
+    for name in ["NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_CUSTOM_RUN_ID", "NQL_DATA", "NQL_CLUSTER"]:
         monkeypatch.delenv(name, raising=False)
 
 

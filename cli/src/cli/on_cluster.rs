@@ -42,7 +42,13 @@ pub async fn fetch(
         cancel: Some(token),
         ..options
     };
-    Ok(dist.fetch(kind, query, &options, model).await?)
+    let result = dist.fetch(kind, query, &options, model).await;
+    if result.is_err()
+        && let Some(job) = dist.last_cancelled_job()
+    {
+        eprintln!("the job {job} was cancelled on the cluster");
+    }
+    Ok(result?)
 }
 
 /// Prints the checked query, the plans and the stages the cluster runs.

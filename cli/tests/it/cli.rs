@@ -1218,6 +1218,84 @@ fn query_and_explain_on_a_cluster_answer_as_one_process() {
     );
 }
 
+/// Ctrl-C stops `nql query --cluster`: on a scheduler without executors the job waits, and
+/// the interrupted query exits within seconds with the cancellation. A job the scheduler
+/// had named to the client (Ballista names it with its first status update, which a job
+/// without executors never gets) is reported cancelled, and is failed on the scheduler.
+#[cfg(feature = "cluster")]
+#[test]
+fn ctrl_c_stops_a_cluster_query_and_cancels_its_job() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = runtime
+        .block_on(cluster::LocalCluster::start(0, 1, cluster::function_registry))
+        .unwrap();
+    let out = crate::scratch_dir("partitioned-for-ctrl-c");
+    let o = nql(&[
+        "partition",
+        "--data",
+        &data(),
+        "--out",
+        out.to_str().unwrap(),
+        "--buckets",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nql"))
+        .args([
+            "query",
+            "--data",
+            out.to_str().unwrap(),
+            "--cluster",
+            &local.url(),
+            "--",
+            "",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough to connect, plan and submit the job, which then waits for an executor.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the query ended without an executor"
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let interrupted = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            interrupted.elapsed() < Duration::from_secs(20),
+            "Ctrl-C did not stop the query"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("the query was cancelled"), "{err}");
+    // Within the 3 s a stopped query waits for its job's id, plus the process's own exit.
+    assert!(interrupted.elapsed() < Duration::from_secs(10), "{err}");
+    if let Some(job) = err.lines().find_map(|l| {
+        l.strip_prefix("the job ")?
+            .strip_suffix(" was cancelled on the cluster")
+    }) {
+        assert_eq!(runtime.block_on(local.job_state(job)).unwrap(), "failed", "{err}");
+    }
+}
+
 #[test]
 fn partition_without_summaries_then_summarize_gives_what_partition_gives() {
     let (split, whole) = (
