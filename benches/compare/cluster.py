@@ -133,7 +133,11 @@ class Cluster:
         """Stops every process; their peak resident memory, by name."""
         peaks = {}
         for name, p, mem in reversed(self.procs):
-            p.terminate()
+            # The process under GNU time: signal it, not time, so that time reports its peak.
+            if compare.GNU_TIME.exists():
+                subprocess.run(["pkill", "-TERM", "-P", str(p.pid)], check=False)
+            else:
+                p.terminate()
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
@@ -326,6 +330,10 @@ def estimate(res: dict, executors: int = 100, slots: int = 8, points: float = 1e
             "per_bucket_points": per_bucket_points, "bytes_per_point": res["series_bytes"] / res["points"]}
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+
+
 def table(rows: list[dict]) -> list[str]:
     lines = ["| query | kind | ids | one process ms | cluster ms | DuckDB ms | cluster / one process | "
              "cluster / DuckDB | one process / DuckDB |",
@@ -408,7 +416,7 @@ def report(res: dict) -> list[str]:
         f"Buckets are independent (no shuffle), so with {est['executors']} executors of {est['slots']} slots "
         f"({est['tasks']} tasks at once) and enough buckets to keep them busy (a few per slot, each a few "
         f"hundred million points so that scheduling stays small), {est['points'] / 1e9:.0f} billion points take "
-        f"about {est['build_s'] / 60:.0f} minutes of summarizing, if the shared storage delivers the "
+        f"about {duration(est['build_s'])} of summarizing, if the shared storage delivers the "
         f"{est['points'] * est['bytes_per_point'] / 2**30 / max(est['build_s'], 1):,.0f} GiB/s that implies "
         f"({est['bytes_per_point']:.1f} bytes of Parquet a point, as generated here). Queries read the summary files only, one row per run: their "
         f"cost grows with the number of runs, not points, and is spread over the buckets.",

@@ -13,6 +13,7 @@ use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_scheduler::planner::{DefaultDistributedPlanner, DistributedPlanner};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{LogicalPlan, TableSource};
@@ -21,7 +22,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::LogicalPlanNode;
 use datasets::layout::ObjectKind;
 use engine::bucketed::SummaryTable;
-use engine::{FetchOptions, OutputColumn, QueryError, QueryResult};
+use engine::{FetchOptions, LoadError, OutputColumn, QueryError, QueryResult};
 use nql::{AttributeInfo, CheckedQuery, Diagnostic};
 
 use crate::error::ClusterError;
@@ -66,16 +67,33 @@ pub struct ClusterExplanation {
 
 impl Distributed {
     /// Connects to the scheduler at `url` (`df://HOST:PORT`) and opens the bucketed project
-    /// at `data` there. Opening reads the summary files' footers here; the scheduler and
-    /// every executor must see the files at the same path (a shared directory). `config`
+    /// at `data` there: a directory, or the URL of one in an object store (`s3://bucket/
+    /// project`, `file:///dir`; [`crate::stores`]). Opening reads the summary files' footers
+    /// here; the scheduler and every executor must see the files at the same path (a shared
+    /// directory) or URL. `config`
     /// is sent with every job: partitions, adaptive planning and other settings
     /// ([`crate::ballista_config`]).
     pub async fn connect(url: &str, data: &Path, config: SessionConfig) -> Result<Distributed, ClusterError> {
         let scheduler = scheduler_address(url)?;
         reachable(url, &scheduler).await?;
         let ctx = SessionContext::remote_with_state(url, session_state(config)).await?;
+        let summaries = match data.to_str().filter(|d| crate::stores::is_url(d)) {
+            Some(root) => {
+                let problem = |e: DataFusionError| LoadError::Source {
+                    path: data.to_path_buf(),
+                    problem: e.to_string(),
+                };
+                let store_url = ListingTableUrl::parse(root).map_err(problem)?;
+                let store = ctx
+                    .runtime_env()
+                    .object_store(store_url.object_store())
+                    .map_err(problem)?;
+                SummaryTable::open_all_in_store(store, root).await?
+            }
+            None => SummaryTable::open_all(data)?,
+        };
         let mut tables = Vec::new();
-        for table in SummaryTable::open_all(data)? {
+        for table in summaries {
             let provider = table.listing_table()?;
             ctx.register_table(TableReference::bare(table.kind().table_name()), provider.clone())?;
             tables.push((table, provider_as_source(provider)));

@@ -20,6 +20,7 @@
 mod distributed;
 mod error;
 mod local;
+pub mod stores;
 mod summarize;
 
 use datafusion::execution::SessionStateBuilder;
@@ -64,7 +65,25 @@ pub fn session_state(config: SessionConfig) -> SessionState {
     SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_runtime_env(runtime_env())
         .build()
+}
+
+/// A scheduler's session: Ballista's own (its optimizer rules and functions) with
+/// [`runtime_env`], so that it lists an `s3://` project's files.
+pub fn scheduler_session(config: SessionConfig) -> datafusion::common::Result<SessionState> {
+    let state = ballista_core::utils::default_session_builder(config)?;
+    Ok(SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(runtime_env())
+        .build())
+}
+
+/// The runtime of every session of a cluster (the client's, the scheduler's, the
+/// executors'): DataFusion's defaults with our object stores ([`stores::ObjectStores`]).
+/// Making one fails only when the OS's temporary directory cannot be used; then the plain
+/// defaults serve, and an `s3://` URL is refused as unknown.
+pub fn runtime_env() -> std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv> {
+    stores::runtime_env().unwrap_or_default()
 }
 
 /// The functions our executors resolve plans' function names in: every scalar, aggregate,

@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::{BallistaCodec, BallistaLogicalExtensionCodec};
-use ballista_core::utils::{default_config_producer, default_session_builder};
+use ballista_core::utils::default_config_producer;
 use ballista_core::{ConfigProducer, RuntimeProducer};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use crate::BallistaFunctionRegistry;
 use crate::error::ClusterError;
@@ -43,7 +42,7 @@ impl LocalCluster {
     ) -> Result<LocalCluster, ClusterError> {
         let start = |e: &dyn std::fmt::Display| ClusterError::Start(e.to_string());
         let scheduler = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
-            Arc::new(default_session_builder),
+            Arc::new(crate::scheduler_session),
             Arc::new(default_config_producer),
             codec(),
         )
@@ -51,7 +50,7 @@ impl LocalCluster {
         .map_err(|e| start(&e))?;
         let cluster = LocalCluster { scheduler };
         let config: ConfigProducer = Arc::new(default_config_producer);
-        let runtime: RuntimeProducer = Arc::new(|_| Ok(Arc::new(RuntimeEnvBuilder::new().build()?)));
+        let runtime: RuntimeProducer = Arc::new(|_| Ok(crate::runtime_env()));
         for _ in 0..executors {
             let client = cluster.client().await?;
             ballista_executor::new_standalone_executor_from_builder(

@@ -258,6 +258,13 @@ pub async fn summarize_on(
     config: SessionConfig,
 ) -> Result<SummarizeReport, ClusterError> {
     let scheduler = crate::distributed::scheduler_address(url)?;
+    if let Some(data) = dir.to_str().filter(|d| crate::stores::is_url(d)) {
+        return Err(ClusterError::Project(engine::LoadError::Choice(format!(
+            "{data}: the cluster builds an index from a directory every executor sees (a shared \
+             mount), not from an object store: summarize the buckets there, then copy the \
+             project to the store (queries read it there)"
+        ))));
+    }
     crate::distributed::reachable(url, &scheduler).await?;
     let buckets = engine::bucketed::buckets(dir)?;
     let dir = std::path::absolute(dir).map_err(|source| engine::LoadError::Io {

@@ -26,6 +26,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::logical_expr::{LogicalPlan, TableSource};
+use datafusion::object_store::ObjectStore;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::file::properties::EnabledStatistics;
@@ -423,7 +424,10 @@ fn write_summary(path: &Path, kind: ObjectKind, batch: &RecordBatch) -> Result<(
 #[derive(Debug)]
 pub struct SummaryTable {
     table: ObjectTable,
+    /// The directory of the files (or the URL of their folder in an object store).
     folder: PathBuf,
+    /// The folder as a listing table reads it: an absolute path or a store's URL, ending in `/`.
+    url: String,
     files: Vec<PathBuf>,
     schema: SchemaRef,
 }
@@ -464,21 +468,101 @@ impl SummaryTable {
             .filter(|p| p.extension().is_some_and(|e| e == "parquet") && p.is_file())
             .collect();
         files.sort();
-        if files.is_empty() {
-            return Ok(None);
-        }
-        let mut columns: Vec<(Field, usize)> = Vec::new();
-        let mut rows = 0usize;
-        for file in &files {
-            let (schema, file_rows) = guarded(file, || {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(load::open(file)?)
-                    .map_err(|e| load::parquet_error(file, e))?;
+        let mut footers = Vec::with_capacity(files.len());
+        for file in files {
+            let (schema, rows) = guarded(&file, || {
+                let builder = ParquetRecordBatchReaderBuilder::try_new(load::open(&file)?)
+                    .map_err(|e| load::parquet_error(&file, e))?;
                 Ok((
                     Arc::clone(builder.schema()),
                     builder.metadata().file_metadata().num_rows() as usize,
                 ))
             })?;
-            let counts = file_counts(file, &schema)?;
+            footers.push((file, schema, rows));
+        }
+        let absolute = std::path::absolute(&folder).map_err(|source| LoadError::Io {
+            file: folder.clone(),
+            source,
+        })?;
+        let url = format!("{}/", absolute.display());
+        SummaryTable::from_footers(kind, folder, url, footers)
+    }
+
+    /// The summary tables of the bucketed project at `root`, a URL of `store` (`s3://bucket/
+    /// project`, `file:///dir`), read as [`SummaryTable::open_all`] reads a directory: the
+    /// files listed and their footers read through the store.
+    pub async fn open_all_in_store(
+        store: Arc<dyn ObjectStore>,
+        root: &str,
+    ) -> Result<Vec<SummaryTable>, LoadError> {
+        let root = root.trim_end_matches('/');
+        let mut tables = Vec::new();
+        for kind in ObjectKind::NATIVE {
+            let url = format!("{root}/{}_summary/", kind.table_name());
+            match SummaryTable::open_in_store(&store, &url, kind).await? {
+                Some(t) => tables.push(t),
+                None if kind == ObjectKind::Runs => {
+                    return Err(LoadError::Choice(format!(
+                        "{root}: no runs summaries ({url}*.parquet): partition the project first (nql partition)"
+                    )));
+                }
+                None => {}
+            }
+        }
+        Ok(tables)
+    }
+
+    /// A table's summaries in the folder `url` (ending in `/`) of `store`, if it has any.
+    async fn open_in_store(
+        store: &Arc<dyn ObjectStore>,
+        url: &str,
+        kind: ObjectKind,
+    ) -> Result<Option<SummaryTable>, LoadError> {
+        use futures::TryStreamExt;
+
+        let folder = PathBuf::from(url);
+        let store_error = |file: &Path, e: &dyn std::fmt::Display| LoadError::Source {
+            path: file.to_path_buf(),
+            problem: format!("the object store: {e}"),
+        };
+        let prefix = ListingTableUrl::parse(url)?.prefix().clone();
+        let depth = prefix.parts().count() + 1;
+        let mut objects: Vec<_> = store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| store_error(&folder, &e))?;
+        objects.retain(|o| o.location.parts().count() == depth && o.location.extension() == Some("parquet"));
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        let mut footers = Vec::with_capacity(objects.len());
+        for object in objects {
+            let file = PathBuf::from(format!("{url}{}", object.location.filename().unwrap_or_default()));
+            let footer = read_footer(store, &object)
+                .await
+                .map_err(|e| store_error(&file, &e))?
+                .map_err(|e| load::parquet_error(&file, e))?;
+            let rows = footer.metadata().file_metadata().num_rows() as usize;
+            footers.push((file, Arc::clone(footer.schema()), rows));
+        }
+        SummaryTable::from_footers(kind, folder, url.to_string(), footers)
+    }
+
+    /// The table of summary files whose footers say `(file, schema, rows)`, in `folder`
+    /// (which a listing table reads at `url`); `None` without files.
+    fn from_footers(
+        kind: ObjectKind,
+        folder: PathBuf,
+        url: String,
+        footers: Vec<(PathBuf, SchemaRef, usize)>,
+    ) -> Result<Option<SummaryTable>, LoadError> {
+        if footers.is_empty() {
+            return Ok(None);
+        }
+        let mut columns: Vec<(Field, usize)> = Vec::new();
+        let mut rows = 0usize;
+        let mut files = Vec::with_capacity(footers.len());
+        for (file, schema, file_rows) in footers {
+            let counts = file_counts(&file, &schema)?;
             rows += file_rows;
             // Each file's columns are in the table's order with some left out: a column new
             // here goes after the column before it in this file.
@@ -507,6 +591,7 @@ impl SummaryTable {
                     }
                 }
             }
+            files.push(file);
         }
         let id = crate::table::id_column();
         if columns.first().is_none_or(|(f, _)| *f.name() != id) {
@@ -541,6 +626,7 @@ impl SummaryTable {
         Ok(Some(SummaryTable {
             table,
             folder,
+            url,
             files,
             schema,
         }))
@@ -564,11 +650,7 @@ impl SummaryTable {
     /// A DataFusion table over the summary files: a `ListingTable` of the folder's Parquet
     /// files with [`SummaryTable::schema`], which any session (a cluster's too) can scan.
     pub fn listing_table(&self) -> Result<Arc<ListingTable>, LoadError> {
-        let folder = std::path::absolute(&self.folder).map_err(|source| LoadError::Io {
-            file: self.folder.clone(),
-            source,
-        })?;
-        let url = ListingTableUrl::parse(format!("{}/", folder.display()))?;
+        let url = ListingTableUrl::parse(&self.url)?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
@@ -626,6 +708,50 @@ impl SummaryTable {
             checked,
         ))
     }
+}
+
+/// The footer of the Parquet file `object` of `store`, read with two ranged requests (the
+/// tail that gives its length, then the footer), as Arrow sees it: the outer error is the
+/// store's, the inner one the file's.
+async fn read_footer(
+    store: &Arc<dyn ObjectStore>,
+    object: &datafusion::object_store::ObjectMeta,
+) -> Result<
+    Result<
+        datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata,
+        datafusion::parquet::errors::ParquetError,
+    >,
+    datafusion::object_store::Error,
+> {
+    use datafusion::object_store::ObjectStoreExt;
+    use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    use datafusion::parquet::errors::ParquetError;
+    use datafusion::parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+    const TAIL: u64 = 8;
+    if object.size < TAIL {
+        return Ok(Err(ParquetError::General(format!(
+            "{} bytes: too short for Parquet",
+            object.size
+        ))));
+    }
+    let tail = store
+        .get_range(&object.location, object.size - TAIL..object.size)
+        .await?;
+    let length = match FooterTail::try_from(tail.as_ref()) {
+        Ok(t) => t.metadata_length() as u64,
+        Err(e) => return Ok(Err(e)),
+    };
+    if length + TAIL > object.size {
+        return Ok(Err(ParquetError::General(format!(
+            "a footer of {length} bytes in a file of {}",
+            object.size
+        ))));
+    }
+    let footer = store
+        .get_range(&object.location, object.size - TAIL - length..object.size - TAIL)
+        .await?;
+    Ok(ParquetMetaDataReader::decode_metadata(&footer)
+        .and_then(|m| ArrowReaderMetadata::try_new(Arc::new(m), ArrowReaderOptions::new())))
 }
 
 /// The column source of a [`SummaryTable`]: its values are read by whoever runs its plans.

@@ -8,6 +8,7 @@ sets NQL_REQUIRE_CLUSTER=1, which turns a missing feature into a failure instead
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -123,3 +124,41 @@ def test_a_neptune_script_runs_on_the_cluster_through_nql_cluster(bucketed, url,
         _projects.clear_cache()
     assert len(expected) > 0
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_a_project_in_s3_answers_as_on_disk(on_cluster, bucketed, url, monkeypatch):
+    """The bucketed project uploaded to an S3 server (moto's, on 127.0.0.1) and queried there
+    by `s3://` URL: the client lists and reads the footers through S3, the in-process
+    scheduler and executors scan the files through S3."""
+    import boto3  # with moto (python/requirements-test.txt)
+    import moto.server as moto_server
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        for name, value in {
+            "AWS_ENDPOINT": endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+        s3.create_bucket(Bucket="nql-test")
+        root = Path(bucketed)
+        for file in sorted(root.rglob("*.parquet")):
+            s3.upload_file(str(file), "nql-test", f"project/{file.relative_to(root).as_posix()}")
+        in_s3 = nql.open("s3://nql-test/project", cluster=url)
+        assert in_s3.schema() == on_cluster.schema()
+        for query in ["", "`sys/tags`:stringSet CONTAINS \"best\"", "last(`metrics/acc`):float > 0.5",
+                      "NOT `sys/failed`:bool = true OR `params/lr`:float > 0.001"]:
+            expected = on_cluster.query(query, columns=["sys/name"], trashed="all", now=NOW)
+            got = in_s3.query(query, columns=["sys/name"], trashed="all", now=NOW)
+            assert got.num_rows > 0 and repr(got.to_pylist()) == repr(expected.to_pylist()), query
+        with pytest.raises(nql.ProjectError, match="no runs summaries"):
+            nql.open("s3://nql-test/nothing-here", cluster=url)
+    finally:
+        server.stop()

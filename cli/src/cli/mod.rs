@@ -349,8 +349,8 @@ impl OrderArgs {
 #[derive(Debug, Args)]
 struct ClusterArg {
     /// Run on a Ballista cluster (df://HOST:PORT) over a project written by `nql partition`
-    /// (--data, at the same path on every machine). Needs an nql built with `--features
-    /// cluster` (docs/cluster.md).
+    /// (--data: at the same path on every machine, or an s3:// URL). Needs an nql built with
+    /// `--features cluster` (docs/cluster.md).
     #[arg(long, value_name = "URL")]
     cluster: Option<String>,
 }

@@ -64,6 +64,8 @@ async fn main() -> ExitCode {
         print_thread_info: false,
         override_function_registry: Some(Arc::new(cluster::function_registry())),
         override_physical_codec: Some(Arc::new(cluster::NqlPhysicalCodec::default())),
+        // Our object stores: s3:// projects (docs/cluster.md).
+        override_runtime_producer: Some(Arc::new(|_| Ok(cluster::runtime_env()))),
         ..ExecutorProcessConfig::default()
     };
     eprintln!(

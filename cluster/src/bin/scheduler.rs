@@ -52,6 +52,8 @@ async fn main() -> ExitCode {
         grpc_server_max_encoding_message_size: args.max_message_size,
         grpc_client_max_message_size: args.max_message_size,
         override_physical_codec: Some(Arc::new(cluster::NqlPhysicalCodec::default())),
+        // Ballista's sessions with our object stores: it lists an s3:// project's files.
+        override_session_builder: Some(Arc::new(cluster::scheduler_session)),
         ..SchedulerConfig::default()
     };
     let result = async {

@@ -281,3 +281,38 @@ async fn deeply_nested_and_very_long_queries_run_on_the_cluster() {
         assert_eq!(here, there, "{}", &query[..80]);
     }
 }
+
+/// A project named by a `file://` URL is opened through the object store (its files listed
+/// and footers read through `object_store`, the client's, scheduler's and executors'
+/// registry resolving the URL), and answers as the same project named by its path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_named_by_an_object_store_url_answers_as_by_its_path() {
+    let cluster = LocalCluster::start(2, 4, function_registry).await.unwrap();
+    let absolute = std::path::absolute(bucketed()).unwrap();
+    let url = format!("file://{}", absolute.display());
+    let dist = Distributed::connect(
+        &cluster.url(),
+        url.as_ref(),
+        ballista_config().with_target_partitions(8),
+    )
+    .await
+    .unwrap();
+    let by_path = Distributed::connect(&cluster.url(), bucketed(), ballista_config())
+        .await
+        .unwrap();
+    for kind in by_path.tables() {
+        assert_eq!(dist.attributes(kind), by_path.attributes(kind), "{kind:?}");
+    }
+    let sample: Vec<_> = cases().into_iter().step_by(4).collect();
+    let differences = differences(&dist, &sample).await;
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    // A folder without summaries, by URL: the same error as by path.
+    let e = Distributed::connect(
+        &cluster.url(),
+        format!("file://{}/runs", absolute.display()).as_ref(),
+        ballista_config(),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("no runs summaries"), "{e}");
+}

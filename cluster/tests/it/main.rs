@@ -6,4 +6,5 @@ mod common;
 mod conformance;
 mod processes;
 mod roundtrip;
+mod stores;
 mod summarize;
