@@ -410,16 +410,17 @@ def report(res: dict) -> list[str]:
         f"stages, polling for their end, fetching the result). On the {res['scale']} project the "
         f"difference was {q['overhead_ms']:.0f} ms (median over the queries).",
         "",
-        f"**On paper: {est['executors']} executors, {est['points'] / 1e9:.0f} billion points.** One task summarized "
-        f"a bucket of {est['per_bucket_points'] / 1e6:.1f} million points in {pb['median_s']:.2f} s (median): "
-        f"{est['build_s_per_mpoint'] * 1e3:.0f} ms per million points, reading, summarizing and writing. "
-        f"Buckets are independent (no shuffle), so with {est['executors']} executors of {est['slots']} slots "
-        f"({est['tasks']} tasks at once) and enough buckets to keep them busy (a few per slot, each a few "
-        f"hundred million points so that scheduling stays small), {est['points'] / 1e9:.0f} billion points take "
-        f"about {duration(est['build_s'])} of summarizing, if the shared storage delivers the "
-        f"{est['points'] * est['bytes_per_point'] / 2**30 / max(est['build_s'], 1):,.0f} GiB/s that implies "
-        f"({est['bytes_per_point']:.1f} bytes of Parquet a point, as generated here). Queries read the summary files only, one row per run: their "
-        f"cost grows with the number of runs, not points, and is spread over the buckets.",
+        f"**The per-bucket costs the estimate below is made of.** One task summarized a bucket of "
+        f"{est['per_bucket_points'] / 1e6:.1f} million points ({est['per_bucket_points'] * est['bytes_per_point'] / 2**20:,.0f} MiB "
+        f"of Parquet, {est['bytes_per_point']:.1f} bytes a point) in {pb['median_s']:.2f} s (median, a fresh process: "
+        f"reading, summarizing, writing the summary file), {est['build_s_per_mpoint'] * 1e3:.0f} ms per million "
+        f"points, with a peak of {compare.mib(pb['peak_bytes'])}. At that rate {est['points'] / 1e9:.0f} billion points "
+        f"are {duration(est['points'] / 1e6 * est['build_s_per_mpoint'])} of one core; on "
+        f"{est['executors']} executors of {est['slots']} slots ({est['tasks']} tasks at once) "
+        f"{duration(est['build_s'])} if the storage keeps up, which takes "
+        f"{est['points'] * est['bytes_per_point'] / 2**30 / max(est['build_s'], 1):,.0f} GiB/s; at a shared store's "
+        f"10 GiB/s, reading the {est['points'] * est['bytes_per_point'] / 2**40:,.1f} TiB takes "
+        f"{duration(est['points'] * est['bytes_per_point'] / (10 * 2**30))}.",
         "",
         DOC_END,
     ]
