@@ -551,17 +551,30 @@ fn _slept() -> bool {
 }
 
 /// Starts a scheduler and `executors` executors of `vcores` slots in this process (for the
-/// tests); returns its `df://` address. It runs as long as the process does.
+/// tests); returns its `df://` address. It runs as long as the process does, on a runtime of
+/// its own: on the queries' runtime its tasks would delay the timers that a waiting query
+/// looks for Ctrl-C with.
 #[cfg(feature = "cluster")]
 #[pyfunction]
 fn _local_cluster(py: Python<'_>, executors: usize, vcores: usize) -> PyResult<String> {
-    let cancel = CancelToken::new();
-    let started = wait(py, &cancel, async move {
-        cluster::LocalCluster::start(executors, vcores, cluster::function_registry).await
-    })?;
-    started
-        .map(|c| c.url())
-        .map_err(|e| error(py, "NqlError", (e.to_string(),)))
+    static CLUSTERS: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    let clusters = CLUSTERS.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("nql-test-cluster")
+            .build()
+            .expect("a tokio runtime")
+    });
+    py.detach(|| {
+        clusters.block_on(cluster::LocalCluster::start(
+            executors,
+            vcores,
+            cluster::function_registry,
+        ))
+    })
+    .map(|c| c.url())
+    .map_err(|e| error(py, "NqlError", (e.to_string(),)))
 }
 
 /// Writes the project at `path` bucketed `buckets` ways into `out`, with its summaries (what

@@ -1102,20 +1102,30 @@ fn cluster_options_need_an_nql_built_with_the_cluster_feature() {
     assert!(stderr(&o).contains("--features cluster"), "{}", stderr(&o));
 }
 
-/// `query` and `explain` with `--cluster`, against a cluster this test runs in its own
-/// process (the `nql` child connects to it over loopback).
+/// A scheduler and `executors` executors of `vcores` slots in this process, on the runtime
+/// they run on (which the caller keeps alive).
 #[cfg(feature = "cluster")]
-#[test]
-fn query_and_explain_on_a_cluster_answer_as_one_process() {
+fn local_cluster(executors: usize, vcores: usize) -> (tokio::runtime::Runtime, cluster::LocalCluster) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let local = runtime
-        .block_on(cluster::LocalCluster::start(1, 2, cluster::function_registry))
+        .block_on(cluster::LocalCluster::start(
+            executors,
+            vcores,
+            cluster::function_registry,
+        ))
         .unwrap();
-    let out = crate::scratch_dir("partitioned-for-cluster");
+    (runtime, local)
+}
+
+/// The conformance project bucketed `buckets` ways (`nql partition`) into a scratch directory.
+#[cfg(feature = "cluster")]
+fn partitioned(name: &str, buckets: u32) -> std::path::PathBuf {
+    let out = crate::scratch_dir(name);
+    let buckets = buckets.to_string();
     let o = nql(&[
         "partition",
         "--data",
@@ -1123,9 +1133,19 @@ fn query_and_explain_on_a_cluster_answer_as_one_process() {
         "--out",
         out.to_str().unwrap(),
         "--buckets",
-        "4",
+        &buckets,
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    out
+}
+
+/// `query` and `explain` with `--cluster`, against a cluster this test runs in its own
+/// process (the `nql` child connects to it over loopback).
+#[cfg(feature = "cluster")]
+#[test]
+fn query_and_explain_on_a_cluster_answer_as_one_process() {
+    let (_runtime, local) = local_cluster(1, 2);
+    let out = partitioned("partitioned-for-cluster", 4);
     let query = "`sys/tags`:stringSet CONTAINS \"best\" OR last(`metrics/acc`) > 0.5";
     let run = |extra: &[&str]| {
         let mut args = vec![
@@ -1224,28 +1244,11 @@ fn query_and_explain_on_a_cluster_answer_as_one_process() {
 /// without executors never gets) is reported cancelled, and is failed on the scheduler.
 #[cfg(feature = "cluster")]
 #[test]
-fn ctrl_c_stops_a_cluster_query_and_cancels_its_job() {
+fn ctrl_c_stops_a_cluster_query() {
     use std::io::Read;
     use std::time::{Duration, Instant};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = runtime
-        .block_on(cluster::LocalCluster::start(0, 1, cluster::function_registry))
-        .unwrap();
-    let out = crate::scratch_dir("partitioned-for-ctrl-c");
-    let o = nql(&[
-        "partition",
-        "--data",
-        &data(),
-        "--out",
-        out.to_str().unwrap(),
-        "--buckets",
-        "2",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (runtime, local) = local_cluster(0, 1);
+    let out = partitioned("partitioned-for-ctrl-c", 2);
     let mut child = Command::new(env!("CARGO_BIN_EXE_nql"))
         .args([
             "query",
@@ -1351,14 +1354,7 @@ fn partition_without_summaries_then_summarize_gives_what_partition_gives() {
 #[cfg(feature = "cluster")]
 #[test]
 fn every_readme_query_example_prints_the_same_on_a_cluster() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = runtime
-        .block_on(cluster::LocalCluster::start(2, 4, cluster::function_registry))
-        .unwrap();
+    let (_runtime, local) = local_cluster(2, 4);
     let url = local.url();
     let scratch = crate::scratch_dir("readme-on-cluster");
     let demo = scratch.join("demo");

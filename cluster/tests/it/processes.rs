@@ -179,3 +179,90 @@ async fn an_executor_killed_while_queries_run_gives_errors_or_right_answers() {
     }
     eprintln!("{right} of 8 queries answered right while an executor died; failed: {failed:?}");
 }
+
+/// The commands of `cluster/docker/compose.yml`, each a JSON array of a service's
+/// `command:`, in the file's order (scheduler first).
+fn compose_commands() -> Vec<Vec<String>> {
+    let text = include_str!("../../docker/compose.yml");
+    let mut commands = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("command: [") {
+        let array = &rest[start + "command: ".len()..];
+        let end = array.find(']').expect("a closed command array") + 1;
+        commands.push(serde_json::from_str::<Vec<String>>(&array[..end]).expect("a JSON array of strings"));
+        rest = &array[end..];
+    }
+    commands
+}
+
+/// The compose file's scheduler and executors, run as the containers would run them but on
+/// this machine: their service names and 0.0.0.0 become 127.0.0.1, their ports free ones.
+/// (Docker itself is not run by the tests; the development machine has no daemon.) They
+/// form a cluster that answers as one process; the Dockerfile builds both binaries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_files_commands_make_a_cluster_that_answers_as_one_process() {
+    let commands = compose_commands();
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    assert_eq!(commands[0][0], "nql-scheduler");
+    assert!(
+        commands[1..].iter().all(|c| c[0] == "nql-executor"),
+        "{commands:?}"
+    );
+    let dockerfile = include_str!("../../docker/Dockerfile");
+    assert!(dockerfile.contains("-p nql-cluster"), "{dockerfile}");
+    assert!(
+        dockerfile.contains("target/release/nql-scheduler target/release/nql-executor"),
+        "{dockerfile}"
+    );
+    let mut ports = std::collections::HashMap::new();
+    let work = tempfile::tempdir().unwrap();
+    let mut children = Vec::new();
+    let mut scheduler_port = 0;
+    for (n, command) in commands.iter().enumerate() {
+        let mut args: Vec<String> = command[1..]
+            .iter()
+            .map(|a| match a.as_str() {
+                "0.0.0.0" | "scheduler" | "executor-1" | "executor-2" => "127.0.0.1".to_string(),
+                port if port.parse::<u16>().is_ok_and(|p| p >= 1024) => ports
+                    .entry(port.to_string())
+                    .or_insert_with(|| free_port().to_string())
+                    .clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        let bin = if n == 0 {
+            env!("CARGO_BIN_EXE_nql-scheduler")
+        } else {
+            // The compose file leaves the scheduler's port at its default, 50050.
+            if !args.iter().any(|a| a == "--scheduler-port") {
+                let port = ports
+                    .entry("50050".into())
+                    .or_insert_with(|| free_port().to_string());
+                args.extend(["--scheduler-port".to_string(), port.clone()]);
+            }
+            let dir = work.path().join(format!("executor-{n}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            args.extend(["--work-dir".to_string(), dir.display().to_string()]);
+            env!("CARGO_BIN_EXE_nql-executor")
+        };
+        if n == 0 {
+            let i = args
+                .iter()
+                .position(|a| a == "--port")
+                .expect("the scheduler's --port");
+            scheduler_port = args[i + 1].parse::<u16>().unwrap();
+        }
+        children.push(spawn(bin, &args));
+    }
+    let mut processes = Processes(children);
+    let url = format!("df://127.0.0.1:{scheduler_port}");
+    let dist = connect(&url).await;
+    // A flag the binaries refuse ends the process: every one is still running.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (command, child) in commands.iter().zip(&mut processes.0) {
+        assert!(child.try_wait().unwrap().is_none(), "{command:?} ended");
+    }
+    let sample: Vec<_> = cases().into_iter().step_by(8).collect();
+    let differences = differences(&dist, &sample).await;
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
