@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -182,6 +183,16 @@ def test_a_rust_panic_is_an_exception_not_a_crash():
 def test_ctrl_c_stops_a_waiting_query_at_once(conformance):
     from nql import _nql
 
+    # A process started in the background by a non-interactive shell inherits SIGINT ignored,
+    # and then `interrupt_main` does nothing: give SIGINT Python's own handler for the test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_stops_a_waiting_query_at_once(conformance, _nql)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ctrl_c_stops_a_waiting_query_at_once(conformance, _nql):
     threading.Timer(0.2, _thread.interrupt_main).start()
     with pytest.raises(KeyboardInterrupt):
         _nql._wait_for(20.0)
