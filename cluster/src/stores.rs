@@ -9,7 +9,7 @@
 //! `AWS_ALLOW_HTTP=true` for one without TLS: `object_store::aws::AmazonS3Builder::from_env`).
 //! Every process of the cluster needs that environment.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
@@ -19,12 +19,10 @@ use datafusion::object_store::aws::AmazonS3Builder;
 use url::Url;
 
 /// An [`ObjectStoreRegistry`] that knows the local file system and makes an S3 store per
-/// bucket on first use (see the module docs).
+/// bucket on first use, registered then (see the module docs).
 #[derive(Debug, Default)]
 pub struct ObjectStores {
     registered: DefaultObjectStoreRegistry,
-    /// The S3 stores made so far, by bucket.
-    buckets: Mutex<Vec<(String, Arc<dyn ObjectStore>)>>,
 }
 
 impl ObjectStoreRegistry for ObjectStores {
@@ -46,17 +44,15 @@ impl ObjectStoreRegistry for ObjectStores {
             .host_str()
             .filter(|b| !b.is_empty())
             .ok_or_else(|| DataFusionError::Configuration(format!("{url}: no bucket in the URL")))?;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, store)) = buckets.iter().find(|(b, _)| b == bucket) {
-            return Ok(Arc::clone(store));
-        }
         let store: Arc<dyn ObjectStore> = Arc::new(
             AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .build()
                 .map_err(|e| DataFusionError::Configuration(format!("{url}: S3: {e}")))?,
         );
-        buckets.push((bucket.to_string(), Arc::clone(&store)));
+        // Registered by scheme and bucket, as DataFusion keys stores; two threads that make
+        // one at once keep the later one, each correct.
+        self.registered.register_store(url, Arc::clone(&store));
         Ok(store)
     }
 }

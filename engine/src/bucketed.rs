@@ -518,29 +518,37 @@ impl SummaryTable {
         url: &str,
         kind: ObjectKind,
     ) -> Result<Option<SummaryTable>, LoadError> {
+        use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+        use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
         use futures::TryStreamExt;
 
         let folder = PathBuf::from(url);
-        let store_error = |file: &Path, e: &dyn std::fmt::Display| LoadError::Source {
-            path: file.to_path_buf(),
-            problem: format!("the object store: {e}"),
-        };
         let prefix = ListingTableUrl::parse(url)?.prefix().clone();
         let depth = prefix.parts().count() + 1;
-        let mut objects: Vec<_> = store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| store_error(&folder, &e))?;
+        let mut objects: Vec<_> =
+            store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| LoadError::Source {
+                    path: folder.clone(),
+                    problem: format!("the object store: {e}"),
+                })?;
         objects.retain(|o| o.location.parts().count() == depth && o.location.extension() == Some("parquet"));
         objects.sort_by(|a, b| a.location.cmp(&b.location));
         let mut footers = Vec::with_capacity(objects.len());
         for object in objects {
             let file = PathBuf::from(format!("{url}{}", object.location.filename().unwrap_or_default()));
-            let footer = read_footer(store, &object)
+            let unreadable = |message: String| LoadError::Parquet {
+                file: file.clone(),
+                message,
+            };
+            let metadata = DFParquetMetadata::new(store.as_ref(), &object)
+                .fetch_metadata()
                 .await
-                .map_err(|e| store_error(&file, &e))?
-                .map_err(|e| load::parquet_error(&file, e))?;
+                .map_err(|e| unreadable(e.to_string()))?;
+            let footer = ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new())
+                .map_err(|e| unreadable(e.to_string()))?;
             let rows = footer.metadata().file_metadata().num_rows() as usize;
             footers.push((file, Arc::clone(footer.schema()), rows));
         }
@@ -708,50 +716,6 @@ impl SummaryTable {
             checked,
         ))
     }
-}
-
-/// The footer of the Parquet file `object` of `store`, read with two ranged requests (the
-/// tail that gives its length, then the footer), as Arrow sees it: the outer error is the
-/// store's, the inner one the file's.
-async fn read_footer(
-    store: &Arc<dyn ObjectStore>,
-    object: &datafusion::object_store::ObjectMeta,
-) -> Result<
-    Result<
-        datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata,
-        datafusion::parquet::errors::ParquetError,
-    >,
-    datafusion::object_store::Error,
-> {
-    use datafusion::object_store::ObjectStoreExt;
-    use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-    use datafusion::parquet::errors::ParquetError;
-    use datafusion::parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
-    const TAIL: u64 = 8;
-    if object.size < TAIL {
-        return Ok(Err(ParquetError::General(format!(
-            "{} bytes: too short for Parquet",
-            object.size
-        ))));
-    }
-    let tail = store
-        .get_range(&object.location, object.size - TAIL..object.size)
-        .await?;
-    let length = match FooterTail::try_from(tail.as_ref()) {
-        Ok(t) => t.metadata_length() as u64,
-        Err(e) => return Ok(Err(e)),
-    };
-    if length + TAIL > object.size {
-        return Ok(Err(ParquetError::General(format!(
-            "a footer of {length} bytes in a file of {}",
-            object.size
-        ))));
-    }
-    let footer = store
-        .get_range(&object.location, object.size - TAIL - length..object.size - TAIL)
-        .await?;
-    Ok(ParquetMetaDataReader::decode_metadata(&footer)
-        .and_then(|m| ArrowReaderMetadata::try_new(Arc::new(m), ArrowReaderOptions::new())))
 }
 
 /// The column source of a [`SummaryTable`]: its values are read by whoever runs its plans.
