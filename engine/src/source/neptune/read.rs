@@ -6,17 +6,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::arrow::array::new_null_array;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, DictionaryArray, Float64Array, Int32Array,
     Int64Array, ListArray, StringArray, StringBuilder, StructArray, TimestampMillisecondArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
+use datafusion::parquet::file::metadata::ParquetMetaData;
 use datasets::layout::{ID_COLUMN, PATH_COLUMN, STEP_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN};
 use nql::AttrType;
 
@@ -162,6 +164,33 @@ pub(super) struct Points<V> {
 }
 
 impl<V> Points<V> {
+    /// The index of series `path` among the run's paths, added if new.
+    fn index_of(&mut self, path: &str) -> u32 {
+        if let Some(&i) = self.path_index.get(path) {
+            return i;
+        }
+        let i = self.paths.len() as u32;
+        self.paths.push(path.to_string());
+        self.path_index.insert(path.to_string(), i);
+        i
+    }
+
+    /// Makes room for `n` more points.
+    fn reserve(&mut self, n: usize) {
+        self.path.reserve(n);
+        self.step.reserve(n);
+        self.value.reserve(n);
+        self.timestamp.reserve(n);
+    }
+
+    /// Appends a point of the series at `index` ([`Points::index_of`]).
+    fn push_at(&mut self, index: u32, step: f64, value: V, timestamp: Option<i64>) {
+        self.path.push(index);
+        self.step.push(step);
+        self.value.push(value);
+        self.timestamp.push(timestamp);
+    }
+
     fn push(&mut self, path: &str, step: f64, value: V, timestamp: Option<i64>) {
         // Points come a series at a time: the path of the last point first, then the map.
         let last = self
@@ -169,19 +198,8 @@ impl<V> Points<V> {
             .last()
             .copied()
             .filter(|&i| self.paths[i as usize] == path);
-        let index = match last.or_else(|| self.path_index.get(path).copied()) {
-            Some(i) => i,
-            None => {
-                let i = self.paths.len() as u32;
-                self.paths.push(path.to_string());
-                self.path_index.insert(path.to_string(), i);
-                i
-            }
-        };
-        self.path.push(index);
-        self.step.push(step);
-        self.value.push(value);
-        self.timestamp.push(timestamp);
+        let index = last.unwrap_or_else(|| self.index_of(path));
+        self.push_at(index, step, value, timestamp);
     }
 
     pub(super) fn len(&self) -> usize {
@@ -206,7 +224,12 @@ impl<V> Points<V> {
     /// The points as batches of the native series tables, for object `id`: `sys/id` and
     /// `path` dictionary-encoded (one id, the run's paths), as a summarizer takes them, so no
     /// string is copied per point.
-    fn batches(self, id: &str, value_type: DataType, values: impl Fn(&[V]) -> ArrayRef) -> Vec<RecordBatch> {
+    fn batches(
+        self,
+        id: &str,
+        value_type: DataType,
+        values: impl FnOnce(Vec<V>) -> ArrayRef,
+    ) -> Vec<RecordBatch> {
         let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         let schema: SchemaRef = Arc::new(Schema::new(vec![
             Field::new(ID_COLUMN, dictionary.clone(), false),
@@ -221,34 +244,33 @@ impl<V> Points<V> {
         ]));
         let id_values: ArrayRef = Arc::new(StringArray::from(vec![id]));
         let path_values: ArrayRef = Arc::new(StringArray::from_iter_values(self.paths.iter()));
-        let mut out = Vec::new();
+        // The columns once, without copying the vectors; each batch a zero-copy slice.
         let n = self.len();
+        let steps = Float64Array::from(self.step);
+        let values = values(self.value);
+        let timestamps = TimestampMillisecondArray::from(self.timestamp).with_timezone("UTC");
+        let path_keys = Int32Array::from_iter_values(self.path.into_iter().map(|p| p as i32));
+        let mut out = Vec::new();
         let mut start = 0;
         while start < n {
-            let end = (start + POINT_BATCH_ROWS).min(n);
-            let ids = DictionaryArray::<Int32Type>::try_new(
-                Int32Array::from(vec![0; end - start]),
-                Arc::clone(&id_values),
-            )
-            .expect("key 0 of one id");
-            let paths = DictionaryArray::<Int32Type>::try_new(
-                Int32Array::from_iter_values(self.path[start..end].iter().map(|&p| p as i32)),
-                Arc::clone(&path_values),
-            )
-            .expect("keys index the run's paths");
+            let len = POINT_BATCH_ROWS.min(n - start);
+            let ids =
+                DictionaryArray::<Int32Type>::try_new(Int32Array::from(vec![0; len]), Arc::clone(&id_values))
+                    .expect("key 0 of one id");
+            let paths =
+                DictionaryArray::<Int32Type>::try_new(path_keys.slice(start, len), Arc::clone(&path_values))
+                    .expect("keys index the run's paths");
             let columns: Vec<ArrayRef> = vec![
                 Arc::new(ids),
                 Arc::new(paths),
-                Arc::new(Float64Array::from(self.step[start..end].to_vec())),
-                values(&self.value[start..end]),
-                Arc::new(
-                    TimestampMillisecondArray::from(self.timestamp[start..end].to_vec()).with_timezone("UTC"),
-                ),
+                Arc::new(steps.slice(start, len)),
+                values.slice(start, len),
+                Arc::new(timestamps.slice(start, len)),
             ];
             out.push(
                 RecordBatch::try_new(schema.clone(), columns).expect("point columns match their schema"),
             );
-            start = end;
+            start += len;
         }
         out
     }
@@ -256,17 +278,13 @@ impl<V> Points<V> {
 
 impl Points<f64> {
     pub(super) fn into_batches(self, id: &str) -> Vec<RecordBatch> {
-        self.batches(id, DataType::Float64, |v| {
-            Arc::new(Float64Array::from(v.to_vec()))
-        })
+        self.batches(id, DataType::Float64, |v| Arc::new(Float64Array::from(v)))
     }
 }
 
 impl Points<String> {
     pub(super) fn into_batches(self, id: &str) -> Vec<RecordBatch> {
-        self.batches(id, DataType::Utf8, |v| {
-            Arc::new(StringArray::from_iter_values(v.iter()))
-        })
+        self.batches(id, DataType::Utf8, |v| Arc::new(StringArray::from_iter_values(v)))
     }
 }
 
@@ -345,14 +363,71 @@ pub(super) fn check_schema(file: &Path, schema: &Schema) -> Result<[usize; 14], 
     Ok(positions)
 }
 
+/// A string column read dictionary-encoded: a key per row into the batch's few distinct
+/// values, so that checking and resolving a value is done once per value, not per row.
+struct Keyed {
+    keys: Int32Array,
+    values: StringArray,
+}
+
+impl Keyed {
+    fn new(array: &ArrayRef) -> Result<Keyed, datafusion::arrow::error::ArrowError> {
+        let dictionary = cast(array, &keyed_type())?;
+        let dictionary = dictionary.as_dictionary::<Int32Type>();
+        let values = cast(dictionary.values(), &DataType::Utf8)?;
+        Ok(Keyed {
+            keys: dictionary.keys().clone(),
+            values: values.as_string::<i32>().clone(),
+        })
+    }
+
+    /// The key of row `r`, `None` where the row is null.
+    fn key(&self, r: usize) -> Option<usize> {
+        self.keys.is_valid(r).then(|| self.keys.value(r) as usize)
+    }
+
+    fn value(&self, key: usize) -> &str {
+        self.values.value(key)
+    }
+
+    /// The number of distinct values a key can name.
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+}
+
+/// The Arrow type the key columns are read as.
+fn keyed_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// `metadata` with the key columns (project, run, path, type) read dictionary-encoded, as
+/// the exporter writes them: the reader then hands over the dictionary's keys instead of
+/// copying a string per row.
+fn with_keyed_columns(
+    file: &Path,
+    metadata: ArrowReaderMetadata,
+    at: &[usize; 14],
+) -> Result<ArrowReaderMetadata, LoadError> {
+    let mut fields: Vec<FieldRef> = metadata.schema().fields().iter().cloned().collect();
+    for column in [PROJECT, RUN, PATH, TYPE] {
+        let field = fields[at[column]].as_ref().clone().with_data_type(keyed_type());
+        fields[at[column]] = Arc::new(field);
+    }
+    let schema = Schema::new_with_metadata(fields, metadata.schema().metadata().clone());
+    let options = ArrowReaderOptions::new().with_schema(Arc::new(schema));
+    ArrowReaderMetadata::try_new(Arc::clone(metadata.metadata()), options).map_err(|e| parquet_error(file, e))
+}
+
 /// One batch's columns in one Arrow type each.
 struct Cols {
-    project: StringArray,
-    run: StringArray,
-    path: StringArray,
-    ty: StringArray,
+    project: Keyed,
+    run: Keyed,
+    path: Keyed,
+    ty: Keyed,
     step: Decimal128Array,
-    step_div: f64,
+    /// The steps as numbers (where `step` is valid).
+    steps: Vec<f64>,
     timestamp: TimestampMillisecondArray,
     int: Int64Array,
     float: Float64Array,
@@ -365,21 +440,22 @@ struct Cols {
     histogram: StructArray,
 }
 
-fn cols(file: &Path, batch: &RecordBatch, at: &[usize; 14]) -> Result<Cols, LoadError> {
+/// The columns of a batch, `columns` in the exporter's order.
+fn cols(file: &Path, columns: &[ArrayRef]) -> Result<Cols, LoadError> {
     let fail = |column: usize, e: datafusion::arrow::error::ArrowError| {
         column_error(file, COLUMNS[column], format!("cannot be converted: {e}"))
     };
+    let keyed = |c: usize| Keyed::new(&columns[c]).map_err(|e| fail(c, e));
     let utf8 = |c: usize| -> Result<StringArray, LoadError> {
-        let a = cast(batch.column(at[c]), &DataType::Utf8).map_err(|e| fail(c, e))?;
+        let a = cast(&columns[c], &DataType::Utf8).map_err(|e| fail(c, e))?;
         Ok(a.as_string::<i32>().clone())
     };
     let ms = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     let ts = |c: usize| -> Result<TimestampMillisecondArray, LoadError> {
-        let a = cast(batch.column(at[c]), &ms).map_err(|e| fail(c, e))?;
+        let a = cast(&columns[c], &ms).map_err(|e| fail(c, e))?;
         Ok(a.as_primitive().clone())
     };
-    let step = batch
-        .column(at[STEP])
+    let step = columns[STEP]
         .as_primitive::<datafusion::arrow::datatypes::Decimal128Type>()
         .clone();
     let scale = match step.data_type() {
@@ -387,8 +463,8 @@ fn cols(file: &Path, batch: &RecordBatch, at: &[usize; 14]) -> Result<Cols, Load
         _ => 6,
     };
     let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
-    let set = cast(batch.column(at[SET]), &list).map_err(|e| fail(SET, e))?;
-    let file_struct = batch.column(at[FILE]).as_struct().clone();
+    let set = cast(&columns[SET], &list).map_err(|e| fail(SET, e))?;
+    let file_struct = columns[FILE].as_struct().clone();
     let file_path = cast(
         file_struct
             .column_by_name("path")
@@ -397,22 +473,22 @@ fn cols(file: &Path, batch: &RecordBatch, at: &[usize; 14]) -> Result<Cols, Load
     )
     .map_err(|e| fail(FILE, e))?;
     Ok(Cols {
-        project: utf8(PROJECT)?,
-        run: utf8(RUN)?,
-        path: utf8(PATH)?,
-        ty: utf8(TYPE)?,
+        project: keyed(PROJECT)?,
+        run: keyed(RUN)?,
+        path: keyed(PATH)?,
+        ty: keyed(TYPE)?,
+        steps: decimal_steps(&step, scale),
         step,
-        step_div: 10f64.powi(scale as i32),
         timestamp: ts(TIMESTAMP)?,
-        int: batch.column(at[INT]).as_primitive().clone(),
-        float: batch.column(at[FLOAT]).as_primitive().clone(),
+        int: columns[INT].as_primitive().clone(),
+        float: columns[FLOAT].as_primitive().clone(),
         string: utf8(STRING)?,
-        boolean: batch.column(at[BOOL]).as_boolean().clone(),
+        boolean: columns[BOOL].as_boolean().clone(),
         datetime: ts(DATETIME)?,
         set: set.as_list::<i32>().clone(),
         file: file_struct,
         file_path: file_path.as_string::<i32>().clone(),
-        histogram: batch.column(at[HISTOGRAM]).as_struct().clone(),
+        histogram: columns[HISTOGRAM].as_struct().clone(),
     })
 }
 
@@ -430,15 +506,69 @@ impl Cols {
         }
     }
 
+    /// Whether some row of the batch sets `column`.
+    fn any_value(&self, column: usize) -> bool {
+        let set = |a: &dyn Array| a.null_count() < a.len();
+        match column {
+            INT => set(&self.int),
+            FLOAT => set(&self.float),
+            STRING => set(&self.string),
+            BOOL => set(&self.boolean),
+            DATETIME => set(&self.datetime),
+            SET => set(&self.set),
+            FILE => set(&self.file) && set(&self.file_path),
+            _ => set(&self.histogram),
+        }
+    }
+
     fn step(&self, r: usize) -> Option<f64> {
-        // Exact for |step| < 2^53 millionths: one correctly rounded division.
-        self.step
-            .is_valid(r)
-            .then(|| self.step.value(r) as f64 / self.step_div)
+        self.step.is_valid(r).then(|| self.steps[r])
     }
 
     fn timestamp(&self, r: usize) -> Option<i64> {
         self.timestamp.is_valid(r).then(|| self.timestamp.value(r))
+    }
+}
+
+/// The decimal steps (of `scale` digits after the point) as numbers: exact for |step| <
+/// 2^53 units of the last digit, each one correctly rounded division.
+fn decimal_steps(step: &Decimal128Array, scale: i8) -> Vec<f64> {
+    let div = 10f64.powi(scale as i32);
+    let raw = step.values();
+    if raw.iter().all(|&v| i64::try_from(v).is_ok()) {
+        // The exporter's decimal(18, 6) fits an i64, whose conversion is one instruction
+        // (an i128's is a library call).
+        raw.iter().map(|&v| v as i64 as f64 / div).collect()
+    } else {
+        raw.iter().map(|&v| v as f64 / div).collect()
+    }
+}
+
+/// What a batch's key values stand for, each worked out at its first row.
+struct Resolved {
+    /// Whether a project key names the export's project.
+    project_ok: Vec<bool>,
+    /// Whether a run key names the run being read.
+    run_ok: Vec<Option<bool>>,
+    /// The kind of each type key (`None` inside: unknown).
+    kinds: Vec<Option<Option<Kind>>>,
+    /// The float series index ([`Points::index_of`]) of each path key.
+    float_series: Vec<Option<u32>>,
+    /// The value columns that some row of the batch sets.
+    set_columns: Vec<usize>,
+}
+
+impl Resolved {
+    fn new(c: &Cols, project_id: &str) -> Resolved {
+        Resolved {
+            project_ok: (0..c.project.len())
+                .map(|k| c.project.value(k) == project_id)
+                .collect(),
+            run_ok: vec![None; c.run.len()],
+            kinds: vec![None; c.ty.len()],
+            float_series: vec![None; c.path.len()],
+            set_columns: VALUES.into_iter().filter(|&v| c.any_value(v)).collect(),
+        }
     }
 }
 
@@ -464,210 +594,296 @@ fn read_file(
     let metadata =
         ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()).map_err(|e| parquet_error(file, e))?;
     let at = check_schema(file, metadata.schema())?;
-    let mask = ProjectionMask::roots(metadata.parquet_schema(), at.iter().copied());
-    // Projected columns come in file order: map each exporter column to its batch position.
-    let mut sorted: Vec<usize> = at.to_vec();
-    sorted.sort_unstable();
-    let projected = at.map(|i| sorted.binary_search(&i).expect("projected"));
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(f, metadata)
+    let metadata = with_keyed_columns(file, metadata, &at)?;
+    let mut row = 0usize;
+    // A row group at a time: its own dictionaries stay dictionaries (a batch across row
+    // groups would have its keys spilled into strings), and its metadata says which value
+    // columns it holds no value of, so they are not decoded.
+    for g in 0..metadata.metadata().num_row_groups() {
+        let unset: Vec<usize> = VALUES
+            .into_iter()
+            .filter(|&c| holds_no_value(metadata.metadata(), g, at[c]))
+            .collect();
+        if !unset.contains(&FLOAT) {
+            // Float points, probably one a row: room for them at once, not by doubling.
+            let rows_in_group = metadata.metadata().row_group(g).num_rows();
+            rows.floats.reserve(usize::try_from(rows_in_group).unwrap_or(0));
+        }
+        let read: Vec<usize> = (0..COLUMNS.len()).filter(|c| !unset.contains(c)).collect();
+        let mask = ProjectionMask::roots(metadata.parquet_schema(), read.iter().map(|&c| at[c]));
+        // Projected columns come in file order: each read exporter column's batch position.
+        let mut in_file: Vec<usize> = read.iter().map(|&c| at[c]).collect();
+        in_file.sort_unstable();
+        let positions: [Option<usize>; 14] =
+            std::array::from_fn(|c| in_file.binary_search(&at[c]).ok().filter(|_| read.contains(&c)));
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            f.try_clone().map_err(|e| LoadError::Io {
+                file: file.to_path_buf(),
+                source: e,
+            })?,
+            metadata.clone(),
+        )
+        .with_row_groups(vec![g])
         .with_projection(mask)
         .with_batch_size(64 * 1024)
         .build()
         .map_err(|e| parquet_error(file, e))?;
-    let mut row = 0usize;
-    for batch in reader {
-        let batch = batch.map_err(|e| parquet_error(file, e))?;
-        let c = cols(file, &batch, &projected)?;
-        for r in 0..batch.num_rows() {
-            read_row(file, &c, r, row + r, project_id, want, rows, first_file)?;
+        for batch in reader {
+            let batch = batch.map_err(|e| parquet_error(file, e))?;
+            let columns: Vec<ArrayRef> = (0..COLUMNS.len())
+                .map(|c| match positions[c] {
+                    Some(i) => Arc::clone(batch.column(i)),
+                    None => new_null_array(metadata.schema().field(at[c]).data_type(), batch.num_rows()),
+                })
+                .collect();
+            let c = cols(file, &columns)?;
+            let mut resolved = Resolved::new(&c, project_id);
+            let read = Read {
+                file,
+                project_id,
+                c: &c,
+                want,
+                first_file,
+            };
+            for r in 0..batch.num_rows() {
+                read.row(r, row + r, &mut resolved, rows)?;
+            }
+            row += batch.num_rows();
         }
-        row += batch.num_rows();
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read_row(
-    file: &Path,
-    c: &Cols,
-    r: usize,
-    row: usize,
-    project_id: &str,
+/// Whether no row of row group `g` sets the column at `root` (a top-level field), as its
+/// metadata says: every leaf's definition levels are all 0 (the field null), or, without
+/// level histograms, a flat column's null count is its row count. Exact, or `false`.
+pub(super) fn holds_no_value(metadata: &ParquetMetaData, g: usize, root: usize) -> bool {
+    let group = metadata.row_group(g);
+    let schema = metadata.file_metadata().schema_descr();
+    let rows = group.num_rows();
+    let mut leaves = (0..schema.num_columns())
+        .filter(|&leaf| schema.get_column_root_idx(leaf) == root)
+        .peekable();
+    leaves.peek().is_some()
+        && leaves.all(|leaf| {
+            let chunk = group.column(leaf);
+            let column = schema.column(leaf);
+            if column.max_def_level() == 0 {
+                return false;
+            }
+            if let Some(levels) = chunk.definition_level_histogram() {
+                return levels.get(0) == Some(rows);
+            }
+            column.max_def_level() == 1
+                && column.max_rep_level() == 0
+                && chunk.num_values() == rows
+                && chunk.statistics().and_then(|s| s.null_count_opt()) == Some(rows as u64)
+        })
+}
+
+/// A batch being read from `file`.
+struct Read<'a> {
+    file: &'a Path,
+    project_id: &'a str,
+    c: &'a Cols,
     want: Want,
-    rows: &mut RunRows,
-    first_file: Option<&PathBuf>,
-) -> Result<(), LoadError> {
-    // Keys: one project, one run per file (and per run).
-    if !c.project.is_valid(r) || c.project.value(r) != project_id {
-        let found = if c.project.is_valid(r) {
-            format!("`{}`", c.project.value(r))
-        } else {
-            "null".to_string()
-        };
-        return Err(column_error(
-            file,
-            "project_id",
-            format!("row {row} is {found}, but the export's project is `{project_id}`"),
-        ));
-    }
-    if !c.run.is_valid(r) {
-        return Err(column_error(file, "run_id", format!("row {row} is null")));
-    }
-    let run_id = c.run.value(r);
-    if rows.run_id.is_empty() {
-        rows.run_id = run_id.to_string();
-    } else if rows.run_id != run_id {
-        let problem = match first_file {
-            Some(first) if first.as_path() != file => format!(
-                "row {row} belongs to run `{run_id}`, but the run's first part {} holds `{}`",
-                first.display(),
-                rows.run_id
-            ),
-            _ => format!(
-                "rows of two runs in one file: `{}` and `{run_id}` (row {row}); the exporter writes one run per file",
-                rows.run_id
-            ),
-        };
-        return Err(column_error(file, "run_id", problem));
-    }
-    if !c.path.is_valid(r) {
-        return Err(column_error(file, "attribute_path", format!("row {row} is null")));
-    }
-    let path = c.path.value(r);
-    if !c.ty.is_valid(r) {
-        return Err(column_error(
-            file,
-            "attribute_type",
-            format!("row {row} (`{path}`) is null"),
-        ));
-    }
-    let ty = c.ty.value(r);
-    let Some(kind) = Kind::parse(ty) else {
-        return Err(column_error(
-            file,
-            "attribute_type",
-            format!(
-                "row {row}: unknown attribute type `{ty}` of `{path}` (known: float, int, string, bool, datetime, string_set, float_series, string_series, histogram_series, file, file_series, artifact, file_set)"
-            ),
-        ));
-    };
-    let own = kind.value_column();
-    for column in VALUES {
-        if column != own && c.has_value(column, r) {
+    first_file: Option<&'a PathBuf>,
+}
+
+impl Read<'_> {
+    /// Checks row `r` (row `row` of the file) and adds it to the run's `rows`.
+    fn row(
+        &self,
+        r: usize,
+        row: usize,
+        resolved: &mut Resolved,
+        rows: &mut RunRows,
+    ) -> Result<(), LoadError> {
+        let (file, c) = (self.file, self.c);
+        // Keys: one project, one run per file (and per run).
+        let project = c.project.key(r);
+        if !project.is_some_and(|k| resolved.project_ok[k]) {
+            let found = match project {
+                Some(k) => format!("`{}`", c.project.value(k)),
+                None => "null".to_string(),
+            };
             return Err(column_error(
                 file,
-                COLUMNS[column],
+                "project_id",
                 format!(
-                    "row {row}: `{path}` is of type `{ty}`, whose value belongs in `{}`, but this column is set",
-                    COLUMNS[own]
+                    "row {row} is {found}, but the export's project is `{}`",
+                    self.project_id
                 ),
             ));
         }
-    }
-    let has_value = c.has_value(own, r);
-
-    if let Want::Lineage { up_to } = want {
-        match (kind, path) {
-            (Kind::FloatSeries, _) => {
-                let step = series_step(file, c, r, row, path)?;
-                if step <= up_to {
-                    push_float(c, r, path, step, rows);
-                }
+        let Some(run) = c.run.key(r) else {
+            return Err(column_error(file, "run_id", format!("row {row} is null")));
+        };
+        let run_ok = *resolved.run_ok[run].get_or_insert_with(|| {
+            let run_id = c.run.value(run);
+            if rows.run_id.is_empty() {
+                rows.run_id = run_id.to_string();
             }
-            (Kind::String, "sys/forking/parent") if has_value => {
-                rows.parent = Some(c.string.value(r).to_string())
-            }
-            (Kind::Float, "sys/forking/step") if has_value => rows.fork_step = Some(c.float.value(r)),
-            _ => {}
+            rows.run_id == run_id
+        });
+        if !run_ok {
+            let run_id = c.run.value(run);
+            let problem = match self.first_file {
+                Some(first) if first.as_path() != file => format!(
+                    "row {row} belongs to run `{run_id}`, but the run's first part {} holds `{}`",
+                    first.display(),
+                    rows.run_id
+                ),
+                _ => format!(
+                    "rows of two runs in one file: `{}` and `{run_id}` (row {row}); the exporter writes one run per file",
+                    rows.run_id
+                ),
+            };
+            return Err(column_error(file, "run_id", problem));
         }
-        return Ok(());
-    }
-
-    let (nql_type, value) = match kind {
-        Kind::FloatSeries => {
-            let step = series_step(file, c, r, row, path)?;
-            push_float(c, r, path, step, rows);
-            return Ok(());
-        }
-        Kind::StringSeries => {
-            let step = series_step(file, c, r, row, path)?;
-            // A null entry is no entry (as a null value in a native series table).
-            if has_value {
-                rows.strings
-                    .push(path, step, c.string.value(r).to_string(), c.timestamp(r));
-            }
-            return Ok(());
-        }
-        // Phantom rows (a parameter or file row with no value) are no attribute.
-        _ if !has_value => return Ok(()),
-        Kind::Int => (AttrType::Int, Value::Int(c.int.value(r))),
-        Kind::Float => (AttrType::Float, Value::Float(c.float.value(r))),
-        Kind::String => (AttrType::String, Value::Str(c.string.value(r).to_string())),
-        Kind::Bool => (AttrType::Bool, Value::Bool(c.boolean.value(r))),
-        Kind::Datetime => (AttrType::Datetime, Value::Datetime(c.datetime.value(r))),
-        Kind::StringSet => {
-            let list = c.set.value(r);
-            let items = list.as_string::<i32>();
-            let mut set: Vec<String> = items.iter().flatten().map(str::to_string).collect();
-            set.sort();
-            set.dedup();
-            (AttrType::StringSet, Value::Set(set))
-        }
-        Kind::File | Kind::FileSet => (AttrType::FileRef, Value::Str(c.file_path.value(r).to_string())),
-        Kind::Artifact => (
-            AttrType::Artifact,
-            Value::Artifact(c.file_path.value(r).to_string()),
-        ),
-        Kind::FileSeries => (AttrType::FileRefSeries, Value::Present),
-        Kind::HistogramSeries => (AttrType::HistogramSeries, Value::Present),
-    };
-    match path {
-        "sys/forking/parent" => {
-            if let Value::Str(p) = &value {
-                rows.parent = Some(p.clone());
-            }
-        }
-        "sys/forking/step" => {
-            if let Value::Float(s) = value {
-                rows.fork_step = Some(s);
-            }
-        }
-        _ => {}
-    }
-    let key = (path.to_string(), nql_type);
-    match rows.attributes.get(&key) {
-        Some(old) if value == Value::Present || old.same(&value) => {}
-        Some(old) => {
+        let Some(path_key) = c.path.key(r) else {
+            return Err(column_error(file, "attribute_path", format!("row {row} is null")));
+        };
+        let path = c.path.value(path_key);
+        let Some(ty_key) = c.ty.key(r) else {
             return Err(column_error(
                 file,
-                COLUMNS[own],
-                format!("row {row}: `{path}` ({ty}) has two values: {old:?} and {value:?}"),
+                "attribute_type",
+                format!("row {row} (`{path}`) is null"),
             ));
+        };
+        let ty = c.ty.value(ty_key);
+        let Some(kind) = *resolved.kinds[ty_key].get_or_insert_with(|| Kind::parse(ty)) else {
+            return Err(column_error(
+                file,
+                "attribute_type",
+                format!(
+                    "row {row}: unknown attribute type `{ty}` of `{path}` (known: float, int, string, bool, datetime, string_set, float_series, string_series, histogram_series, file, file_series, artifact, file_set)"
+                ),
+            ));
+        };
+        let own = kind.value_column();
+        for &column in &resolved.set_columns {
+            if column != own && c.has_value(column, r) {
+                return Err(column_error(
+                    file,
+                    COLUMNS[column],
+                    format!(
+                        "row {row}: `{path}` is of type `{ty}`, whose value belongs in `{}`, but this column is set",
+                        COLUMNS[own]
+                    ),
+                ));
+            }
         }
-        None => {
-            rows.attributes.insert(key, value);
-        }
-    }
-    Ok(())
-}
+        let has_value = c.has_value(own, r);
 
-fn series_step(file: &Path, c: &Cols, r: usize, row: usize, path: &str) -> Result<f64, LoadError> {
-    c.step(r).ok_or_else(|| {
-        column_error(
-            file,
-            "step",
-            format!("row {row}: a point of the series `{path}` has no step"),
-        )
-    })
+        if let Want::Lineage { up_to } = self.want {
+            match (kind, path) {
+                (Kind::FloatSeries, _) => {
+                    let step = self.series_step(r, row, path)?;
+                    if step <= up_to {
+                        let series = *resolved.float_series[path_key]
+                            .get_or_insert_with(|| rows.floats.index_of(path));
+                        push_float(c, r, series, step, rows);
+                    }
+                }
+                (Kind::String, "sys/forking/parent") if has_value => {
+                    rows.parent = Some(c.string.value(r).to_string())
+                }
+                (Kind::Float, "sys/forking/step") if has_value => rows.fork_step = Some(c.float.value(r)),
+                _ => {}
+            }
+            return Ok(());
+        }
+
+        let (nql_type, value) = match kind {
+            Kind::FloatSeries => {
+                let step = self.series_step(r, row, path)?;
+                let series =
+                    *resolved.float_series[path_key].get_or_insert_with(|| rows.floats.index_of(path));
+                push_float(c, r, series, step, rows);
+                return Ok(());
+            }
+            Kind::StringSeries => {
+                let step = self.series_step(r, row, path)?;
+                // A null entry is no entry (as a null value in a native series table).
+                if has_value {
+                    rows.strings
+                        .push(path, step, c.string.value(r).to_string(), c.timestamp(r));
+                }
+                return Ok(());
+            }
+            // Phantom rows (a parameter or file row with no value) are no attribute.
+            _ if !has_value => return Ok(()),
+            Kind::Int => (AttrType::Int, Value::Int(c.int.value(r))),
+            Kind::Float => (AttrType::Float, Value::Float(c.float.value(r))),
+            Kind::String => (AttrType::String, Value::Str(c.string.value(r).to_string())),
+            Kind::Bool => (AttrType::Bool, Value::Bool(c.boolean.value(r))),
+            Kind::Datetime => (AttrType::Datetime, Value::Datetime(c.datetime.value(r))),
+            Kind::StringSet => {
+                let list = c.set.value(r);
+                let items = list.as_string::<i32>();
+                let mut set: Vec<String> = items.iter().flatten().map(str::to_string).collect();
+                set.sort();
+                set.dedup();
+                (AttrType::StringSet, Value::Set(set))
+            }
+            Kind::File | Kind::FileSet => (AttrType::FileRef, Value::Str(c.file_path.value(r).to_string())),
+            Kind::Artifact => (
+                AttrType::Artifact,
+                Value::Artifact(c.file_path.value(r).to_string()),
+            ),
+            Kind::FileSeries => (AttrType::FileRefSeries, Value::Present),
+            Kind::HistogramSeries => (AttrType::HistogramSeries, Value::Present),
+        };
+        match path {
+            "sys/forking/parent" => {
+                if let Value::Str(p) = &value {
+                    rows.parent = Some(p.clone());
+                }
+            }
+            "sys/forking/step" => {
+                if let Value::Float(s) = value {
+                    rows.fork_step = Some(s);
+                }
+            }
+            _ => {}
+        }
+        let key = (path.to_string(), nql_type);
+        match rows.attributes.get(&key) {
+            Some(old) if value == Value::Present || old.same(&value) => {}
+            Some(old) => {
+                return Err(column_error(
+                    file,
+                    COLUMNS[own],
+                    format!("row {row}: `{path}` ({ty}) has two values: {old:?} and {value:?}"),
+                ));
+            }
+            None => {
+                rows.attributes.insert(key, value);
+            }
+        }
+        Ok(())
+    }
+
+    fn series_step(&self, r: usize, row: usize, path: &str) -> Result<f64, LoadError> {
+        self.c.step(r).ok_or_else(|| {
+            column_error(
+                self.file,
+                "step",
+                format!("row {row}: a point of the series `{path}` has no step"),
+            )
+        })
+    }
 }
 
 /// A float series row: a value, a NaN point (no value but a timestamp), or no point at all.
-fn push_float(c: &Cols, r: usize, path: &str, step: f64, rows: &mut RunRows) {
+fn push_float(c: &Cols, r: usize, series: u32, step: f64, rows: &mut RunRows) {
     let timestamp = c.timestamp(r);
     if c.float.is_valid(r) {
-        rows.floats.push(path, step, c.float.value(r), timestamp);
+        rows.floats.push_at(series, step, c.float.value(r), timestamp);
     } else if timestamp.is_some() {
-        rows.floats.push(path, step, f64::NAN, timestamp);
+        rows.floats.push_at(series, step, f64::NAN, timestamp);
     }
 }
 

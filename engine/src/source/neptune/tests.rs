@@ -970,3 +970,73 @@ fn runs_without_parameter_rows_are_listed() {
 fn utf8(a: &datafusion::arrow::array::ArrayRef) -> datafusion::arrow::array::ArrayRef {
     datafusion::arrow::compute::cast(a, &datafusion::arrow::datatypes::DataType::Utf8).unwrap()
 }
+
+#[test]
+fn a_row_group_skips_only_the_value_columns_its_metadata_proves_empty() {
+    // Row group 0: the run's parameters; row group 1: float points only, one of them with an
+    // empty string set in `string_set_value` (no leaf value, but a set list).
+    let (_root, dir) = small_export();
+    let path = part(&dir, "r1", 0);
+    let mut params = good_rows("r1");
+    params.param("sys/tags", &ParamValue::StringSet(vec!["a".into()]));
+    let params = params.finish();
+    let mut points = ExportRows::new(PROJECT, "r1");
+    for step in 0..10 {
+        points.float_point("acc", step_to_decimal(step as f64), 1000 + step, 0.5);
+    }
+    let bare = points.finish();
+    points.float_point("acc", step_to_decimal(10.0), 2000, 0.5);
+    points.push(
+        "acc",
+        "float_series",
+        Some(step_to_decimal(11.0)),
+        Some(2001),
+        RowValue::StringSet(&[]),
+    );
+    let tainted = points.finish();
+    let write = |second: &RecordBatch| {
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = ArrowWriter::try_new(file, params.schema(), None).unwrap();
+        w.write(&params).unwrap();
+        w.flush().unwrap();
+        w.write(second).unwrap();
+        w.close().unwrap();
+    };
+    let set_root = |m: &datafusion::parquet::file::metadata::ParquetMetaData| {
+        m.file_metadata()
+            .schema_descr()
+            .root_schema()
+            .get_fields()
+            .iter()
+            .position(|f| f.name() == "string_set_value")
+            .unwrap()
+    };
+
+    write(&bare);
+    let file = std::fs::File::open(&path).unwrap();
+    let m = datafusion::parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    let metadata = datafusion::parquet::file::reader::FileReader::metadata(&m);
+    assert!(
+        !read::holds_no_value(metadata, 0, set_root(metadata)),
+        "sys/tags is set in row group 0"
+    );
+    assert!(
+        read::holds_no_value(metadata, 1, set_root(metadata)),
+        "no set in the points' row group"
+    );
+    let data = read_all(&dir).unwrap();
+    assert_eq!(collect(&data[0], ObjectKind::Runs).floats["acc"].len(), 10);
+
+    write(&tainted);
+    let file = std::fs::File::open(&path).unwrap();
+    let m = datafusion::parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    let metadata = datafusion::parquet::file::reader::FileReader::metadata(&m);
+    assert!(
+        !read::holds_no_value(metadata, 1, set_root(metadata)),
+        "an empty list is a value"
+    );
+    expect_error(
+        &dir,
+        &["_part_0.parquet", "`string_set_value`", "acc", "`float_value`"],
+    );
+}
