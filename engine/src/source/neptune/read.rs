@@ -532,7 +532,7 @@ impl Cols {
 
 /// The decimal steps (of `scale` digits after the point) as numbers: exact for |step| <
 /// 2^53 units of the last digit, each one correctly rounded division.
-fn decimal_steps(step: &Decimal128Array, scale: i8) -> Vec<f64> {
+pub(super) fn decimal_steps(step: &Decimal128Array, scale: i8) -> Vec<f64> {
     let div = 10f64.powi(scale as i32);
     let raw = step.values();
     if raw.iter().all(|&v| i64::try_from(v).is_ok()) {
@@ -544,14 +544,16 @@ fn decimal_steps(step: &Decimal128Array, scale: i8) -> Vec<f64> {
     }
 }
 
-/// What a batch's key values stand for, each worked out at its first row.
+/// What a batch's key values stand for: the project's and the types' at once (a column
+/// chunk's dictionary holds only values of its rows), the run's and the series' at their
+/// first row.
 struct Resolved {
     /// Whether a project key names the export's project.
     project_ok: Vec<bool>,
     /// Whether a run key names the run being read.
     run_ok: Vec<Option<bool>>,
-    /// The kind of each type key (`None` inside: unknown).
-    kinds: Vec<Option<Option<Kind>>>,
+    /// The kind of each type key (`None`: unknown).
+    kinds: Vec<Option<Kind>>,
     /// The float series index ([`Points::index_of`]) of each path key.
     float_series: Vec<Option<u32>>,
     /// The value columns that some row of the batch sets.
@@ -565,7 +567,7 @@ impl Resolved {
                 .map(|k| c.project.value(k) == project_id)
                 .collect(),
             run_ok: vec![None; c.run.len()],
-            kinds: vec![None; c.ty.len()],
+            kinds: (0..c.ty.len()).map(|k| Kind::parse(c.ty.value(k))).collect(),
             float_series: vec![None; c.path.len()],
             set_columns: VALUES.into_iter().filter(|&v| c.any_value(v)).collect(),
         }
@@ -614,8 +616,7 @@ fn read_file(
         // Projected columns come in file order: each read exporter column's batch position.
         let mut in_file: Vec<usize> = read.iter().map(|&c| at[c]).collect();
         in_file.sort_unstable();
-        let positions: [Option<usize>; 14] =
-            std::array::from_fn(|c| in_file.binary_search(&at[c]).ok().filter(|_| read.contains(&c)));
+        let positions: [Option<usize>; 14] = std::array::from_fn(|c| in_file.binary_search(&at[c]).ok());
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
             f.try_clone().map_err(|e| LoadError::Io {
                 file: file.to_path_buf(),
@@ -753,7 +754,7 @@ impl Read<'_> {
             ));
         };
         let ty = c.ty.value(ty_key);
-        let Some(kind) = *resolved.kinds[ty_key].get_or_insert_with(|| Kind::parse(ty)) else {
+        let Some(kind) = resolved.kinds[ty_key] else {
             return Err(column_error(
                 file,
                 "attribute_type",
