@@ -1033,3 +1033,58 @@ fn a_row_group_skips_only_the_value_columns_its_metadata_proves_empty() {
         &["_part_0.parquet", "`string_set_value`", "acc", "`float_value`"],
     );
 }
+
+#[test]
+fn key_columns_of_any_string_type_and_encoding_read_alike() {
+    // The key columns are read dictionary-encoded: a file that stores them as large strings
+    // or string views, or without a dictionary (a writer's fallback), reads the same.
+    let (_root, dir) = small_export();
+    write_batch(&part(&dir, "r1", 0), &good_rows("r1").finish());
+    let expected = collect(&read_all(&dir).unwrap()[0], ObjectKind::Runs);
+    for ty in [DataType::LargeUtf8, DataType::Utf8View] {
+        let mut batch = good_rows("r1").finish();
+        for name in ["project_id", "run_id", "attribute_path", "attribute_type"] {
+            let column = datafusion::arrow::compute::cast(batch.column_by_name(name).unwrap(), &ty).unwrap();
+            batch = with_column(&batch, name, Some(column));
+        }
+        let props = datafusion::parquet::file::properties::WriterProperties::builder()
+            .set_dictionary_enabled(false)
+            .build();
+        let file = std::fs::File::create(part(&dir, "r1", 0)).unwrap();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let read = collect(&read_all(&dir).unwrap()[0], ObjectKind::Runs);
+        assert_eq!(read.id, expected.id, "{ty}");
+        // Compared as text: a NaN point equals itself there.
+        assert_eq!(
+            format!("{:?}", read.floats),
+            format!("{:?}", expected.floats),
+            "{ty}"
+        );
+        let mut names: Vec<_> = read.columns.keys().collect();
+        names.sort();
+        let mut expected_names: Vec<_> = expected.columns.keys().collect();
+        expected_names.sort();
+        assert_eq!(names, expected_names, "{ty}");
+        for (name, column) in &expected.columns {
+            assert_eq!(read.columns[name].as_ref(), column.as_ref(), "{ty}: {name}");
+        }
+    }
+}
+
+#[test]
+fn decimal_steps_convert_exactly_beyond_an_i64() {
+    use datafusion::arrow::array::Decimal128Array;
+    // decimal(18, 6) fits an i64; a wider decimal takes the i128 path, with the same rounding.
+    let narrow = Decimal128Array::from(vec![0i128, 1_500_000, -2_000_000, 999_999_999_999_999_999]);
+    assert_eq!(
+        read::decimal_steps(&narrow, 6),
+        [0.0, 1.5, -2.0, 999_999_999_999_999_999f64 / 1e6]
+    );
+    let wide = Decimal128Array::from(vec![1_500_000i128, i64::MAX as i128 * 1_000]);
+    assert_eq!(
+        read::decimal_steps(&wide, 6),
+        [1.5, (i64::MAX as i128 * 1_000) as f64 / 1e6]
+    );
+}
